@@ -12,6 +12,7 @@ from typing import Annotated
 
 from pydantic import (
     AfterValidator,
+    StringConstraints,
     BaseModel,
     ConfigDict,
     Field,
@@ -28,17 +29,21 @@ NARRATOR = "narrator"
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 
 
-def _clean_text(value: str) -> str:
-    """Reject characters no subtitle or speech engine can show; fold whitespace to spaces."""
+def _reject_control_characters(value: str) -> str:
+    """No subtitle or speech engine can show these; whitespace controls are allowed."""
     for char in value:
-        if char in "\n\r\t":
-            continue
-        if unicodedata.category(char) in ("Cc", "Cs", "Co"):
+        if char not in "\n\r\t" and unicodedata.category(char) in ("Cc", "Cs", "Co"):
             raise ValueError(f"contains a control character (U+{ord(char):04X})")
+    return value
+
+
+def _fold_whitespace(value: str) -> str:
     return re.sub(r"\s+", " ", value).strip()
 
 
-Text = Annotated[str, AfterValidator(_clean_text)]
+def _fold_whitespace_keep_paragraphs(value: str) -> str:
+    paragraphs = re.split(r"\n\s*\n", value.strip())
+    return "\n\n".join(_fold_whitespace(p) for p in paragraphs if p.strip())
 
 
 def _not_blank(value: str) -> str:
@@ -47,7 +52,13 @@ def _not_blank(value: str) -> str:
     return value
 
 
-NonBlankText = Annotated[Text, AfterValidator(_not_blank)]
+def Text(max_chars: int, *, paragraphs: bool = False, blank_ok: bool = False):  # noqa: N802
+    """A user-text field: length-checked, control characters refused, whitespace folded."""
+    fold = _fold_whitespace_keep_paragraphs if paragraphs else _fold_whitespace
+    validators = [AfterValidator(_reject_control_characters), AfterValidator(fold)]
+    if not blank_ok:
+        validators.append(AfterValidator(_not_blank))
+    return Annotated[str, StringConstraints(max_length=max_chars), *validators]
 
 
 class Aspect(str, Enum):
@@ -82,8 +93,8 @@ class _Strict(BaseModel):
 class VideoRequest(_Strict):
     """What a person asks for: a topic or their own script, and how it should look and sound."""
 
-    topic: Annotated[Text, Field(max_length=MAX_TOPIC_CHARS)] | None = None
-    script: Annotated[Text, Field(max_length=MAX_SCRIPT_CHARS)] | None = None
+    topic: Text(MAX_TOPIC_CHARS) | None = None
+    script: Text(MAX_SCRIPT_CHARS, paragraphs=True) | None = None
     scenes: int = Field(6, ge=1, le=MAX_SCENES, description="Number of scenes")
     aspect: Aspect = Aspect.portrait
     style: str = Field("documentary", pattern=ID_PATTERN)
@@ -103,14 +114,14 @@ class Character(_Strict):
     """A named speaker. The narrator needs no entry; dialogue speakers do."""
 
     id: str = Field(pattern=ID_PATTERN)
-    name: NonBlankText = Field(max_length=100)
+    name: Text(100)
     voice: str | None = Field(None, pattern=r"^[A-Za-z0-9_+-]{1,64}$")
-    description: Annotated[Text, Field(max_length=MAX_LINE_CHARS)] = ""
+    description: Text(MAX_LINE_CHARS, blank_ok=True) = ""
 
 
 class Line(_Strict):
     speaker: str = Field(NARRATOR, pattern=ID_PATTERN)
-    text: Annotated[NonBlankText, Field(max_length=MAX_LINE_CHARS)]
+    text: Text(MAX_LINE_CHARS)
 
 
 class Scene(_Strict):
@@ -119,7 +130,7 @@ class Scene(_Strict):
     id: str = Field(pattern=ID_PATTERN)
     order: int = Field(ge=0)
     lines: list[Line] = Field(min_length=1, max_length=50)
-    visual_prompt: Annotated[NonBlankText, Field(max_length=MAX_LINE_CHARS)]
+    visual_prompt: Text(MAX_LINE_CHARS)
     camera: CameraMotion = CameraMotion.zoom_in
     duration: float = Field(gt=0, le=120, description="Target length in seconds")
 
@@ -131,7 +142,7 @@ class Scene(_Strict):
 class Storyboard(_Strict):
     """The plan a video is rendered from. Edit it and render again: only what changed is redone."""
 
-    title: Annotated[NonBlankText, Field(max_length=200)]
+    title: Text(200)
     style: str = Field("documentary", pattern=ID_PATTERN)
     aspect: Aspect = Aspect.portrait
     voice: str = Field("en-us", pattern=r"^[A-Za-z0-9_+-]{1,64}$")

@@ -1,0 +1,259 @@
+"""The artifact store: blobs by the sha256 of their bytes, and an index from node key to record.
+
+Layout under the root:
+  blobs/ab/abcdef…   immutable, content-addressed; written to tmp/ and renamed in
+  index/             diskcache: node key → NodeRecord (which blobs a node produced)
+  kept/              manifests of published videos; `gc` keeps what they reference
+  locks/             one lock file per node key: one generation at a time, across processes
+  tmp/               partial writes; never read as a result
+
+A blob is renamed into place only once it is complete, and an index entry is written only
+after its blobs are in place, so a crash at any point leaves nothing that counts as a hit.
+A hit re-hashes the blobs it returns: missing or corrupt bytes are a miss, never a result.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import diskcache
+from pydantic import BaseModel, Field
+
+from cache.keys import bytes_digest, file_digest
+
+TMP_MAX_AGE_SECONDS = 3600
+
+
+class Artifact(BaseModel):
+    """A reference to one stored blob: small enough to pass between tasks."""
+
+    digest: str
+    media_type: str
+    size: int
+
+
+class NodeRecord(BaseModel):
+    """What the index remembers about one generated node."""
+
+    key: str
+    kind: str
+    provider: str
+    model: str
+    parts: dict  # the decoded key: kind, versions, params and input digests
+    outputs: dict[str, Artifact]
+    usage: dict[str, float] = Field(default_factory=dict)
+    cost_usd: float = 0.0
+    seconds: float = 0.0
+    created_at: float = Field(default_factory=time.time)
+
+
+@dataclass
+class StoreStats:
+    nodes: int = 0
+    blobs: int = 0
+    blob_bytes: int = 0
+    kept_manifests: int = 0
+    by_kind: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class GcReport:
+    removed_nodes: int = 0
+    removed_blobs: int = 0
+    freed_bytes: int = 0
+    expired_manifests: int = 0
+
+
+class ArtifactStore:
+    def __init__(self, root: Path):
+        self.root = Path(root).expanduser()
+        self.blobs = self.root / "blobs"
+        self.kept = self.root / "kept"
+        self.locks = self.root / "locks"
+        self.tmp = self.root / "tmp"
+        for folder in (self.blobs, self.kept, self.locks, self.tmp):
+            folder.mkdir(parents=True, exist_ok=True)
+        self.index = diskcache.Cache(str(self.root / "index"))
+
+    def close(self) -> None:
+        self.index.close()
+
+    # Blobs ---------------------------------------------------------------------------
+
+    def blob_path(self, digest: str) -> Path:
+        return self.blobs / digest[:2] / digest
+
+    def put_bytes(self, data: bytes, media_type: str) -> Artifact:
+        digest = bytes_digest(data)
+        target = self.blob_path(digest)
+        if not self._blob_intact(target, digest):
+            with self._temp_file() as (handle, temp):
+                handle.write(data)
+                self._commit_blob(handle, temp, target)
+        return Artifact(digest=digest, media_type=media_type, size=len(data))
+
+    def put_file(self, source: Path, media_type: str) -> Artifact:
+        digest = file_digest(source)
+        target = self.blob_path(digest)
+        if not self._blob_intact(target, digest):
+            with self._temp_file() as (handle, temp), open(source, "rb") as reader:
+                shutil.copyfileobj(reader, handle, 1 << 20)
+                self._commit_blob(handle, temp, target)
+        return Artifact(digest=digest, media_type=media_type, size=source.stat().st_size)
+
+    def read_bytes(self, artifact: Artifact) -> bytes:
+        return self.blob_path(artifact.digest).read_bytes()
+
+    def verify(self, artifact: Artifact) -> bool:
+        return self._blob_intact(self.blob_path(artifact.digest), artifact.digest)
+
+    @staticmethod
+    def _blob_intact(path: Path, digest: str) -> bool:
+        return path.is_file() and file_digest(path) == digest
+
+    @contextmanager
+    def _temp_file(self):
+        fd, name = tempfile.mkstemp(dir=self.tmp, prefix="blob-")
+        temp = Path(name)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                yield handle, temp
+        finally:
+            temp.unlink(missing_ok=True)
+
+    @staticmethod
+    def _commit_blob(handle, temp: Path, target: Path) -> None:
+        handle.flush()
+        os.fsync(handle.fileno())
+        target.parent.mkdir(exist_ok=True)
+        os.chmod(temp, 0o444)
+        os.replace(temp, target)
+
+    @contextmanager
+    def work_dir(self) -> Iterator[Path]:
+        """A scratch folder on the store's filesystem, removed afterwards whatever happens."""
+        path = Path(tempfile.mkdtemp(dir=self.tmp, prefix="work-"))
+        try:
+            yield path
+        finally:
+            shutil.rmtree(path, ignore_errors=True)
+
+    # Index ---------------------------------------------------------------------------
+
+    def lookup(self, key: str) -> NodeRecord | None:
+        """The record for `key` if every blob it names is present and intact."""
+        raw = self.index.get(key)
+        if raw is None:
+            return None
+        record = NodeRecord.model_validate_json(raw)
+        if all(self.verify(artifact) for artifact in record.outputs.values()):
+            return record
+        return None
+
+    def record(self, record: NodeRecord) -> None:
+        self.index.set(record.key, record.model_dump_json())
+
+    def records(self) -> Iterator[NodeRecord]:
+        for key in list(self.index.iterkeys()):
+            raw = self.index.get(key)
+            if raw is not None:
+                yield NodeRecord.model_validate_json(raw)
+
+    @contextmanager
+    def node_lock(self, key: str) -> Iterator[None]:
+        """Hold the generation lock of one node. The OS frees it if the process dies."""
+        with open(self.locks / key, "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    # Kept manifests ------------------------------------------------------------------
+
+    def keep_manifest(self, name: str, manifest: dict) -> None:
+        """Remember a published manifest so `gc` keeps every node and blob it references."""
+        data = json.dumps(manifest, indent=2, sort_keys=True).encode()
+        fd, temp = tempfile.mkstemp(dir=self.tmp, prefix="kept-")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(temp, self.kept / f"{name}.json")
+
+    def kept_manifests(self) -> list[Path]:
+        return sorted(self.kept.glob("*.json"))
+
+    # Maintenance ---------------------------------------------------------------------
+
+    def stats(self) -> StoreStats:
+        stats = StoreStats(kept_manifests=len(self.kept_manifests()))
+        for record in self.records():
+            stats.nodes += 1
+            stats.by_kind[record.kind] = stats.by_kind.get(record.kind, 0) + 1
+        for blob in self._all_blobs():
+            stats.blobs += 1
+            stats.blob_bytes += blob.stat().st_size
+        return stats
+
+    def verify_all(self) -> list[str]:
+        """Problems found: corrupt or stray blobs, and index entries whose blobs are gone."""
+        problems = []
+        for blob in self._all_blobs():
+            if file_digest(blob) != blob.name:
+                problems.append(f"corrupt blob {blob.name}")
+        for record in self.records():
+            for name, artifact in record.outputs.items():
+                if not self.blob_path(artifact.digest).is_file():
+                    problems.append(f"node {record.key[:12]} ({record.kind}) lost its {name}")
+        return problems
+
+    def gc(self, older_than_days: float | None = None) -> GcReport:
+        """Remove nodes and blobs no kept manifest references.
+
+        With `older_than_days`, kept manifests older than that expire first, so what only
+        they referenced goes too.
+        """
+        report = GcReport()
+        if older_than_days is not None:
+            cutoff = time.time() - older_than_days * 86400
+            for path in self.kept_manifests():
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    report.expired_manifests += 1
+        keep_keys, keep_digests = set(), set()
+        for path in self.kept_manifests():
+            for node in json.loads(path.read_text()).get("nodes", []):
+                if node.get("key"):
+                    keep_keys.add(node["key"])
+                keep_digests.update(node.get("outputs", {}).values())
+        for record in self.records():
+            if record.key in keep_keys:
+                keep_digests.update(a.digest for a in record.outputs.values())
+            else:
+                self.index.delete(record.key)
+                (self.locks / record.key).unlink(missing_ok=True)
+                report.removed_nodes += 1
+        for blob in self._all_blobs():
+            if blob.name not in keep_digests:
+                report.freed_bytes += blob.stat().st_size
+                blob.unlink()
+                report.removed_blobs += 1
+        self._remove_stale_temp_files()
+        return report
+
+    def _all_blobs(self) -> Iterator[Path]:
+        return (path for path in self.blobs.glob("??/*") if path.is_file())
+
+    def _remove_stale_temp_files(self) -> None:
+        cutoff = time.time() - TMP_MAX_AGE_SECONDS
+        for path in self.tmp.iterdir():
+            if path.stat().st_mtime < cutoff:
+                shutil.rmtree(path) if path.is_dir() else path.unlink()

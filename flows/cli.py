@@ -1,0 +1,207 @@
+"""The `reelflow` command: plan, render, make, schema, cache.
+
+Input is validated before anything runs: a bad value exits with code 2 and one line naming
+the field, and nothing is generated, stored or published.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+from config.prefect_defaults import apply_prefect_defaults
+
+apply_prefect_defaults()  # before Prefect is imported anywhere
+
+import typer  # noqa: E402
+from pydantic import ValidationError  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+from cache.store import ArtifactStore  # noqa: E402
+from config.settings import Settings, load_settings  # noqa: E402
+from flows.progress_bars import node_progress  # noqa: E402
+from tasks.storyboard import Aspect, Storyboard, VideoRequest  # noqa: E402
+
+app = typer.Typer(no_args_is_help=True, add_completion=False,
+                  help="Turn a topic into a finished, published video.")
+cache_app = typer.Typer(no_args_is_help=True, help="Inspect and clean the artifact store.")
+app.add_typer(cache_app, name="cache")
+stderr = Console(stderr=True)
+
+Topic = Annotated[Optional[str], typer.Argument(help="What the video is about")]
+ScriptFile = Annotated[Optional[Path], typer.Option("--script", help="Your own script: one scene per paragraph")]
+Scenes = Annotated[int, typer.Option(help="Number of scenes")]
+AspectOpt = Annotated[Aspect, typer.Option(help="Frame shape")]
+Style = Annotated[str, typer.Option(help="Visual style from config/styles.yaml")]
+Voice = Annotated[str, typer.Option(help="Narrator voice")]
+Language = Annotated[str, typer.Option(help="Narration language")]
+Music = Annotated[bool, typer.Option(help="Background music under the narration")]
+Seed = Annotated[int, typer.Option(help="Seed for the visuals")]
+Profile = Annotated[Optional[str], typer.Option(help="Provider profile (config/profiles)")]
+Out = Annotated[Optional[Path], typer.Option(help="Publish into this folder [default: ./out]")]
+ShortSide = Annotated[Optional[int], typer.Option(help="Short side of the video in pixels [default: 1080]")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print a machine-readable summary")]
+
+
+class BadInput(Exception):
+    """User input that fails validation: exit 2 with one line."""
+
+
+def _field_error(error: ValidationError, prefix: str) -> str:
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in (prefix, *first["loc"]) if part != "")
+    return f"{where}: {first['msg'].removeprefix('Value error, ')}"
+
+
+def _settings(profile, **overrides) -> Settings:
+    try:
+        return load_settings(profile, **overrides)
+    except ValidationError as error:
+        raise BadInput(_field_error(error, "settings")) from None
+    except ValueError as error:
+        raise BadInput(str(error)) from None
+
+
+def _request(topic, script, scenes, aspect, style, voice, language, music, seed) -> VideoRequest:
+    text = None
+    if script is not None:
+        try:
+            text = script.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            raise BadInput(f"script: cannot read {script}: {error}") from None
+    try:
+        return VideoRequest(topic=topic, script=text, scenes=scenes, aspect=aspect, style=style,
+                            voice=voice, language=language, music=music, seed=seed)
+    except ValidationError as error:
+        raise BadInput(_field_error(error, "")) from None
+
+
+def _read_storyboard(source: str) -> Storyboard:
+    try:
+        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise BadInput(f"storyboard: cannot read {source}: {error}") from None
+    try:
+        return Storyboard.model_validate_json(text)
+    except ValidationError as error:
+        raise BadInput(_field_error(error, "storyboard")) from None
+
+
+def _print_summary(summary, as_json: bool) -> None:
+    if as_json:
+        typer.echo(summary.model_dump_json(indent=2))
+        return
+    stderr.print(f"generated {summary.generated}, reused {summary.cached}, "
+                 f"cost ${summary.cost_usd:.4f}, saved ${summary.saved_usd:.4f}")
+    typer.echo(str(summary.video))
+
+
+@app.command()
+def plan(topic: Topic = None, script: ScriptFile = None, scenes: Scenes = 6,
+         aspect: AspectOpt = Aspect.portrait, style: Style = "documentary",
+         voice: Voice = "en-us", language: Language = "en", music: Music = True,
+         seed: Seed = 0, profile: Profile = None) -> None:
+    """Print a storyboard for TOPIC (or --script) as JSON."""
+    from tasks.plan import load_storyboard, plan as plan_node
+
+    request = _request(topic, script, scenes, aspect, style, voice, language, music, seed)
+    settings = _settings(profile)
+    typer.echo(load_storyboard(plan_node(request, settings), settings).model_dump_json(indent=2))
+
+
+@app.command()
+def render(storyboard: Annotated[str, typer.Argument(help="Storyboard JSON file, or - for stdin")],
+           profile: Profile = None, out: Out = None, short_side: ShortSide = None,
+           as_json: AsJson = False) -> None:
+    """Render a storyboard and publish the video."""
+    from flows.video import render_storyboard
+
+    board = _read_storyboard(storyboard)
+    _settings(profile, out=out, short_side=short_side)
+    with node_progress(stderr, scenes=len(board.scenes), planning=False):
+        summary = render_storyboard(board, profile=profile, out=out, short_side=short_side)
+    _print_summary(summary, as_json)
+
+
+@app.command()
+def make(topic: Topic = None, script: ScriptFile = None, scenes: Scenes = 6,
+         aspect: AspectOpt = Aspect.portrait, style: Style = "documentary",
+         voice: Voice = "en-us", language: Language = "en", music: Music = True,
+         seed: Seed = 0, profile: Profile = None, out: Out = None,
+         short_side: ShortSide = None, as_json: AsJson = False) -> None:
+    """Plan, render and publish a video for TOPIC (or --script)."""
+    from flows.video import make_video
+
+    request = _request(topic, script, scenes, aspect, style, voice, language, music, seed)
+    _settings(profile, out=out, short_side=short_side)
+    with node_progress(stderr, scenes=None, planning=True):
+        summary = make_video(request, profile=profile, out=out, short_side=short_side)
+    _print_summary(summary, as_json)
+
+
+@app.command()
+def schema(model: Annotated[str, typer.Argument(help="storyboard or request")] = "storyboard") -> None:
+    """Print the JSON Schema of a storyboard (or of a video request)."""
+    models = {"storyboard": Storyboard, "request": VideoRequest}
+    if model not in models:
+        stderr.print(f"[red]error:[/red] model: choose one of {', '.join(models)}")
+        raise typer.Exit(2)
+    typer.echo(json.dumps(models[model].model_json_schema(), indent=2))
+
+
+def _store() -> ArtifactStore:
+    return ArtifactStore(_settings(None).store)
+
+
+@cache_app.command("stats")
+def cache_stats() -> None:
+    """Nodes, blobs and bytes in the store."""
+    store = _store()
+    stats = store.stats()
+    typer.echo(f"store     {store.root}")
+    typer.echo(f"nodes     {stats.nodes}  " + "  ".join(
+        f"{kind}={count}" for kind, count in sorted(stats.by_kind.items())))
+    typer.echo(f"blobs     {stats.blobs}  ({stats.blob_bytes / 1e6:.1f} MB)")
+    typer.echo(f"kept      {stats.kept_manifests} published manifests")
+
+
+@cache_app.command("ls")
+def cache_ls() -> None:
+    """Every stored node: key, kind, provider, outputs, cost."""
+    table = Table("key", "kind", "provider", "model", "outputs", "cost $", box=None)
+    for record in sorted(_store().records(), key=lambda r: r.created_at):
+        outputs = " ".join(f"{name}={a.digest[:8]}" for name, a in record.outputs.items())
+        table.add_row(record.key[:12], record.kind, record.provider, record.model, outputs,
+                      f"{record.cost_usd:.4f}")
+    Console(width=200).print(table)
+
+
+@cache_app.command("verify")
+def cache_verify() -> None:
+    """Re-hash every blob; report corrupt blobs and nodes whose blobs are gone."""
+    problems = _store().verify_all()
+    for problem in problems:
+        typer.echo(problem)
+    typer.echo(f"{len(problems)} problems")
+    raise typer.Exit(1 if problems else 0)
+
+
+@cache_app.command("gc")
+def cache_gc(older_than: Annotated[Optional[float], typer.Option(
+        help="Also forget published videos older than this many days")] = None) -> None:
+    """Remove nodes and blobs that no kept (published) manifest references."""
+    report = _store().gc(older_than_days=older_than)
+    typer.echo(f"removed {report.removed_nodes} nodes, {report.removed_blobs} blobs "
+               f"({report.freed_bytes / 1e6:.1f} MB); expired {report.expired_manifests} manifests")
+
+
+def main() -> None:
+    """Entry point: bad input ends in one line on stderr and exit code 2, never a traceback."""
+    try:
+        app()
+    except BadInput as error:
+        stderr.print(f"[red]error:[/red] {error}", highlight=False)
+        sys.exit(2)

@@ -1,0 +1,50 @@
+"""The video flows: plan → per scene (speech ∥ keyframe → clip) → compose → publish.
+
+The flows only wire tasks together; every task stores its own output and comes back Cached
+when the store already holds it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import flow
+
+from config.settings import Settings, load_settings
+from tasks.clips import animate_keyframe
+from tasks.compose import compose_scenes
+from tasks.images import render_keyframe
+from tasks.manifest import RenderSummary
+from tasks.plan import load_storyboard, plan_storyboard
+from tasks.publish import publish_video
+from tasks.speech import synthesize_speech
+from tasks.storyboard import Storyboard, VideoRequest
+
+
+@flow(name="make-video", flow_run_name="make-{request.scenes}-scenes")
+def make_video(request: VideoRequest, profile: str | None = None, out: Path | None = None,
+               short_side: int | None = None) -> RenderSummary:
+    """Plan a storyboard for a topic or script, then render and publish it."""
+    settings = load_settings(profile, out=out, short_side=short_side)
+    planned = plan_storyboard(request, settings)
+    storyboard = load_storyboard(planned, settings)
+    return _render(storyboard, settings, [planned])
+
+
+@flow(name="render-storyboard", flow_run_name="render-{storyboard.title}")
+def render_storyboard(storyboard: Storyboard, profile: str | None = None,
+                      out: Path | None = None, short_side: int | None = None) -> RenderSummary:
+    """Render and publish a storyboard; only nodes whose inputs changed are generated."""
+    settings = load_settings(profile, out=out, short_side=short_side)
+    return _render(storyboard, settings, [])
+
+
+def _render(storyboard: Storyboard, settings: Settings, upstream: list) -> RenderSummary:
+    scenes = storyboard.ordered_scenes()
+    speech = [synthesize_speech.submit(scene, storyboard, settings) for scene in scenes]
+    keyframes = [render_keyframe.submit(scene, storyboard, settings) for scene in scenes]
+    clips = [animate_keyframe.submit(scene, keyframe, storyboard, settings)
+             for scene, keyframe in zip(scenes, keyframes)]
+    composed = compose_scenes.submit(storyboard, speech, clips, settings).result()
+    outcomes = [*upstream, *(f.result() for f in (*speech, *keyframes, *clips))]
+    return publish_video(storyboard, outcomes, composed, settings)

@@ -1,0 +1,93 @@
+"""The manifest of a render (every node: key, outputs, provider, status, cost, timing) and the
+summary the CLI prints from it."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from tasks.nodes import NodeKind, NodeOutcome, Status
+
+MANIFEST_VERSION = 1
+
+
+class ManifestNode(BaseModel):
+    id: str
+    kind: NodeKind
+    scene: str | None
+    status: Status
+    key: str | None  # None for publish, which is not a stored node
+    provider: str
+    model: str
+    params: dict
+    outputs: dict[str, str]  # output name → blob digest
+    cost_usd: float  # paid by this run
+    saved_usd: float  # what reuse saved this run
+    seconds: float
+
+    @classmethod
+    def of(cls, outcome: NodeOutcome) -> ManifestNode:
+        record = outcome.record
+        return cls(
+            id=outcome.id, kind=outcome.kind, scene=outcome.scene, status=outcome.status,
+            key=record.key, provider=record.provider, model=record.model,
+            params=record.parts["params"],
+            outputs={name: artifact.digest for name, artifact in record.outputs.items()},
+            cost_usd=outcome.cost_usd, saved_usd=outcome.saved_usd, seconds=outcome.seconds,
+        )
+
+
+class Manifest(BaseModel):
+    manifest_version: int = MANIFEST_VERSION
+    title: str
+    video_digest: str
+    created_at: float
+    nodes: list[ManifestNode]
+    generated: int
+    cached: int
+    cost_usd: float
+    saved_usd: float
+
+    @classmethod
+    def of(cls, title: str, video_digest: str, nodes: list[ManifestNode]) -> Manifest:
+        return cls(
+            title=title, video_digest=video_digest, created_at=round(time.time(), 3),
+            nodes=nodes,
+            generated=sum(node.status == "generated" for node in nodes),
+            cached=sum(node.status == "cached" for node in nodes),
+            cost_usd=round(sum(node.cost_usd for node in nodes), 6),
+            saved_usd=round(sum(node.saved_usd for node in nodes), 6),
+        )
+
+
+class SummaryNode(BaseModel):
+    id: str
+    kind: NodeKind
+    scene: str | None
+    status: Status
+    cost_usd: float
+
+
+class RenderSummary(BaseModel):
+    """What `--json` prints: where the video is, and what was generated, reused and paid."""
+
+    video: Path
+    storyboard: Path
+    manifest: Path
+    nodes: list[SummaryNode]
+    generated: int
+    cached: int
+    cost_usd: float
+    saved_usd: float
+
+    @classmethod
+    def of(cls, folder: Path, manifest: Manifest) -> RenderSummary:
+        return cls(
+            video=folder / "video.mp4", storyboard=folder / "storyboard.json",
+            manifest=folder / "manifest.json",
+            nodes=[SummaryNode(**node.model_dump(include=set(SummaryNode.model_fields)))
+                   for node in manifest.nodes],
+            **manifest.model_dump(include={"generated", "cached", "cost_usd", "saved_usd"}),
+        )

@@ -1,0 +1,147 @@
+"""What every node does: build its key, reuse the stored result, or generate it exactly once.
+
+A task module describes its node (kind, provider, params, input digests) and how to
+generate its outputs; `produce` does the rest, the same way for every kind.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+from prefect.states import Completed, State
+from pydantic import BaseModel
+
+from cache.keys import node_key, node_key_parts
+from cache.store import Artifact, ArtifactStore, NodeRecord
+from config.pricing import cost_usd, price_table
+from config.settings import Settings
+from tasks import progress
+from tasks.providers import registry
+from tasks.providers.base import Modality, Provider, Usage
+
+NodeKind = Literal["plan", "tts", "image", "clip", "compose", "publish"]
+Status = Literal["generated", "cached"]
+
+# A generator returns its outputs (name → bytes or a file it wrote, and a media type) and
+# the usage the price table charges for.
+Outputs = dict[str, tuple[bytes | Path, str]]
+Generator = Callable[[Path], tuple[Outputs, Usage]]
+
+
+class NodeOutcome(BaseModel):
+    """A finished node as tasks pass it on: references to stored blobs, never their bytes."""
+
+    id: str
+    kind: NodeKind
+    scene: str | None
+    status: Status
+    record: NodeRecord
+    seconds: float
+
+    @property
+    def cost_usd(self) -> float:
+        """What this run paid for the node."""
+        return self.record.cost_usd if self.status == "generated" else 0.0
+
+    @property
+    def saved_usd(self) -> float:
+        """What reusing it saved."""
+        return self.record.cost_usd if self.status == "cached" else 0.0
+
+    def output(self, name: str) -> Artifact:
+        return self.record.outputs[name]
+
+
+@dataclass(frozen=True)
+class Node:
+    """One unit of work and everything its output depends on."""
+
+    id: str
+    kind: NodeKind
+    version: int  # bump when this node's own code would produce different output
+    provider: str
+    provider_version: int
+    model: str
+    params: dict
+    inputs: dict[str, str]  # name → content digest of an upstream output
+    scene: str | None = None
+
+    @classmethod
+    def served_by(cls, provider: Provider, **fields) -> Node:
+        params = {**provider.params(), **fields.pop("params")}
+        return cls(provider=provider.name, provider_version=provider.version,
+                   model=provider.model, params=params, **fields)
+
+    def key_parts(self) -> dict:
+        return node_key_parts(kind=self.kind, version=self.version, provider=self.provider,
+                              provider_version=self.provider_version, model=self.model,
+                              params=self.params, inputs=self.inputs)
+
+    @property
+    def key(self) -> str:
+        return node_key(**self.key_parts())
+
+
+@cache
+def open_store(root: Path) -> ArtifactStore:
+    """One store object per root and process, shared by every task thread."""
+    return ArtifactStore(root)
+
+
+def provider_for(settings: Settings, modality: Modality) -> Provider:
+    name = getattr(settings, modality.value)
+    return registry.create(modality, name, settings.provider_options.get(name))
+
+
+def produce(settings: Settings, node: Node, generate: Generator) -> NodeOutcome:
+    """The stored result of `node` if it verifies, else generate it (once across processes)."""
+    store = open_store(settings.store)
+    started = time.monotonic()
+    key = node.key
+    record = store.lookup(key)
+    status: Status = "cached"
+    if record is None:
+        with store.node_lock(key):
+            record = store.lookup(key)  # another run may have made it while we waited
+            if record is None:
+                record = _generate(settings, store, node, key, generate)
+                status = "generated"
+    outcome = NodeOutcome(id=node.id, kind=node.kind, scene=node.scene, status=status,
+                          record=record, seconds=round(time.monotonic() - started, 3))
+    progress.emit(outcome)
+    return outcome
+
+
+def _generate(settings: Settings, store: ArtifactStore, node: Node, key: str,
+              generate: Generator) -> NodeRecord:
+    prices = price_table(settings.prices)
+    cost_usd(node.provider, node.model, {}, prices)  # unpriced: fail before paying
+    started = time.monotonic()
+    with store.work_dir() as workdir:
+        outputs, usage = generate(workdir)
+        artifacts = {
+            name: store.put_file(value, media_type) if isinstance(value, Path)
+            else store.put_bytes(value, media_type)
+            for name, (value, media_type) in outputs.items()
+        }
+    used = {field: amount for field, amount in usage.model_dump().items() if amount}
+    record = NodeRecord(
+        key=key, kind=node.kind, provider=node.provider, model=node.model,
+        parts=node.key_parts(), outputs=artifacts, usage=used,
+        cost_usd=cost_usd(node.provider, node.model, used, prices),
+        seconds=round(time.monotonic() - started, 3),
+    )
+    store.record(record)
+    return record
+
+
+def reported(outcome: NodeOutcome) -> State | NodeOutcome:
+    """The Prefect state for a node: a verified store hit shows as Cached in the UI."""
+    if outcome.status == "cached":
+        return Completed(name="Cached", message="reused from the artifact store", data=outcome)
+    return outcome

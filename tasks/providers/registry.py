@@ -1,0 +1,65 @@
+"""The provider registry: backends are found by modality and name.
+
+Built-ins and third-party packages register through the same hook: a function
+`register_providers(register)`, found for plug-ins under the `reelflow.providers` entry
+point group. The registry fills itself on first use, not at import.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import entry_points
+
+from tasks.providers.base import Modality, Provider
+
+ENTRY_POINT_GROUP = "reelflow.providers"
+
+_providers: dict[tuple[Modality, str], type[Provider]] = {}
+_loaded = False
+
+
+class UnknownProviderError(LookupError):
+    pass
+
+
+def register(provider: type[Provider]) -> None:
+    """Make `provider` available under its modality and name (replacing one of that name)."""
+    _providers[(provider.modality, provider.name)] = provider
+
+
+def register_providers(register) -> None:
+    """The built-in backends, registered through the same hook plug-ins use."""
+    from tasks.providers.espeak import EspeakSpeech
+    from tasks.providers.kenburns import KenBurnsAnimator
+    from tasks.providers.local_image import LocalImage
+    from tasks.providers.local_planner import LocalPlanner
+
+    for provider in (LocalPlanner, EspeakSpeech, LocalImage, KenBurnsAnimator):
+        register(provider)
+
+
+def _ensure_loaded() -> None:
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    register_providers(register)
+    for entry_point in entry_points(group=ENTRY_POINT_GROUP):
+        entry_point.load()(register)
+
+
+def names(modality: Modality) -> list[str]:
+    _ensure_loaded()
+    return sorted(name for kind, name in _providers if kind == modality)
+
+
+def create(modality: Modality, name: str, options: dict | None = None) -> Provider:
+    """An instance of the provider `name` for `modality`, configured with `options`."""
+    _ensure_loaded()
+    try:
+        provider = _providers[(modality, name)]
+    except KeyError:
+        known = ", ".join(names(modality)) or "none"
+        raise UnknownProviderError(
+            f"{modality.value}: no provider named {name!r} (known: {known})"
+        ) from None
+    return provider(options)

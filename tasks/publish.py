@@ -1,0 +1,98 @@
+"""Publish to a local folder: out/<slug>-<video digest 12>/ with the video, the storyboard to
+edit for a rerun, the subtitles and the manifest.
+
+A new folder is assembled beside its final place and renamed in whole, so a reader sees it
+complete or not at all. A folder that already holds the same video is reused; only its small
+files are replaced, each atomically.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from slugify import slugify
+
+from cache.keys import file_digest
+from cache.store import ArtifactStore
+from config.settings import Settings
+from tasks.manifest import Manifest, ManifestNode, RenderSummary
+from tasks.nodes import NodeOutcome, open_store
+from tasks.storyboard import Storyboard
+
+
+def folder_name(storyboard: Storyboard, video_digest: str) -> str:
+    """Only [a-z0-9-]: the title is user text and must never steer the path."""
+    return f"{slugify(storyboard.title, max_length=48) or 'video'}-{video_digest[:12]}"
+
+
+def publish(storyboard: Storyboard, outcomes: list[NodeOutcome], composed: NodeOutcome,
+            settings: Settings) -> RenderSummary:
+    started = time.monotonic()
+    store = open_store(settings.store)
+    out = settings.out.expanduser().resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    video = composed.output("video")
+    folder = out / folder_name(storyboard, video.digest)
+    published = folder / "video.mp4"
+    reused = published.is_file() and file_digest(published) == video.digest
+    nodes = [ManifestNode.of(outcome) for outcome in [*outcomes, composed]]
+    nodes.append(ManifestNode(
+        id="publish", kind="publish", scene=None, status="cached" if reused else "generated",
+        key=None, provider="folder", model="local", params={"folder": folder.name},
+        outputs={"video": video.digest}, cost_usd=0.0, saved_usd=0.0,
+        seconds=round(time.monotonic() - started, 3),
+    ))
+    manifest = Manifest.of(storyboard.title, video.digest, nodes)
+    small_files = {
+        "storyboard.json": storyboard.model_dump_json(indent=2).encode(),
+        "manifest.json": manifest.model_dump_json(indent=2).encode(),
+    }
+    if reused:
+        for name, data in small_files.items():
+            _replace_file(folder / name, data)
+    else:
+        _publish_new_folder(folder, store, composed, small_files)
+    store.keep_manifest(folder.name, manifest.model_dump(mode="json"))
+    return RenderSummary.of(folder, manifest)
+
+
+def _publish_new_folder(folder: Path, store: ArtifactStore, composed: NodeOutcome,
+                        small_files: dict[str, bytes]) -> None:
+    staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".incoming-"))
+    try:
+        shutil.copyfile(store.blob_path(composed.output("video").digest), staging / "video.mp4")
+        shutil.copyfile(store.blob_path(composed.output("subtitles").digest),
+                        staging / "subtitles.ass")
+        for name, data in small_files.items():
+            (staging / name).write_bytes(data)
+        staging.chmod(0o755)
+        if folder.exists():  # a damaged earlier copy: swap it out, then drop it
+            stale = folder.parent / f".stale-{folder.name}-{os.getpid()}"
+            os.rename(folder, stale)
+            os.rename(staging, folder)
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            os.rename(staging, folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _replace_file(path: Path, data: bytes) -> None:
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+    os.chmod(temp, 0o644)
+    os.replace(temp, path)
+
+
+@task(name="publish", task_run_name="publish-folder", cache_policy=NO_CACHE)
+def publish_video(storyboard: Storyboard, outcomes: list[NodeOutcome], composed: NodeOutcome,
+                  settings: Settings) -> RenderSummary:
+    """Publish the video, its storyboard, subtitles and manifest to the output folder."""
+    return publish(storyboard, outcomes, composed, settings)

@@ -1,0 +1,43 @@
+"""Shared fixtures: one real Prefect server per test session, and a private store and output
+folder per test, rendered small so the suite stays quick on two cores."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from config.prefect_defaults import apply_prefect_defaults
+
+apply_prefect_defaults()
+
+SMALL = {"REELFLOW_SHORT_SIDE": "180", "REELFLOW_FPS": "12"}
+
+
+@pytest.fixture(scope="session")
+def prefect_api_url() -> str:
+    """A real Prefect server for the whole session (it takes 12-20 s to start here)."""
+    from prefect.settings import PREFECT_API_URL
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=180):
+        yield PREFECT_API_URL.value()
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
+    """A fresh store and output folder, set through the environment as a user would."""
+    paths = {"store": tmp_path / "store", "out": tmp_path / "out"}
+    monkeypatch.setenv("REELFLOW_STORE", str(paths["store"]))
+    monkeypatch.setenv("REELFLOW_OUT", str(paths["out"]))
+    for name, value in SMALL.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("REELFLOW_PROFILE", raising=False)
+    return paths
+
+
+@pytest.fixture
+def cli_env(workspace: dict[str, Path]) -> dict[str, str]:
+    """The environment for a `reelflow` subprocess (without a Prefect server)."""
+    return dict(os.environ)
