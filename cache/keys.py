@@ -15,7 +15,7 @@ def canonical_json(value: Any) -> str:
     """Serialise `value` the one way every key is built from.
 
     Contract (changing it changes every key, so every cached artifact would be redone):
-    keys sorted, no whitespace, UTF-8 kept as is, floats as their shortest round-trip repr,
+    keys sorted, no whitespace, UTF-8 kept as is, floats as their shortest round-trip repr (-0.0 as 0.0),
     tuples as lists, pydantic models as their JSON dump. Types stay distinct: `1`, `1.5`,
     `"1"` and `true` never serialise alike. NaN and infinities are refused.
     """
@@ -33,8 +33,10 @@ def _plain(value: Any) -> Any:
         return {key: _plain(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
         return [_plain(item) for item in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError("canonical_json refuses NaN and infinities")
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError("canonical_json refuses NaN and infinities")
+        return value + 0.0  # -0.0 equals 0.0, so it must serialise alike
     if value is None or isinstance(value, (str, int, float)):
         return value
     raise TypeError(f"canonical_json cannot serialise {type(value).__name__}")

@@ -52,7 +52,7 @@ class BadInput(Exception):
 
 def _field_error(error: ValidationError, prefix: str) -> str:
     first = error.errors()[0]
-    where = ".".join(str(part) for part in (prefix, *first["loc"]) if part != "")
+    where = ".".join(str(part) for part in (prefix, *first["loc"]) if part != "") or "request"
     return f"{where}: {first['msg'].removeprefix('Value error, ')}"
 
 
@@ -105,10 +105,10 @@ def plan(topic: Topic = None, script: ScriptFile = None, scenes: Scenes = 6,
          voice: Voice = "en-us", language: Language = "en", music: Music = True,
          seed: Seed = 0, profile: Profile = None) -> None:
     """Print a storyboard for TOPIC (or --script) as JSON."""
-    from tasks.plan import load_storyboard, plan as plan_node
-
     request = _request(topic, script, scenes, aspect, style, voice, language, music, seed)
     settings = _settings(profile)
+    from tasks.plan import load_storyboard, plan as plan_node
+
     typer.echo(load_storyboard(plan_node(request, settings), settings).model_dump_json(indent=2))
 
 
@@ -117,10 +117,10 @@ def render(storyboard: Annotated[str, typer.Argument(help="Storyboard JSON file,
            profile: Profile = None, out: Out = None, short_side: ShortSide = None,
            as_json: AsJson = False) -> None:
     """Render a storyboard and publish the video."""
-    from flows.video import render_storyboard
-
     board = _read_storyboard(storyboard)
     _settings(profile, out=out, short_side=short_side)
+    from flows.video import render_storyboard
+
     with node_progress(stderr, scenes=len(board.scenes), planning=False):
         summary = render_storyboard(board, profile=profile, out=out, short_side=short_side)
     _print_summary(summary, as_json)
@@ -133,10 +133,10 @@ def make(topic: Topic = None, script: ScriptFile = None, scenes: Scenes = 6,
          seed: Seed = 0, profile: Profile = None, out: Out = None,
          short_side: ShortSide = None, as_json: AsJson = False) -> None:
     """Plan, render and publish a video for TOPIC (or --script)."""
-    from flows.video import make_video
-
     request = _request(topic, script, scenes, aspect, style, voice, language, music, seed)
     _settings(profile, out=out, short_side=short_side)
+    from flows.video import make_video
+
     with node_progress(stderr, scenes=None, planning=True):
         summary = make_video(request, profile=profile, out=out, short_side=short_side)
     _print_summary(summary, as_json)
@@ -147,7 +147,7 @@ def schema(model: Annotated[str, typer.Argument(help="storyboard or request")] =
     """Print the JSON Schema of a storyboard (or of a video request)."""
     models = {"storyboard": Storyboard, "request": VideoRequest}
     if model not in models:
-        stderr.print(f"[red]error:[/red] model: choose one of {', '.join(models)}")
+        typer.echo(f"error: model: choose one of {', '.join(models)}", err=True)
         raise typer.Exit(2)
     typer.echo(json.dumps(models[model].model_json_schema(), indent=2))
 
@@ -203,5 +203,9 @@ def main() -> None:
     try:
         app()
     except BadInput as error:
-        stderr.print(f"[red]error:[/red] {error}", highlight=False)
+        typer.echo(f"error: {error}", err=True)
         sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,78 @@
+"""Bad input: exit code 2, one line naming the field, nothing stored, nothing published."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REELFLOW = str(Path(sys.executable).parent / "reelflow")
+
+
+def run(args: list[str], env: dict, stdin: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([REELFLOW, *args], input=stdin, capture_output=True, text=True,
+                          env=env, timeout=120)
+
+
+def _scene(**changes) -> dict:
+    return {"id": "s001", "order": 0, "lines": [{"text": "Hello."}], "visual_prompt": "sky",
+            "duration": 3, **changes}
+
+
+def _board(scenes) -> str:
+    return json.dumps({"title": "T", "scenes": scenes})
+
+
+BAD_STORYBOARDS = {
+    "malformed json": ("{not json", "storyboard"),
+    "not an object": ("[1, 2]", "storyboard"),
+    "no scenes": (_board([]), "storyboard.scenes"),
+    "500 scenes": (_board([_scene(id=f"s{i}", order=i) for i in range(500)]), "storyboard.scenes"),
+    "negative duration": (_board([_scene(duration=-2)]), "storyboard.scenes.0.duration"),
+    "duplicate ids": (_board([_scene(), _scene(order=1)]), "storyboard"),
+    "dot-dot id": (_board([_scene(id="..")]), "storyboard.scenes.0.id"),
+    "path id": (_board([_scene(id="a/b")]), "storyboard.scenes.0.id"),
+    "unknown field": (_board([_scene(sound="loud")]), "storyboard.scenes.0.sound"),
+    "empty narration": (_board([_scene(lines=[{"text": " "}])]), "storyboard.scenes.0.lines.0.text"),
+}
+
+
+def _assert_refused(result, field: str, workspace: dict) -> None:
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {field}"), result.stderr
+    assert result.stdout == ""
+    assert not workspace["store"].exists() and not workspace["out"].exists()
+
+
+@pytest.mark.parametrize("case", sorted(BAD_STORYBOARDS))
+def test_a_bad_storyboard_is_refused_with_one_line(case, cli_env, workspace):
+    text, field = BAD_STORYBOARDS[case]
+    _assert_refused(run(["render", "-"], cli_env, stdin=text), field, workspace)
+
+
+@pytest.mark.parametrize("args, field", [
+    (["make", ""], "topic"),
+    (["make", "x" * 10_000], "topic"),
+    (["make", "bees", "--scenes", "0"], "scenes"),
+    (["make", "bees", "--scenes", "500"], "scenes"),
+    (["make"], "request: give a topic or a script"),
+    (["make", "bees", "--style", "../../etc"], "style"),
+    (["plan", "bees\u0007"], "topic"),
+    (["make", "bees", "--profile", "nope"], "profile"),
+])
+def test_a_bad_request_is_refused_with_one_line(args, field, cli_env, workspace):
+    _assert_refused(run(args, cli_env), field, workspace)
+
+
+def test_a_missing_storyboard_file_is_refused(cli_env, workspace, tmp_path):
+    _assert_refused(run(["render", str(tmp_path / "nope.json")], cli_env), "storyboard", workspace)
+
+
+def test_schema_prints_the_storyboard_json_schema(cli_env):
+    result = run(["schema"], cli_env)
+    assert result.returncode == 0
+    assert "scenes" in json.loads(result.stdout)["properties"]
