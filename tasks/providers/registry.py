@@ -7,6 +7,7 @@ point group. The registry fills itself on first use, not at import.
 
 from __future__ import annotations
 
+import threading
 from importlib.metadata import entry_points
 
 from tasks.providers.base import Modality, Provider
@@ -15,6 +16,7 @@ ENTRY_POINT_GROUP = "reelflow.providers"
 
 _providers: dict[tuple[Modality, str], type[Provider]] = {}
 _loaded = False
+_loading = threading.Lock()  # tasks in several threads may ask first
 
 
 class UnknownProviderError(LookupError):
@@ -39,12 +41,13 @@ def register_providers(register) -> None:
 
 def _ensure_loaded() -> None:
     global _loaded
-    if _loaded:
-        return
-    _loaded = True
-    register_providers(register)
-    for entry_point in entry_points(group=ENTRY_POINT_GROUP):
-        entry_point.load()(register)
+    with _loading:
+        if _loaded:
+            return
+        register_providers(register)
+        for entry_point in entry_points(group=ENTRY_POINT_GROUP):
+            entry_point.load()(register)
+        _loaded = True
 
 
 def names(modality: Modality) -> list[str]:

@@ -1,0 +1,154 @@
+"""Benchmark: a 6-scene, 30 s, 1080×1920 storyboard with the offline providers, measured side
+by side in one run against the floor (one raw libx264 encode of a still image at the same size
+and settings) and against the same composition done with MoviePy.
+
+    make bench          # or: .venv/bin/python bench/run.py [--short-side 1080] [--skip-moviepy]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from config.prefect_defaults import apply_prefect_defaults  # noqa: E402
+
+apply_prefect_defaults()
+
+from tasks.storyboard import Line, Scene, Storyboard  # noqa: E402
+
+NARRATION = [
+    "Honeybees turn flower nectar into honey, one drop at a time.",
+    "A forager visits hundreds of flowers on a single trip.",
+    "Back at the hive, workers pass the nectar from mouth to mouth.",
+    "They fan their wings to dry it until it turns thick and sweet.",
+    "Then they seal each cell with a tiny cap of fresh wax.",
+    "One spoon of honey is the life's work of twelve bees.",
+]
+EDITED = "Each spoonful of honey holds the whole life's work of twelve bees."
+
+
+def storyboard() -> Storyboard:
+    motions = ["zoom_in", "pan_right", "zoom_out", "pan_left", "pan_up", "pan_down"]
+    return Storyboard(title="How bees make honey", music=True, scenes=[
+        Scene(id=f"s{i + 1:03d}", order=i, lines=[Line(text=text)], camera=motions[i],
+              visual_prompt=f"honeybees, {text}", duration=5.0)
+        for i, text in enumerate(NARRATION)
+    ])
+
+
+def timed(function, *args, **kwargs):
+    started = time.perf_counter()
+    result = function(*args, **kwargs)
+    return result, time.perf_counter() - started
+
+
+def provider_calls(summary) -> dict[str, int]:
+    calls = {}
+    for node in summary.nodes:
+        if node.status == "generated" and node.kind in ("plan", "tts", "image", "clip"):
+            calls[node.kind] = calls.get(node.kind, 0) + 1
+    return calls
+
+
+def floor_encode(width: int, height: int, fps: int, seconds: float, workdir: Path) -> float:
+    from tasks.ffmpeg import FINAL_VIDEO_ARGS, run_ffmpeg
+    from tasks.providers.base import ImageRequest
+    from tasks.providers.local_image import LocalImage
+
+    still = workdir / "still.png"
+    still.write_bytes(LocalImage().generate(
+        ImageRequest(prompt="floor", style="documentary", width=width, height=height,
+                     seed=0)).png)
+    _, elapsed = timed(run_ffmpeg, ["-loop", "1", "-framerate", str(fps), "-i", str(still),
+                                    "-t", str(seconds), *FINAL_VIDEO_ARGS,
+                                    str(workdir / "floor.mp4")], what="encode the floor")
+    return elapsed
+
+
+def moviepy_compose(summary, board: Storyboard, fps: int, workdir: Path) -> float:
+    """The same clips and narration, crossfaded and encoded with MoviePy's frame loop.
+
+    It does less than reelflow's compose (no subtitles, no music, no loudness pass), so the
+    comparison flatters MoviePy.
+    """
+    from moviepy import (AudioFileClip, CompositeAudioClip, CompositeVideoClip, VideoFileClip,
+                         vfx)
+
+    from config.settings import load_settings
+    from tasks.ffmpeg import FINAL_VIDEO_ARGS
+    from tasks.nodes import open_store
+
+    store = open_store(load_settings().store)
+    manifest = json.loads(summary.manifest.read_text())
+    outputs = {node["id"]: node["outputs"] for node in manifest["nodes"]}
+    fade, start, layers, voices = 0.4, 0.0, [], []
+    for index, scene in enumerate(board.ordered_scenes()):
+        clip = VideoFileClip(str(store.blob_path(outputs[f"{scene.id}-clip"]["clip"])))
+        clip = clip.with_start(start)
+        if index:
+            clip = clip.with_effects([vfx.CrossFadeIn(fade)])
+        layers.append(clip)
+        voices.append(AudioFileClip(str(store.blob_path(outputs[f"{scene.id}-tts"]["audio"])))
+                      .with_start(start))
+        start += scene.duration - fade
+    video = CompositeVideoClip(layers).with_audio(CompositeAudioClip(voices))
+    preset = FINAL_VIDEO_ARGS[FINAL_VIDEO_ARGS.index("-preset") + 1]
+    crf = FINAL_VIDEO_ARGS[FINAL_VIDEO_ARGS.index("-crf") + 1]
+    _, elapsed = timed(video.write_videofile, str(workdir / "moviepy.mp4"), fps=fps,
+                       codec="libx264", preset=preset, audio_codec="aac",
+                       ffmpeg_params=["-crf", crf, "-pix_fmt", "yuv420p"], logger=None)
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--short-side", type=int, default=1080)
+    parser.add_argument("--skip-moviepy", action="store_true")
+    args = parser.parse_args()
+
+    workdir = Path(tempfile.mkdtemp(prefix="reelflow-bench-"))
+    os.environ.update(REELFLOW_STORE=str(workdir / "store"), REELFLOW_OUT=str(workdir / "out"),
+                      REELFLOW_SHORT_SIDE=str(args.short_side))
+    from config.settings import load_settings
+    from flows.video import render_storyboard
+
+    settings = load_settings()
+    board = storyboard()
+    width, height = board.aspect.size(settings.short_side)
+
+    render_storyboard(Storyboard(title="warm up", scenes=[Scene(
+        id="w", order=0, lines=[Line(text="Warm up.")], visual_prompt="x", duration=1)]),
+        short_side=64)  # starts Prefect's server, so the timings below are the render alone
+
+    floor = floor_encode(width, height, settings.fps, board.duration, workdir)
+    cold, cold_s = timed(render_storyboard, board)
+    again, again_s = timed(render_storyboard, board)
+    scenes = list(board.scenes)
+    scenes[2] = scenes[2].model_copy(update={"lines": [Line(text=EDITED)]})
+    edited, edited_s = timed(render_storyboard, board.model_copy(update={"scenes": scenes}))
+    compose_s = next(node["seconds"] for node in json.loads(cold.manifest.read_text())["nodes"]
+                     if node["kind"] == "compose")
+
+    print(f"storyboard: 6 scenes, {board.duration:.0f} s, {width}x{height} @ {settings.fps} fps")
+    print(f"floor (raw libx264 encode of a still)     {floor:6.1f} s")
+    print(f"cold render                               {cold_s:6.1f} s   ÷ floor = {cold_s / floor:.2f}")
+    print(f"no-change rerun                           {again_s:6.1f} s   ÷ cold  = {again_s / cold_s:.3f}"
+          f"   provider calls: {sum(provider_calls(again).values())}")
+    print(f"one-narration-edit rerun                  {edited_s:6.1f} s   ÷ cold  = {edited_s / cold_s:.2f}"
+          f"   provider calls: {provider_calls(edited)}")
+    print(f"compose step of the cold render           {compose_s:6.1f} s")
+    if not args.skip_moviepy:
+        moviepy_s = moviepy_compose(cold, board, settings.fps, workdir)
+        print(f"same composition with MoviePy             {moviepy_s:6.1f} s   ÷ ours  = {moviepy_s / compose_s:.1f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,146 @@
+"""The final render: every scene's clip, narration and captions in one ffmpeg encode.
+
+Scene lengths are whole frames, so picture, narration and captions share one timeline:
+scene i starts at the sum of the lengths before it, and crossfades never shorten the video
+because each clip is extended (last frame held) to cover the fade into the next scene.
+"""
+
+from __future__ import annotations
+
+import math
+import wave
+from dataclasses import dataclass
+from itertools import accumulate
+from pathlib import Path
+
+from tasks.ffmpeg import FINAL_AUDIO_ARGS, FINAL_VIDEO_ARGS, MediaError, run_ffmpeg
+from tasks.providers.base import WordTiming
+from tasks.subtitles import SceneWords, burn_filter, karaoke_ass
+
+TAIL = 0.3  # seconds of quiet after each scene's narration
+CROSSFADE = 0.4
+SAMPLE_RATE = 48_000
+# A soft C major pad (C3 G3 C4 E4), each tone swelling at its own slow rate so it drifts.
+PAD_TONES = [(130.81, 0.1), (196.00, 0.13), (261.63, 0.17), (329.63, 0.23)]
+
+
+@dataclass(frozen=True)
+class SceneMedia:
+    clip: Path  # silent H.264 mp4 at the output size; may be shorter or longer than the scene
+    audio: Path  # 16-bit PCM mono WAV of the scene's narration
+    words: list[WordTiming]  # relative to the start of `audio`
+    target: float  # the storyboard's target duration for this scene, seconds
+
+
+def compose_video(scenes: list[SceneMedia], *, width: int, height: int, fps: int, music: bool,
+                  video_out: Path, subtitles_out: Path, workdir: Path) -> float:
+    """Render the finished video and its captions; return the video's duration in seconds."""
+    if not scenes:
+        raise MediaError("cannot compose a video without scenes")
+    workdir.mkdir(parents=True, exist_ok=True)
+    narration = workdir / "narration.wav"
+    frames = _write_narration(scenes, fps, narration)
+    starts = [0, *accumulate(frames)]
+    duration = starts[-1] / fps
+
+    captions = karaoke_ass(
+        [SceneWords(start / fps, count / fps, scene.words)
+         for start, count, scene in zip(starts, frames, scenes)],
+        width=width, height=height)
+    ass_path = workdir / "captions.ass"
+    ass_path.write_text(captions, encoding="utf-8")
+    subtitles_out.write_text(captions, encoding="utf-8")
+
+    fade = max(1, min(round(CROSSFADE * fps), min(frames) // 2))
+    graph = workdir / "graph.txt"
+    graph.write_text(_video_graph(frames, fade, width, height, fps, ass_path)
+                     + _audio_graph(len(scenes), duration, music), encoding="utf-8")
+    inputs = []
+    for scene, count in zip(scenes, frames):
+        # Read no further than the scene needs (its length plus the fade into the next).
+        inputs += ["-t", f"{(count + fade + 1) / fps:.6f}", "-i", str(scene.clip)]
+    run_ffmpeg([*inputs, "-i", str(narration), "-/filter_complex", str(graph),
+                "-map", "[v]", "-map", "[a]", *FINAL_VIDEO_ARGS, *FINAL_AUDIO_ARGS,
+                str(video_out)], what="compose the final video")
+    return duration
+
+
+def _write_narration(scenes: list[SceneMedia], fps: int, out: Path) -> list[int]:
+    """Concatenate the scene WAVs, each padded with silence to its scene's length in frames.
+
+    Scene boundaries are rounded up to whole frames from the exact running total, so the
+    rounding never adds up over many scenes.
+    """
+    frames: list[int] = []
+    exact_end, frame_end = 0.0, 0
+    with wave.open(str(out), "wb") as sink:
+        for index, scene in enumerate(scenes):
+            with wave.open(str(scene.audio), "rb") as source:
+                channels, width, rate = source.getparams()[:3]
+                if index == 0:
+                    sink.setparams((channels, width, rate, 0, "NONE", "not compressed"))
+                elif (channels, width, rate) != sink.getparams()[:3]:
+                    raise MediaError(f"scene {index + 1}: narration WAV format differs from "
+                                     "scene 1's")
+                samples = source.getnframes()
+                sink.writeframes(source.readframes(samples))
+            exact_end += max(scene.target, samples / rate + TAIL)
+            frame_start, frame_end = frame_end, math.ceil(exact_end * fps - 1e-6)
+            frames.append(frame_end - frame_start)
+            silence = round(frame_end / fps * rate) - sink.tell()
+            sink.writeframes(b"\0" * (max(silence, 0) * width * channels))
+    return frames
+
+
+def _video_graph(frames: list[int], fade: int, width: int, height: int, fps: int,
+                 ass_path: Path) -> str:
+    """Scene i shows its clip's frames [fade, n) after crossfading in from scene i-1 over
+    `fade` frames, then lends frames [n, n + fade) to the crossfade into scene i+1.
+
+    Only those short windows go through xfade, which works in yuv444p: the bulk of every
+    scene stays yuv420p from decoder to encoder, with no conversion.
+    """
+    last = len(frames) - 1
+    lines, timeline = [], []
+    for i, count in enumerate(frames):
+        pieces = {"b": (fade if i else 0, count)}  # body; then head and tail, if it has them
+        if i:
+            pieces["h"] = (0, fade)
+        if i < last:
+            pieces["t"] = (count, count + fade)
+        span = max(end for _, end in pieces.values())
+        # fps/scale/setsar/format are no-ops on conforming clips; concat needs them all equal.
+        # A short clip holds its last frame; trim cuts both long clips and the padding.
+        lines.append(f"[{i}:v]fps={fps},scale={width}:{height},setsar=1,format=yuv420p,"
+                     f"tpad=stop_mode=clone:stop={span},split={len(pieces)}"
+                     + "".join(f"[{name}{i}]" for name in pieces) + ";")
+        lines += [f"[{name}{i}]trim=start_frame={first}:end_frame={end},"
+                  f"setpts=PTS-STARTPTS[{name}{i}p];" for name, (first, end) in pieces.items()]
+        if i:
+            lines.append(f"[t{i - 1}p][h{i}p]xfade=transition=fade:duration={fade / fps:.6f}:"
+                         f"offset=0,format=yuv420p[x{i}];")
+            timeline.append(f"[x{i}]")
+        timeline.append(f"[b{i}p]")
+    lines.append("".join(timeline) + f"concat=n={len(timeline)}:v=1:a=0,"
+                 f"{burn_filter(ass_path)}[v];")
+    return "\n".join(lines) + "\n"
+
+
+def _audio_graph(narration_input: int, duration: float, music: bool) -> str:
+    # One-pass loudnorm works (and outputs) at 192 kHz: bring it back down.
+    loudness = f"loudnorm=I=-16:TP=-1.5:LRA=11,aresample={SAMPLE_RATE}[a]"
+    if not music:
+        return f"[{narration_input}:a]{loudness}\n"
+    lines = [f"sine=frequency={tone}:sample_rate={SAMPLE_RATE}:duration={duration:.6f},"
+             f"tremolo=f={swell}:d=0.6[p{i}];" for i, (tone, swell) in enumerate(PAD_TONES)]
+    fade = min(2.0, duration / 4)
+    lines += [
+        "".join(f"[p{i}]" for i in range(len(PAD_TONES)))
+        + f"amix=inputs={len(PAD_TONES)}:normalize=0,volume=0.25,"
+        f"afade=t=in:d={fade:.6f},afade=t=out:st={duration - fade:.6f}:d={fade:.6f}[pad];",
+        f"[{narration_input}:a]aresample={SAMPLE_RATE},asplit[voice][key];",
+        # Duck the pad under the voice: the narration is the compressor's key.
+        "[pad][key]sidechaincompress=threshold=0.02:ratio=8:attack=20:release=500[bed];",
+        f"[voice][bed]amix=inputs=2:normalize=0:duration=first,{loudness}",
+    ]
+    return "\n".join(lines) + "\n"

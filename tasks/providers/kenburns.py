@@ -1,0 +1,81 @@
+"""Offline clips: the keyframe with a slow Ken Burns zoom or pan, rendered by ffmpeg."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from tasks.ffmpeg import INTERMEDIATE_VIDEO_ARGS, probe, run_ffmpeg
+from tasks.providers.base import ClipAnimator, ClipRequest, ClipResult, ProviderError, Usage
+from tasks.storyboard import CameraMotion
+
+# How far the camera closes in: zooms travel between 1 and ZOOM, pans cross an image enlarged
+# this much. Gentle enough not to distract from the narration.
+ZOOM = 1.15
+
+# Per motion, as expressions of the progress {p} from 0 to 1: the power of ZOOM, then where the
+# visible window sits in the room left around it, across and down (0 = left/top, 1 = right/bottom).
+_PATHS = {
+    CameraMotion.zoom_in: ("{p}", "0.5", "0.5"),
+    CameraMotion.zoom_out: ("(1-{p})", "0.5", "0.5"),
+    CameraMotion.pan_left: ("1", "(1-{p})", "0.5"),
+    CameraMotion.pan_right: ("1", "{p}", "0.5"),
+    CameraMotion.pan_up: ("1", "0.5", "(1-{p})"),
+    CameraMotion.pan_down: ("1", "0.5", "{p}"),
+}
+
+
+class KenBurnsAnimator(ClipAnimator):
+    name = "kenburns"
+    version = 1
+
+    class Options(ClipAnimator.Options):
+        model: str = "ffmpeg"
+
+    def animate(self, request: ClipRequest, workdir: Path) -> ClipResult:
+        frames = max(1, round(request.duration * request.fps))
+        size = f"{request.width}:{request.height}"
+        # The keyframe is decoded, fitted (cropped, never stretched) and converted once, then
+        # repeated in memory: looping the PNG at the demuxer would decode it for every frame.
+        filters = [
+            f"scale={size}:force_original_aspect_ratio=increase",
+            f"crop={size}",
+            "format=yuv420p",
+            f"loop=loop={frames - 1}:size=1",
+            "setpts=N",  # -framerate makes the time base 1/fps: frame n shows at n/fps
+        ]
+        if request.motion is not CameraMotion.static:
+            filters.append(_camera(request.motion, frames))
+        video = workdir / "clip.mp4"
+        run_ffmpeg(
+            ["-framerate", str(request.fps), "-i", str(request.image), "-vf", ",".join(filters),
+             "-frames:v", str(frames), "-an", *INTERMEDIATE_VIDEO_ARGS, str(video)],
+            what=f"animate {request.image.name} with {request.motion.value}",
+        )
+        info = probe(video)
+        if not info.has_video or (info.width, info.height) != (request.width, request.height):
+            raise ProviderError(
+                f"kenburns wrote {info.width}x{info.height}, expected "
+                f"{request.width}x{request.height}"
+            )
+        return ClipResult(video=video, usage=Usage(video_seconds=request.duration))
+
+
+def _camera(motion: CameraMotion, frames: int) -> str:
+    """A perspective filter that samples a window of the frame as it moves or changes size.
+
+    It interpolates at sub-pixel positions, so the motion glides; zoompan and crop snap to
+    whole pixels and visibly step or shake at these slow speeds.
+    """
+    progress = f"(in/{max(frames - 1, 1)})"  # `in` counts the frames the filter has seen
+    exponent, across, down = (part.format(p=progress) for part in _PATHS[motion])
+    # exp(log) rather than pow(): a comma would end the filter in the filtergraph.
+    zoom = f"exp({math.log(ZOOM)}*{exponent})"
+    width, height = f"(W/{zoom})", f"(H/{zoom})"
+    left, top = f"((W-{width})*{across})", f"((H-{height})*{down})"
+    right, bottom = f"({left}+{width})", f"({top}+{height})"
+    corners = [(left, top), (right, top), (left, bottom), (right, bottom)]
+    coordinates = ":".join(
+        f"x{index}={x}:y{index}={y}" for index, (x, y) in enumerate(corners)
+    )
+    return f"perspective={coordinates}:eval=frame"

@@ -1,0 +1,83 @@
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageChops, ImageDraw, ImageStat
+
+from tasks.ffmpeg import MediaError, count_frames, probe, run_ffmpeg
+from tasks.providers.base import ClipRequest
+from tasks.providers.kenburns import KenBurnsAnimator
+from tasks.storyboard import Aspect, CameraMotion
+
+WIDTH, HEIGHT, FPS, DURATION = 180, 320, 24, 1.3
+FRAMES = round(DURATION * FPS)
+
+
+@pytest.fixture
+def keyframe(tmp_path) -> Path:
+    """A gradient with a grid of dots: detail everywhere, so any motion changes the frame."""
+    image = Image.merge("RGB", [
+        Image.linear_gradient("L").resize((WIDTH, HEIGHT)),
+        Image.linear_gradient("L").rotate(90).resize((WIDTH, HEIGHT)),
+        Image.new("L", (WIDTH, HEIGHT), 128),
+    ])
+    draw = ImageDraw.Draw(image)
+    for x in range(10, WIDTH, 30):
+        for y in range(10, HEIGHT, 30):
+            draw.ellipse((x, y, x + 8, y + 8), fill="white")
+    path = tmp_path / "keyframe.png"
+    image.save(path)
+    return path
+
+
+def _animate(keyframe: Path, motion: CameraMotion, workdir: Path):
+    workdir.mkdir()
+    request = ClipRequest(image=keyframe, motion=motion, duration=DURATION, width=WIDTH,
+                          height=HEIGHT, fps=FPS, aspect=Aspect.portrait)
+    return KenBurnsAnimator().animate(request, workdir)
+
+
+def _first_and_last_frames(video: Path, folder: Path) -> tuple[Image.Image, Image.Image]:
+    folder.mkdir()
+    run_ffmpeg(["-i", str(video), str(folder / "%03d.png")], what="extract frames")
+    frames = sorted(folder.glob("*.png"))
+    return Image.open(frames[0]).convert("RGB"), Image.open(frames[-1]).convert("RGB")
+
+
+def _mean_difference(first: Image.Image, last: Image.Image) -> float:
+    return sum(ImageStat.Stat(ImageChops.difference(first, last)).mean) / 3
+
+
+@pytest.mark.parametrize("motion", list(CameraMotion))
+def test_each_motion_gives_a_silent_clip_of_the_requested_shape(keyframe, tmp_path, motion):
+    result = _animate(keyframe, motion, tmp_path / "work")
+    info = probe(result.video)
+    assert result.video == tmp_path / "work" / "clip.mp4"
+    assert (info.has_video, info.video_codec, info.width, info.height) == (
+        True, "h264", WIDTH, HEIGHT)
+    assert info.fps == FPS
+    assert abs(info.duration - DURATION) <= 1 / FPS
+    assert count_frames(result.video) == FRAMES
+    assert not info.has_audio
+    assert result.usage.video_seconds == DURATION
+
+
+@pytest.mark.parametrize("motion", [m for m in CameraMotion if m is not CameraMotion.static])
+def test_each_moving_camera_changes_the_picture_from_first_to_last_frame(
+    keyframe, tmp_path, motion
+):
+    result = _animate(keyframe, motion, tmp_path / "work")
+    first, last = _first_and_last_frames(result.video, tmp_path / "frames")
+    assert _mean_difference(first, last) > 10  # moving here measures 20-30 of 255
+
+
+def test_static_camera_keeps_the_picture_still(keyframe, tmp_path):
+    result = _animate(keyframe, CameraMotion.static, tmp_path / "work")
+    first, last = _first_and_last_frames(result.video, tmp_path / "frames")
+    assert _mean_difference(first, last) < 2  # what is left is the encoder's noise
+
+
+def test_unreadable_keyframe_raises_media_error(tmp_path):
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not a png")
+    with pytest.raises(MediaError):
+        _animate(broken, CameraMotion.zoom_in, tmp_path / "work")

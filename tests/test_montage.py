@@ -1,0 +1,191 @@
+"""The final render, with real ffmpeg and libass on small inputs."""
+
+from __future__ import annotations
+
+import math
+import re
+import struct
+import wave
+from array import array
+from pathlib import Path
+
+import pytest
+
+from tasks.montage import TAIL, SceneMedia, compose_video
+from tasks.ffmpeg import INTERMEDIATE_VIDEO_ARGS, count_frames, probe, run_ffmpeg
+from tasks.providers.base import WordTiming
+
+WIDTH, HEIGHT, FPS = 180, 320, 12
+FRAME = 1 / FPS
+COLORS = ["0x800000", "0x000080", "0x006000", "0x604000"]
+
+
+def make_clip(path: Path, seconds: float, color: str) -> Path:
+    run_ffmpeg(["-f", "lavfi", "-i", f"color=c={color}:s={WIDTH}x{HEIGHT}:r={FPS}:d={seconds}",
+                *INTERMEDIATE_VIDEO_ARGS, str(path)], what="make a test clip")
+    return path
+
+
+def make_wav(path: Path, seconds: float, rate: int = 16_000) -> Path:
+    samples = round(seconds * rate)
+    tone = (round(8000 * math.sin(2 * math.pi * 440 * n / rate)) for n in range(samples))
+    with wave.open(str(path), "wb") as out:
+        out.setparams((1, 2, rate, 0, "NONE", "not compressed"))
+        out.writeframes(struct.pack(f"<{samples}h", *tone))
+    return path
+
+
+def spoken(seconds: float, *texts: str) -> list[WordTiming]:
+    step = seconds / len(texts)
+    return [WordTiming(text=t, start=i * step, end=(i + 0.8) * step) for i, t in enumerate(texts)]
+
+
+def scene(tmp_path: Path, index: int, *, clip: float, audio: float, target: float,
+          texts: tuple[str, ...] = ("hello", "there")) -> SceneMedia:
+    return SceneMedia(
+        clip=make_clip(tmp_path / f"clip{index}.mp4", clip, COLORS[index % len(COLORS)]),
+        audio=make_wav(tmp_path / f"voice{index}.wav", audio),
+        words=spoken(audio, *texts),
+        target=target)
+
+
+def compose(tmp_path: Path, scenes: list[SceneMedia], *, music: bool = False, name: str = "out",
+            workdir: Path | None = None) -> tuple[float, Path, Path]:
+    video, ass = tmp_path / f"{name}.mp4", tmp_path / f"{name}.ass"
+    duration = compose_video(scenes, width=WIDTH, height=HEIGHT, fps=FPS, music=music,
+                             video_out=video, subtitles_out=ass,
+                             workdir=workdir or tmp_path / f"{name}-work")
+    return duration, video, ass
+
+
+def frame_at(video: Path, seconds: float) -> bytes:
+    out = video.with_suffix(f".{seconds:.2f}.rgb")
+    run_ffmpeg(["-ss", f"{seconds}", "-i", str(video), "-frames:v", "1", "-f", "rawvideo",
+                "-pix_fmt", "rgb24", str(out)], what="grab a frame")
+    return out.read_bytes()
+
+
+def mean_rgb(frame: bytes, top: int, bottom: int) -> tuple[float, float, float]:
+    rows = frame[top * WIDTH * 3:bottom * WIDTH * 3]
+    count = len(rows) / 3
+    return tuple(sum(rows[c::3]) / count for c in range(3))
+
+
+def loudness(video: Path, start: float, end: float) -> float:
+    """RMS of the decoded soundtrack between two times, on a 0..1 scale."""
+    raw = video.with_suffix(".pcm")
+    run_ffmpeg(["-i", str(video), "-vn", "-ac", "1", "-ar", "8000", "-f", "s16le", str(raw)],
+               what="decode the soundtrack")
+    samples = array("h", raw.read_bytes())[round(start * 8000):round(end * 8000)]
+    return math.sqrt(sum(s * s for s in samples) / len(samples)) / 32768
+
+
+def expected_length(audio: float, target: float) -> float:
+    return max(target, audio + TAIL)
+
+
+def test_output_is_h264_and_aac_at_the_requested_size_and_lasts_the_sum_of_scene_lengths(
+        tmp_path):
+    scenes = [scene(tmp_path, 0, clip=0.8, audio=1.0, target=2.0),  # clip shorter than scene
+              scene(tmp_path, 1, clip=4.0, audio=0.5, target=1.5),  # clip longer than scene
+              scene(tmp_path, 2, clip=1.0, audio=2.2, target=1.0)]  # narration outlasts target
+    total = sum(expected_length(a, t) for a, t in [(1.0, 2.0), (0.5, 1.5), (2.2, 1.0)])
+
+    duration, video, _ = compose(tmp_path, scenes)
+
+    info = probe(video)
+    assert (info.video_codec, info.audio_codec) == ("h264", "aac")
+    assert (info.width, info.height) == (WIDTH, HEIGHT)
+    assert duration == pytest.approx(total, abs=2 * FRAME)
+    assert info.duration == pytest.approx(total, abs=2 * FRAME)
+    assert count_frames(video) == pytest.approx(total * FPS, abs=2)
+
+
+def test_short_clip_holds_its_last_frame_and_long_clip_is_cut_at_its_scene(tmp_path):
+    scenes = [scene(tmp_path, 0, clip=0.5, audio=0.5, target=3.0),  # red for 0.5 s only
+              scene(tmp_path, 1, clip=6.0, audio=0.5, target=2.0)]  # blue, far too long
+    duration, video, _ = compose(tmp_path, scenes)
+
+    red, _, blue = mean_rgb(frame_at(video, 2.5), 0, HEIGHT // 2)  # late in scene 1
+    assert red > 100 and blue < 30
+    red, _, blue = mean_rgb(frame_at(video, 4.5), 0, HEIGHT // 2)  # late in scene 2
+    assert blue > 100 and red < 30
+    assert duration == pytest.approx(5.0, abs=2 * FRAME)
+
+
+def test_narration_starts_with_its_scene_and_is_padded_with_silence(tmp_path):
+    scenes = [scene(tmp_path, 0, clip=1.0, audio=1.0, target=3.0),
+              scene(tmp_path, 1, clip=1.0, audio=1.0, target=2.0)]
+    _, video, _ = compose(tmp_path, scenes)
+
+    assert loudness(video, 0.2, 0.8) > 0.05  # scene 1 speaks
+    assert loudness(video, 1.5, 2.9) < 0.005  # then pauses until its scene ends
+    assert loudness(video, 3.2, 3.8) > 0.05  # scene 2 speaks from its own start
+
+
+def test_music_plays_under_the_narration_only_when_asked(tmp_path):
+    scenes = [scene(tmp_path, 0, clip=1.0, audio=1.0, target=4.0)]
+    _, quiet, _ = compose(tmp_path, scenes, music=False, name="quiet")
+    _, scored, _ = compose(tmp_path, scenes, music=True, name="scored")
+
+    for video in (quiet, scored):
+        assert probe(video).audio_codec == "aac"
+        assert loudness(video, 0.2, 0.8) > 0.05
+    assert loudness(quiet, 2.0, 3.0) < 0.005
+    assert 0.005 < loudness(scored, 2.0, 3.0) < loudness(scored, 0.2, 0.8)
+
+
+def test_karaoke_captions_are_written_and_burned_in(tmp_path):
+    scenes = [scene(tmp_path, 0, clip=1.0, audio=2.0, target=2.0, texts=("one", "two")),
+              scene(tmp_path, 1, clip=1.0, audio=2.0, target=2.0, texts=("three", "four"))]
+    duration, video, ass = compose(tmp_path, scenes)
+
+    text = ass.read_text(encoding="utf-8")
+    assert text == (tmp_path / "out-work" / "captions.ass").read_text(encoding="utf-8")
+    assert len(re.findall(r"\{\\k\d+\}", text)) == 4
+    for line in text.splitlines():
+        if line.startswith("Dialogue:"):
+            start, end = (sum(float(p) * 60 ** i for i, p in enumerate(reversed(t.split(":"))))
+                          for t in line.split(",")[1:3])
+            assert 0 <= start < end <= duration
+    # Mid "one": a highlighted (yellow) word over the dark red clip in the caption area.
+    frame = frame_at(video, 0.4)
+    caption = frame[HEIGHT // 2 * WIDTH * 3:]
+    assert any(r > 180 and g > 180 and b < r - 80
+               for r, g, b in zip(caption[::3], caption[1::3], caption[2::3]))
+
+
+def test_hostile_narration_composes_and_the_caption_stays_at_the_bottom(tmp_path):
+    hostile = ("{\\pos(0,0)}", "{\\an8}x", "\\N", "[0:v]nullsink;", "'it's'", "a:b,c%", "😀",
+               "مرحبا")
+    plain_scenes = [scene(tmp_path, 0, clip=1.0, audio=2.0, target=2.0, texts=("calm",))]
+    hostile_scenes = [scene(tmp_path, 0, clip=1.0, audio=2.0, target=2.0, texts=hostile)]
+    _, plain, _ = compose(tmp_path, plain_scenes, name="plain")
+    _, attacked, ass = compose(tmp_path, hostile_scenes, name="attacked")
+
+    text = ass.read_text(encoding="utf-8")
+    assert "\\{\\\u200dpos(0,0)\\}" in text and "\\{\\\u200dan8\\}x" in text
+    for seconds in (0.3, 0.9, 1.5):
+        top_plain = frame_at(plain, seconds)[:HEIGHT // 2 * WIDTH * 3]
+        top_attacked = frame_at(attacked, seconds)[:HEIGHT // 2 * WIDTH * 3]
+        assert max(abs(a - b) for a, b in zip(top_plain, top_attacked)) < 24
+
+
+def test_filter_graph_survives_a_workdir_with_filter_syntax_in_its_name(tmp_path):
+    workdir = tmp_path / "we'ird, [dir]; a:b\\c =x"
+    scenes = [scene(tmp_path, 0, clip=1.0, audio=0.5, target=1.0)]
+    duration, video, _ = compose(tmp_path, scenes, workdir=workdir)
+    assert probe(video).duration == pytest.approx(duration, abs=2 * FRAME)
+
+
+def test_twenty_five_scenes_compose_in_one_run(tmp_path):
+    scenes = [scene(tmp_path, i, clip=0.5, audio=0.4, target=0.6 + (i % 3) * 0.1)
+              for i in range(25)]
+    total = sum(expected_length(0.4, 0.6 + (i % 3) * 0.1) for i in range(25))
+
+    duration, video, _ = compose(tmp_path, scenes, music=True)
+
+    graph = (tmp_path / "out-work" / "graph.txt").read_text(encoding="utf-8")
+    assert graph.count("xfade=") == 24
+    assert duration == pytest.approx(total, abs=2 * FRAME)
+    assert probe(video).duration == pytest.approx(total, abs=2 * FRAME)

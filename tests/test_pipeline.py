@@ -1,0 +1,202 @@
+"""The whole pipeline on a real Prefect server: render, edit, render again, and check what ran.
+
+Each test reads like a script: render, change one thing, render, then `check_execution`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+import yaml
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+from config.catalog import CONFIG_DIR
+from flows.video import render_storyboard
+from tasks.ffmpeg import probe
+from tasks.manifest import RenderSummary
+from tasks.providers import registry
+from tasks.providers.base import ImageResult, Usage
+from tasks.providers.local_image import LocalImage
+from tasks.providers.local_planner import LocalPlanner
+from tasks.storyboard import Line, Storyboard, VideoRequest
+
+pytestmark = pytest.mark.usefixtures("prefect_api_url", "workspace")
+
+
+def storyboard(scenes: int = 3, **request) -> Storyboard:
+    return LocalPlanner().plan(VideoRequest(topic="tide pools", scenes=scenes, **request)).storyboard
+
+
+def render(board: Storyboard) -> tuple[RenderSummary, dict[str, str]]:
+    """Render `board`; return the summary and each task run's Prefect state name by node id."""
+    state = render_storyboard(board, return_state=True)
+    summary = state.result()
+    return summary, prefect_states(state.state_details.flow_run_id)
+
+
+def prefect_states(flow_run_id) -> dict[str, str]:
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+    return {run.name: run.state.name for run in runs}
+
+
+def check_execution(summary: RenderSummary, did: set[str]) -> None:
+    generated = {node.id for node in summary.nodes if node.status == "generated"}
+    assert generated == did
+
+
+def edit_scene(board: Storyboard, index: int, **changes) -> Storyboard:
+    scenes = list(board.scenes)
+    scenes[index] = scenes[index].model_copy(update=changes)
+    return board.model_copy(update={"scenes": scenes})
+
+
+def test_first_render_publishes_a_playable_video_with_karaoke_subtitles():
+    board = storyboard(3)
+    summary, _ = render(board)
+
+    check_execution(summary, {n.id for n in summary.nodes})
+    assert summary.generated == 3 * 3 + 2 and summary.cached == 0
+    info = probe(summary.video)
+    assert (info.video_codec, info.audio_codec) == ("h264", "aac")
+    assert (info.width, info.height) == (180, 320)
+    assert info.duration == pytest.approx(board.duration, rel=0.05)
+
+    folder = summary.video.parent
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "manifest.json", "storyboard.json", "subtitles.ass", "video.mp4"]
+    assert Storyboard.model_validate_json((folder / "storyboard.json").read_text()) == board
+    ass = (folder / "subtitles.ass").read_text()
+    events = [line for line in ass.splitlines() if line.startswith("Dialogue:")]
+    assert events and all(re.search(r"\\k[f]?\d+", event) for event in events)
+    captions = " ".join(re.sub(r"\{\\kf?\d+\}", "", event.split(",", 9)[9]) for event in events)
+    assert captions == " ".join(scene.narration for scene in board.ordered_scenes())
+
+    manifest = json.loads(summary.manifest.read_text())
+    for node in manifest["nodes"]:
+        assert node["provider"] and node["model"] and "seconds" in node
+        assert node["kind"] == "publish" or (len(node["key"]) == 64 and node["outputs"])
+
+
+def test_no_change_rerun_generates_nothing_and_shows_cached_in_prefect():
+    board = storyboard(3)
+    render(board)
+    summary, states = render(board)
+
+    check_execution(summary, set())
+    assert summary.cached == summary.generated + len(summary.nodes)
+    node_tasks = {name: state for name, state in states.items() if name.startswith("scene-")}
+    assert len(node_tasks) == 9
+    assert set(node_tasks.values()) == {"Cached"}
+    assert states["compose-video"] == "Cached"
+
+
+def test_narration_edit_regenerates_only_that_scenes_speech():
+    board = storyboard(3)
+    render(board)
+    second = board.ordered_scenes()[1]
+    edited = edit_scene(board, 1, lines=[Line(text="A brand new line about crabs.")])
+    summary, states = render(edited)
+
+    check_execution(summary, {f"{second.id}-tts", "compose", "publish"})
+    assert states[f"scene-{second.id}-tts"] == "Completed"
+    assert states[f"scene-{second.id}-image"] == "Cached"
+
+
+def test_visual_prompt_edit_regenerates_only_that_scenes_image_and_clip():
+    board = storyboard(3)
+    render(board)
+    first = board.ordered_scenes()[0]
+    summary, _ = render(edit_scene(board, 0, visual_prompt="a starfish at dusk"))
+
+    check_execution(summary, {f"{first.id}-image", f"{first.id}-clip", "compose", "publish"})
+
+
+def test_reordering_scenes_regenerates_only_compose():
+    board = storyboard(3)
+    render(board)
+    reordered = edit_scene(edit_scene(board, 0, order=5), 2, order=0)
+    summary, _ = render(reordered)
+
+    check_execution(summary, {"compose", "publish"})
+
+
+def test_identical_narration_in_two_scenes_is_synthesized_once():
+    board = storyboard(2)
+    same = board.ordered_scenes()[0].lines
+    summary, _ = render(edit_scene(board, 1, lines=same))
+
+    tts = [node for node in summary.nodes if node.kind == "tts"]
+    assert sorted(node.status for node in tts) == ["cached", "generated"]
+
+
+class ConstantImage(LocalImage):
+    """Paints the same picture whatever the prompt: upstream changes, bytes do not."""
+
+    name = "constant"
+
+    def generate(self, request):
+        return super().generate(request.model_copy(update={"prompt": "always the same"}))
+
+
+def test_identical_bytes_from_a_changed_upstream_node_invalidate_nothing_downstream(
+        monkeypatch, tmp_path):
+    registry.register(ConstantImage)
+    monkeypatch.setenv("REELFLOW_IMAGE", "constant")
+    use_prices(monkeypatch, tmp_path,
+               lambda prices: prices.update(constant={"procedural": {"per_image": 0.0}}))
+    board = storyboard(2)
+    render(board)
+    first = board.ordered_scenes()[0]
+    summary, _ = render(edit_scene(board, 0, visual_prompt="a different prompt"))
+
+    check_execution(summary, {f"{first.id}-image"})  # the clip, compose and publish were reused
+
+
+def test_cost_ledger_reports_what_was_paid_and_what_reuse_saved(monkeypatch, tmp_path):
+    def paid(prices):
+        prices["espeak"]["espeak-ng"]["per_1k_characters"] = 0.30
+        prices["local"]["procedural"]["per_image"] = 0.04
+        prices["kenburns"]["ffmpeg"]["per_video_second"] = 0.10
+
+    use_prices(monkeypatch, tmp_path, paid)
+    board = storyboard(3)
+    characters = sum(len(line.text) for scene in board.scenes for line in scene.lines)
+    expected = round(characters / 1000 * 0.30 + 3 * 0.04 + board.duration * 0.10, 6)
+
+    first, _ = render(board)
+    paid = json.loads(first.manifest.read_text())["nodes"]
+    again, _ = render(board)
+    reused = json.loads(again.manifest.read_text())["nodes"]
+
+    assert first.cost_usd == pytest.approx(expected)
+    assert sum(node["cost_usd"] for node in paid) == pytest.approx(expected)
+    assert (again.cost_usd, again.saved_usd) == (0, pytest.approx(expected))
+    assert sum(node["saved_usd"] for node in reused) == pytest.approx(expected)
+
+
+def test_subtitle_tags_and_filter_syntax_in_narration_are_shown_literally():
+    hostile = r"{\pos(0,0)}Hi [0:v]scale=2:2;[x] it's 100% {\an8}done\N"
+    board = edit_scene(storyboard(1), 0, lines=[Line(text=hostile)], duration=20)
+    summary, _ = render(board)
+
+    ass = (summary.video.parent / "subtitles.ass").read_text()
+    dialogue = " ".join(re.sub(r"\{\\kf?\d+\}", "", line.split(",", 9)[9])
+                        for line in ass.splitlines() if line.startswith("Dialogue:"))
+    assert r"{\pos(0,0)}" not in dialogue and r"{\an8}" not in dialogue
+    unescaped = dialogue.replace("\\\u200d", "\\").replace("\\{", "{").replace("\\}", "}")
+    assert unescaped == hostile
+    assert probe(summary.video).duration == pytest.approx(board.duration, rel=0.05)
+
+
+def use_prices(monkeypatch, tmp_path, change) -> None:
+    """Render with a price table changed by `change`, set as a user would: REELFLOW_PRICES."""
+    prices = yaml.safe_load((CONFIG_DIR / "prices.yaml").read_text())
+    change(prices)
+    path = tmp_path / "prices.yaml"
+    path.write_text(yaml.safe_dump(prices))
+    monkeypatch.setenv("REELFLOW_PRICES", str(path))
