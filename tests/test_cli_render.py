@@ -1,0 +1,83 @@
+"""The CLI end to end, as a person uses it: plan | render, --json, edit and rerun, cache."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from tasks.ffmpeg import probe
+from tests.test_cli_input import REELFLOW, run
+
+
+@pytest.fixture
+def env(cli_env: dict[str, str], prefect_api_url: str) -> dict[str, str]:
+    return {**cli_env, "PREFECT_API_URL": prefect_api_url}
+
+
+def statuses(summary: dict) -> dict[str, str]:
+    return {node["id"]: node["status"] for node in summary["nodes"]}
+
+
+def test_plan_piped_into_render_publishes_a_video(env, workspace):
+    plan = subprocess.Popen([REELFLOW, "plan", "why the sky is blue", "--scenes", "2"],
+                            stdout=subprocess.PIPE, env=env)
+    render = subprocess.run([REELFLOW, "render", "-", "--json"], stdin=plan.stdout,
+                            capture_output=True, text=True, env=env, timeout=300)
+    plan.wait(timeout=60)
+    assert (plan.returncode, render.returncode) == (0, 0), render.stderr
+
+    summary = json.loads(render.stdout)
+    assert set(summary) == {"video", "storyboard", "manifest", "nodes", "generated", "cached",
+                            "cost_usd", "saved_usd"}
+    assert {node["kind"] for node in summary["nodes"]} == {"tts", "image", "clip", "compose",
+                                                           "publish"}
+    assert all(set(node) == {"id", "kind", "scene", "status", "cost_usd"}
+               for node in summary["nodes"])
+    assert probe(workspace["out"] / summary["video"]).has_audio
+
+
+def test_editing_the_published_storyboard_reruns_only_that_scene(env, workspace):
+    made = run(["make", "tea ceremonies", "--scenes", "3", "--json"], env)
+    assert made.returncode == 0, made.stderr
+    first = json.loads(made.stdout)
+    assert statuses(first)["plan"] == "generated"
+
+    board_path = workspace["out"] / first["storyboard"]
+    board = json.loads(board_path.read_text())
+    board["scenes"][2]["lines"][0]["text"] = "Matcha is whisked, never stirred."
+    board_path.write_text(json.dumps(board))
+    rerun = run(["render", str(board_path), "--json"], env)
+    assert rerun.returncode == 0, rerun.stderr
+
+    generated = {k for k, v in statuses(json.loads(rerun.stdout)).items() if v == "generated"}
+    assert generated == {f"{board['scenes'][2]['id']}-tts", "compose", "publish"}
+
+
+def test_cache_commands_report_verify_and_collect(env, workspace):
+    made = run(["make", "paper cranes", "--scenes", "1", "--json"], env)
+    assert made.returncode == 0, made.stderr
+
+    stats = run(["cache", "stats"], env)
+    assert "nodes     5" in stats.stdout  # plan, tts, image, clip, compose
+    listing = run(["cache", "ls"], env)
+    assert sum(kind in listing.stdout for kind in ("plan", "tts", "image", "clip", "compose")) == 5
+    verify = run(["cache", "verify"], env)
+    assert verify.returncode == 0 and "0 problems" in verify.stdout
+
+    nothing = run(["cache", "gc"], env)
+    assert nothing.stdout.startswith("removed 0 nodes"), nothing.stdout  # all are published
+    expired = run(["cache", "gc", "--older-than", "0"], env)
+    assert "expired 1 manifests" in expired.stdout and "removed 5 nodes" in expired.stdout
+    assert run(["cache", "stats"], env).stdout.count("nodes     0") == 1
+
+
+def test_verify_finds_a_corrupted_blob(env, workspace):
+    assert run(["make", "origami", "--scenes", "1"], env).returncode == 0
+    blob = next((workspace["store"] / "blobs").glob("??/*"))
+    blob.chmod(0o644)
+    blob.write_bytes(b"bit rot")
+
+    verify = run(["cache", "verify"], env)
+    assert verify.returncode == 1 and "corrupt blob" in verify.stdout
