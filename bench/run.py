@@ -130,12 +130,12 @@ def main() -> None:
 
     floor = floor_encode(width, height, settings.fps, board.duration, workdir)
     cold, cold_s = timed(render_storyboard, board)
+    cold_nodes = json.loads(cold.manifest.read_text())["nodes"]  # before a rerun rewrites it
     again, again_s = timed(render_storyboard, board)
     scenes = list(board.scenes)
     scenes[2] = scenes[2].model_copy(update={"lines": [Line(text=EDITED)]})
     edited, edited_s = timed(render_storyboard, board.model_copy(update={"scenes": scenes}))
-    compose_s = next(node["seconds"] for node in json.loads(cold.manifest.read_text())["nodes"]
-                     if node["kind"] == "compose")
+    compose_s = next(node["seconds"] for node in cold_nodes if node["kind"] == "compose")
 
     print(f"storyboard: 6 scenes, {board.duration:.0f} s, {width}x{height} @ {settings.fps} fps")
     print(f"floor (raw libx264 encode of a still)     {floor:6.1f} s")
@@ -145,6 +145,9 @@ def main() -> None:
     print(f"one-narration-edit rerun                  {edited_s:6.1f} s   ÷ cold  = {edited_s / cold_s:.2f}"
           f"   provider calls: {provider_calls(edited)}")
     print(f"compose step of the cold render           {compose_s:6.1f} s")
+    for kind in ("tts", "image", "clip", "compose"):
+        seconds = [node["seconds"] for node in cold_nodes if node["kind"] == kind]
+        print(f"  {kind:<8} nodes: {len(seconds)}, {sum(seconds):5.1f} s in all (they overlap)")
     if not args.skip_moviepy:
         moviepy_s = moviepy_compose(cold, board, settings.fps, workdir)
         print(f"same composition with MoviePy             {moviepy_s:6.1f} s   ÷ ours  = {moviepy_s / compose_s:.1f}")

@@ -81,3 +81,32 @@ def test_unreadable_keyframe_raises_media_error(tmp_path):
     broken.write_bytes(b"not a png")
     with pytest.raises(MediaError):
         _animate(broken, CameraMotion.zoom_in, tmp_path / "work")
+
+
+def _bar_positions(video: Path, folder: Path, row: int, across: bool) -> list[float]:
+    """The bright bar's centre in every frame, along the pan's axis, to a fraction of a pixel."""
+    folder.mkdir()
+    run_ffmpeg(["-i", str(video), str(folder / "%03d.png")], what="extract frames")
+    positions = []
+    for path in sorted(folder.glob("*.png")):
+        gray = Image.open(path).convert("L")
+        line = [gray.getpixel((i, row) if across else (row, i))
+                for i in range(gray.width if across else gray.height)]
+        weights = [max(value - 64, 0) for value in line]  # ignore the dark background
+        positions.append(sum(i * w for i, w in enumerate(weights)) / sum(weights))
+    return positions
+
+
+@pytest.mark.parametrize("motion, across", [(CameraMotion.pan_right, True),
+                                             (CameraMotion.pan_up, False)])
+def test_pans_move_the_same_distance_every_frame(tmp_path, motion, across):
+    image = Image.new("RGB", (WIDTH, HEIGHT), "black")
+    bar = (WIDTH // 2 - 3, 0, WIDTH // 2 + 3, HEIGHT) if across else (0, HEIGHT // 2 - 3, WIDTH, HEIGHT // 2 + 3)
+    ImageDraw.Draw(image).rectangle(bar, fill="white")
+    image.save(tmp_path / "bar.png")
+    result = _animate(tmp_path / "bar.png", motion, tmp_path / "work")
+
+    positions = _bar_positions(result.video, tmp_path / "frames", HEIGHT // 2 if across else WIDTH // 2, across)
+    steps = [b - a for a, b in zip(positions, positions[1:])]
+    assert abs(positions[-1] - positions[0]) > 10  # it moved
+    assert max(steps) - min(steps) < 0.25  # and by the same amount each frame: no stutter
