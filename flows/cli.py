@@ -137,7 +137,7 @@ def make(topic: Topic = None, script: ScriptFile = None, scenes: Scenes = 6,
     _settings(profile, out=out, short_side=short_side)
     from flows.video import make_video
 
-    with node_progress(stderr, scenes=None, planning=True):
+    with node_progress(stderr, scenes=None if script else scenes, planning=True):
         summary = make_video(request, profile=profile, out=out, short_side=short_side)
     _print_summary(summary, as_json)
 
@@ -199,12 +199,16 @@ def cache_gc(older_than: Annotated[Optional[float], typer.Option(
 
 
 def main() -> None:
-    """Entry point: bad input ends in one line on stderr and exit code 2, never a traceback."""
+    """Entry point: bad input ends in one line on stderr and exit code 2; a failed run in one
+    line and exit code 1 after Prefect's log of it."""
     try:
         app()
     except BadInput as error:
         typer.echo(f"error: {error}", err=True)
         sys.exit(2)
+    except Exception as error:  # the run's own log above says where; this says what
+        typer.echo(f"error: {type(error).__name__}: {error}", err=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -45,6 +45,8 @@ def _render(storyboard: Storyboard, settings: Settings, upstream: list) -> Rende
     keyframes = [render_keyframe.submit(scene, storyboard, settings) for scene in scenes]
     clips = [animate_keyframe.submit(scene, keyframe, storyboard, settings)
              for scene, keyframe in zip(scenes, keyframes)]
-    composed = compose_scenes.submit(storyboard, speech, clips, settings).result()
-    outcomes = [*upstream, *(f.result() for f in (*speech, *keyframes, *clips))]
+    # Waiting here surfaces the first failed node's own error rather than a stalled compose.
+    voices, shots = [f.result() for f in speech], [f.result() for f in clips]
+    composed = compose_scenes(storyboard, voices, shots, settings)
+    outcomes = [*upstream, *voices, *(f.result() for f in keyframes), *shots]
     return publish_video(storyboard, outcomes, composed, settings)

@@ -33,6 +33,10 @@ Outputs = dict[str, tuple[bytes | Path, str]]
 Generator = Callable[[Path], tuple[Outputs, Usage]]
 
 
+class NodeError(RuntimeError):
+    """A node could not be generated: which node, which provider, and why."""
+
+
 class NodeOutcome(BaseModel):
     """A finished node as tasks pass it on: references to stored blobs, never their bytes."""
 
@@ -123,7 +127,10 @@ def _generate(settings: Settings, store: ArtifactStore, node: Node, key: str,
     cost_usd(node.provider, node.model, {}, prices)  # unpriced: fail before paying
     started = time.monotonic()
     with store.work_dir() as workdir:
-        outputs, usage = generate(workdir)
+        try:
+            outputs, usage = generate(workdir)
+        except Exception as error:
+            raise NodeError(f"{node.id}: {node.provider}/{node.model} failed: {error}") from error
         artifacts = {
             name: store.put_file(value, media_type) if isinstance(value, Path)
             else store.put_bytes(value, media_type)

@@ -1,6 +1,6 @@
 """The storyboard contract: what a user asks for and what the planner hands to the renderer.
 
-Every other module reads these types; nothing here does I/O.
+Every other module reads these types. Styles are checked against config/styles.yaml.
 """
 
 from __future__ import annotations
@@ -12,12 +12,14 @@ from typing import Annotated
 
 from pydantic import (
     AfterValidator,
-    StringConstraints,
     BaseModel,
     ConfigDict,
     Field,
+    StringConstraints,
     model_validator,
 )
+
+from config.catalog import styles
 
 MAX_SCENES = 200
 MAX_TOPIC_CHARS = 500
@@ -50,6 +52,15 @@ def _not_blank(value: str) -> str:
     if not value:
         raise ValueError("must not be empty")
     return value
+
+
+def _known_style(value: str) -> str:
+    if value not in styles():
+        raise ValueError(f"unknown style {value!r} (known: {', '.join(sorted(styles()))})")
+    return value
+
+
+Style = Annotated[str, AfterValidator(_known_style)]
 
 
 def Text(max_chars: int, *, paragraphs: bool = False, blank_ok: bool = False):  # noqa: N802
@@ -97,7 +108,7 @@ class VideoRequest(_Strict):
     script: Text(MAX_SCRIPT_CHARS, paragraphs=True) | None = None
     scenes: int = Field(6, ge=1, le=MAX_SCENES, description="Number of scenes")
     aspect: Aspect = Aspect.portrait
-    style: str = Field("documentary", pattern=ID_PATTERN)
+    style: Style = "documentary"
     voice: str = Field("en-us", pattern=r"^[A-Za-z0-9_+-]{1,64}$")
     language: str = Field("en", pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
     music: bool = True
@@ -143,7 +154,7 @@ class Storyboard(_Strict):
     """The plan a video is rendered from. Edit it and render again: only what changed is redone."""
 
     title: Text(200)
-    style: str = Field("documentary", pattern=ID_PATTERN)
+    style: Style = "documentary"
     aspect: Aspect = Aspect.portrait
     voice: str = Field("en-us", pattern=r"^[A-Za-z0-9_+-]{1,64}$")
     language: str = Field("en", pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")

@@ -61,6 +61,7 @@ def test_a_bad_storyboard_is_refused_with_one_line(case, cli_env, workspace):
     (["make", "bees", "--scenes", "500"], "scenes"),
     (["make"], "request: give a topic or a script"),
     (["make", "bees", "--style", "../../etc"], "style"),
+    (["make", "bees", "--style", "watercolour"], "style: unknown style 'watercolour'"),
     (["plan", "bees\u0007"], "topic"),
     (["make", "bees", "--profile", "nope"], "profile"),
 ])

@@ -81,3 +81,17 @@ def test_verify_finds_a_corrupted_blob(env, workspace):
 
     verify = run(["cache", "verify"], env)
     assert verify.returncode == 1 and "corrupt blob" in verify.stdout
+
+
+def test_a_failing_provider_fails_the_run_naming_node_and_provider(env, workspace):
+    board = {"title": "T", "voice": "zz-qq", "language": "zz", "scenes": [
+        {"id": "intro", "order": 0, "lines": [{"text": "Hello."}], "visual_prompt": "x",
+         "duration": 2}]}
+    result = run(["render", "-"], env, stdin=json.dumps(board))
+
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: NodeError: intro-tts: espeak/espeak-ng failed: "
+        "espeak has no voice 'zz-qq' nor one for 'zz'")
+    assert not list(workspace["out"].glob("*/video.mp4"))  # nothing published
+    assert run(["cache", "verify"], env).returncode == 0
