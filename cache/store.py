@@ -255,5 +255,9 @@ class ArtifactStore:
     def _remove_stale_temp_files(self) -> None:
         cutoff = time.time() - TMP_MAX_AGE_SECONDS
         for path in self.tmp.iterdir():
-            if path.stat().st_mtime < cutoff:
-                shutil.rmtree(path) if path.is_dir() else path.unlink()
+            if path.stat().st_mtime >= cutoff:
+                continue
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
