@@ -41,3 +41,21 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path
 def cli_env(workspace: dict[str, Path]) -> dict[str, str]:
     """The environment for a `reelflow` subprocess (without a Prefect server)."""
     return dict(os.environ)
+
+
+@pytest.fixture(scope="session")
+def tls(tmp_path_factory):
+    """A self-signed certificate the SDKs trust for this session (through SSL_CERT_FILE), so
+    fakes can speak HTTPS as the real APIs do: several SDKs only accept https:// URLs."""
+    from tests.fakes.server import TlsCert
+
+    cert = TlsCert(tmp_path_factory.mktemp("tls"))
+    saved = {name: os.environ.get(name) for name in ("SSL_CERT_FILE", "NO_PROXY")}
+    os.environ["SSL_CERT_FILE"] = str(cert.cert_file)
+    os.environ["NO_PROXY"] = "127.0.0.1,localhost"
+    yield cert
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value

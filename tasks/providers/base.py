@@ -34,7 +34,16 @@ class Usage(BaseModel):
 
 
 class ProviderError(RuntimeError):
-    """A provider could not produce a valid result. Never cached."""
+    """A provider could not produce a valid result: permanent, never retried, never cached."""
+
+
+class TransientProviderError(ProviderError):
+    """A failure worth retrying (429, 5xx, timeout, reset connection), after `retry_after` s
+    when the provider said so."""
+
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class Provider(ABC):
@@ -42,10 +51,17 @@ class Provider(ABC):
     modality: ClassVar[Modality]
     version: ClassVar[int] = 1
     needs_key: ClassVar[str | None] = None  # environment variable holding its secret
+    # Options that decide how to reach the provider, not what it makes: kept out of keys.
+    transport_options: ClassVar[frozenset[str]] = frozenset(
+        {"model", "base_url", "timeout_s", "deadline_s", "attempts", "poll_interval_s"})
 
     class Options(BaseModel):
         model_config = ConfigDict(extra="forbid")
         model: str = "default"
+        base_url: str | None = None  # a gateway, proxy or regional endpoint
+        timeout_s: float = Field(120.0, gt=0)  # one network call
+        deadline_s: float = Field(600.0, gt=0)  # the whole node, retries and polling included
+        attempts: int = Field(4, ge=1, le=10)  # calls per node, first try included
 
     def __init__(self, options: dict | None = None):
         self.options = self.Options(**(options or {}))
@@ -56,7 +72,7 @@ class Provider(ABC):
 
     def params(self) -> dict:
         """Options that shape the output; they enter the cache key."""
-        return self.options.model_dump(exclude={"model"})
+        return self.options.model_dump(exclude=set(self.transport_options))
 
 
 # Planner ---------------------------------------------------------------------------
@@ -114,6 +130,10 @@ class ImageRequest(BaseModel):
     width: int
     height: int
     seed: int
+    aspect: Aspect = Aspect.portrait
+    # Pictures the result must stay consistent with (a character, the previous keyframe);
+    # only providers that declare `accepts_reference_images` get any.
+    references: list[Path] = Field(default_factory=list)
 
 
 class ImageResult(BaseModel):
@@ -134,12 +154,13 @@ class ImageGenerator(Provider):
 
 class ClipRequest(BaseModel):
     image: Path  # the keyframe, a PNG at the output size
+    prompt: str = ""  # the scene's visual prompt, for models that animate from text too
     motion: CameraMotion
-    duration: float
+    duration: float  # one the provider supports: see ClipAnimator.fit_duration
     width: int
     height: int
     fps: int
-    aspect: Aspect
+    aspect: Aspect  # one the provider supports: see ClipAnimator.fit_aspect
 
 
 class ClipResult(BaseModel):
@@ -148,9 +169,25 @@ class ClipResult(BaseModel):
 
 
 class ClipAnimator(Provider):
+    """Clip lengths and shapes a model cannot make are declared here; the pipeline asks for
+    the nearest it can, and compose holds the last frame or trims to the scene's length, and
+    crops to the video's shape."""
+
     modality = Modality.video
+    durations: ClassVar[tuple[float, ...] | None] = None  # the only lengths it makes; None: any
     max_duration: ClassVar[float | None] = None
     aspects: ClassVar[frozenset[Aspect]] = frozenset(Aspect)
+
+    def fit_duration(self, target: float) -> float:
+        if self.durations:
+            longer = [d for d in self.durations if d >= target]
+            return min(longer) if longer else max(self.durations)
+        return min(target, self.max_duration) if self.max_duration else target
+
+    def fit_aspect(self, aspect: Aspect) -> Aspect:
+        if aspect in self.aspects:
+            return aspect
+        return min(self.aspects, key=lambda a: list(Aspect).index(a))  # same answer every run
 
     @abstractmethod
     def animate(self, request: ClipRequest, workdir: Path) -> ClipResult: ...

@@ -55,9 +55,13 @@ def names(modality: Modality) -> list[str]:
     return sorted(name for kind, name in _providers if kind == modality)
 
 
-def create(modality: Modality, name: str, options: dict | None = None) -> Provider:
-    """An instance of the provider `name` for `modality`, configured with `options`."""
+def create(modality: Modality, spec: str, options: dict | None = None) -> Provider:
+    """The provider `spec` for `modality`: a name ("veo"), or a name and a model
+    ("replicate:black-forest-labs/flux-schnell"), configured with `options`."""
     _ensure_loaded()
+    name, _, model = spec.partition(":")
+    if model:
+        options = {**(options or {}), "model": model}
     try:
         provider = _providers[(modality, name)]
     except KeyError:
