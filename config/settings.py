@@ -6,12 +6,25 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict, YamlConfigSettingsSource
+from typing import Annotated
+
+from pydantic import BeforeValidator, Field
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, YamlConfigSettingsSource
 
 from config.catalog import CONFIG_DIR
 
 DEFAULT_STORE = Path("~/.cache/reelflow")
+
+
+def _split_chain(value):
+    """REELFLOW_VIDEO="veo,replicate:wan-video/wan-2.2-i2v-fast,kenburns" → a list."""
+    if isinstance(value, str):
+        return [spec.strip() for spec in value.split(",") if spec.strip()]
+    return value
+
+
+# Providers for one modality, preferred first: each falls back to the next when it keeps failing.
+ProviderChain = Annotated[list[str], NoDecode, BeforeValidator(_split_chain), Field(min_length=1)]
 
 
 class Settings(BaseSettings):
@@ -25,12 +38,24 @@ class Settings(BaseSettings):
     short_side: int = Field(1080, ge=64, le=4096, description="Short side of the video, px")
     fps: int = Field(30, ge=6, le=60)
     prices: Path | None = Field(None, description="A price table to use instead of config/")
-    planner: str = "local"
-    speech: str = "espeak"
-    image: str = "local"
-    video: str = "kenburns"
+    planner: ProviderChain = ["local"]
+    speech: ProviderChain = ["espeak"]
+    image: ProviderChain = ["local"]
+    video: ProviderChain = ["kenburns"]
     # Per provider name: its Options, e.g. {"espeak": {"rate": 160}}.
     provider_options: dict[str, dict] = Field(default_factory=dict)
+    # Per speech provider: speaker (or storyboard voice) → that provider's voice id.
+    voices: dict[str, dict[str, str]] = Field(default_factory=dict)
+    # Calls at once per provider in one process; Prefect tag limits bound them across processes.
+    provider_concurrency: dict[str, int] = Field(default_factory=dict)
+    default_concurrency: int = Field(4, ge=1)
+    max_cost: float | None = Field(None, ge=0, description="Stop before spending more (USD)")
+    continuity: bool = Field(False, description="Give each keyframe the previous one as a "
+                             "reference, where the image provider takes references")
+    publish: str | None = Field(None, description="Also publish to gs://BUCKET/PREFIX")
+    gcs_project: str | None = None
+    gcs_signing_key: Path | None = Field(None, description="Service-account JSON to sign URLs")
+    gcs_url_expiry_s: int = Field(7 * 86400, ge=60, le=7 * 86400)
 
 
 def profile_path(name: str) -> Path:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -44,6 +46,8 @@ Profile = Annotated[Optional[str], typer.Option(help="Provider profile (config/p
 Out = Annotated[Optional[Path], typer.Option(help="Publish into this folder [default: ./out]")]
 ShortSide = Annotated[Optional[int], typer.Option(help="Short side of the video in pixels [default: 1080]")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print a machine-readable summary")]
+Publish = Annotated[Optional[str], typer.Option(help="Also publish to gs://BUCKET/PREFIX")]
+MaxCost = Annotated[Optional[float], typer.Option(help="Refuse to spend more than this (USD)")]
 
 
 class BadInput(Exception):
@@ -58,11 +62,19 @@ def _field_error(error: ValidationError, prefix: str) -> str:
 
 def _settings(profile, **overrides) -> Settings:
     try:
-        return load_settings(profile, **overrides)
+        settings = load_settings(profile, **overrides)
     except ValidationError as error:
         raise BadInput(_field_error(error, "settings")) from None
     except ValueError as error:
         raise BadInput(str(error)) from None
+    if settings.publish:
+        from tasks.gcs import GcsTarget
+
+        try:
+            GcsTarget.parse(settings.publish)
+        except ValueError as error:
+            raise BadInput(f"publish: {error}") from None
+    return settings
 
 
 def _request(topic, script, scenes, aspect, style, voice, language, music, seed) -> VideoRequest:
@@ -90,6 +102,18 @@ def _read_storyboard(source: str) -> Storyboard:
         raise BadInput(_field_error(error, "storyboard")) from None
 
 
+@contextmanager
+def _refusals() -> Iterator[None]:
+    """A missing key or a budget that cannot cover the render is the user's input: exit 2."""
+    from config.secrets import MissingSecretError
+    from tasks.budget import BudgetExceeded
+
+    try:
+        yield
+    except (MissingSecretError, BudgetExceeded) as error:
+        raise BadInput(str(error)) from None
+
+
 def _print_summary(summary, as_json: bool) -> None:
     if as_json:
         typer.echo(summary.model_dump_json(indent=2))
@@ -97,6 +121,8 @@ def _print_summary(summary, as_json: bool) -> None:
     stderr.print(f"generated {summary.generated}, reused {summary.cached}, "
                  f"cost ${summary.cost_usd:.4f}, saved ${summary.saved_usd:.4f}")
     typer.echo(str(summary.video))
+    if summary.url:
+        typer.echo(summary.url)
 
 
 @app.command()
@@ -115,14 +141,16 @@ def plan(topic: Topic = None, script: ScriptFile = None, scenes: Scenes = 6,
 @app.command()
 def render(storyboard: Annotated[str, typer.Argument(help="Storyboard JSON file, or - for stdin")],
            profile: Profile = None, out: Out = None, short_side: ShortSide = None,
-           as_json: AsJson = False) -> None:
+           publish: Publish = None, max_cost: MaxCost = None, as_json: AsJson = False) -> None:
     """Render a storyboard and publish the video."""
     board = _read_storyboard(storyboard)
-    _settings(profile, out=out, short_side=short_side)
+    options = dict(profile=profile, out=out, short_side=short_side, publish=publish,
+                   max_cost=max_cost)
+    _settings(**options)
     from flows.video import render_storyboard
 
-    with node_progress(stderr, scenes=len(board.scenes), planning=False):
-        summary = render_storyboard(board, profile=profile, out=out, short_side=short_side)
+    with node_progress(stderr, scenes=len(board.scenes), planning=False), _refusals():
+        summary = render_storyboard(board, **options)
     _print_summary(summary, as_json)
 
 
@@ -131,14 +159,17 @@ def make(topic: Topic = None, script: ScriptFile = None, scenes: Scenes = 6,
          aspect: AspectOpt = Aspect.portrait, style: Style = "documentary",
          voice: Voice = "en-us", language: Language = "en", music: Music = True,
          seed: Seed = 0, profile: Profile = None, out: Out = None,
-         short_side: ShortSide = None, as_json: AsJson = False) -> None:
+         short_side: ShortSide = None, publish: Publish = None, max_cost: MaxCost = None,
+         as_json: AsJson = False) -> None:
     """Plan, render and publish a video for TOPIC (or --script)."""
     request = _request(topic, script, scenes, aspect, style, voice, language, music, seed)
-    _settings(profile, out=out, short_side=short_side)
+    options = dict(profile=profile, out=out, short_side=short_side, publish=publish,
+                   max_cost=max_cost)
+    _settings(**options)
     from flows.video import make_video
 
-    with node_progress(stderr, scenes=None if script else scenes, planning=True):
-        summary = make_video(request, profile=profile, out=out, short_side=short_side)
+    with node_progress(stderr, scenes=None if script else scenes, planning=True), _refusals():
+        summary = make_video(request, **options)
     _print_summary(summary, as_json)
 
 

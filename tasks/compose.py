@@ -9,7 +9,7 @@ from prefect.cache_policies import NO_CACHE
 
 from config.settings import Settings
 from tasks.montage import SceneMedia, compose_video
-from tasks.nodes import Node, NodeOutcome, open_store, produce, reported
+from tasks.nodes import Node, NodeOutcome, open_store, produce_node, reported
 from tasks.providers.base import Usage, WordTiming
 from tasks.storyboard import Storyboard
 
@@ -49,7 +49,7 @@ def compose(storyboard: Storyboard, speech: list[NodeOutcome], clips: list[NodeO
                       workdir=workdir)
         return {"video": (video, "video/mp4"), "subtitles": (subtitles, "text/x-ass")}, Usage()
 
-    return produce(settings, node, generate)
+    return produce_node(settings, node, generate)
 
 
 @task(name="compose", task_run_name="compose-video", cache_policy=NO_CACHE)

@@ -36,6 +36,7 @@ class ManifestNode(BaseModel):
             params=record.parts["params"],
             outputs={name: artifact.digest for name, artifact in record.outputs.items()},
             cost_usd=outcome.cost_usd, saved_usd=outcome.saved_usd, seconds=outcome.seconds,
+            fallbacks=outcome.fallbacks,
         )
 
 
@@ -43,6 +44,7 @@ class Manifest(BaseModel):
     manifest_version: int = MANIFEST_VERSION
     title: str
     video_digest: str
+    url: str | None  # where the published video can be read, when published to a bucket
     created_at: float
     nodes: list[ManifestNode]
     generated: int
@@ -51,9 +53,10 @@ class Manifest(BaseModel):
     saved_usd: float
 
     @classmethod
-    def of(cls, title: str, video_digest: str, nodes: list[ManifestNode]) -> Manifest:
+    def of(cls, title: str, video_digest: str, nodes: list[ManifestNode],
+           url: str | None = None) -> Manifest:
         return cls(
-            title=title, video_digest=video_digest, created_at=round(time.time(), 3),
+            title=title, video_digest=video_digest, url=url, created_at=round(time.time(), 3),
             nodes=nodes,
             generated=sum(node.status == "generated" for node in nodes),
             cached=sum(node.status == "cached" for node in nodes),
@@ -76,6 +79,7 @@ class RenderSummary(BaseModel):
     video: Path
     storyboard: Path
     manifest: Path
+    url: str | None = None  # the published video's URL, when published to a bucket
     nodes: list[SummaryNode]
     generated: int
     cached: int
@@ -86,7 +90,7 @@ class RenderSummary(BaseModel):
     def of(cls, folder: Path, manifest: Manifest) -> RenderSummary:
         return cls(
             video=folder / "video.mp4", storyboard=folder / "storyboard.json",
-            manifest=folder / "manifest.json",
+            manifest=folder / "manifest.json", url=manifest.url,
             nodes=[SummaryNode(**node.model_dump(include=set(SummaryNode.model_fields)))
                    for node in manifest.nodes],
             **manifest.model_dump(include={"generated", "cached", "cost_usd", "saved_usd"}),

@@ -6,9 +6,10 @@ generate its outputs; `produce` does the rest, the same way for every kind.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Literal
@@ -20,7 +21,7 @@ from cache.keys import node_key, node_key_parts
 from cache.store import Artifact, ArtifactStore, NodeRecord
 from config.pricing import cost_usd, price_table
 from config.settings import Settings
-from tasks import progress
+from tasks import budget, progress
 from tasks.providers import registry
 from tasks.providers.base import Modality, Provider, Usage
 
@@ -46,6 +47,7 @@ class NodeOutcome(BaseModel):
     status: Status
     record: NodeRecord
     seconds: float
+    fallbacks: list[str] = []  # why preferred providers did not serve this node
 
     @property
     def cost_usd(self) -> float:
@@ -74,6 +76,7 @@ class Node:
     params: dict
     inputs: dict[str, str]  # name → content digest of an upstream output
     scene: str | None = None
+    expected: Usage = field(default_factory=Usage)  # what generating it uses: estimates, --max-cost
 
     @classmethod
     def served_by(cls, provider: Provider, **fields) -> Node:
@@ -97,12 +100,37 @@ def open_store(root: Path) -> ArtifactStore:
     return ArtifactStore(root)
 
 
-def provider_for(settings: Settings, modality: Modality) -> Provider:
-    name = getattr(settings, modality.value)
-    return registry.create(modality, name, settings.provider_options.get(name))
+def provider_chain(settings: Settings, modality: Modality) -> list[Provider]:
+    """The providers configured for `modality`, preferred first."""
+    return [registry.create(modality, spec, settings.provider_options.get(spec.split(":")[0]))
+            for spec in getattr(settings, modality.value)]
 
 
-def produce(settings: Settings, node: Node, generate: Generator) -> NodeOutcome:
+Describe = Callable[[Provider], tuple[Node, Generator]]
+
+
+def produce(settings: Settings, modality: Modality, describe: Describe) -> NodeOutcome:
+    """A node served by the first provider in the chain that has it stored or can make it.
+
+    Each provider's result is stored under its own key, so a fallback's result never hides
+    the preferred provider: the next run asks the preferred one again.
+    """
+    chain = provider_chain(settings, modality)
+    fallbacks = []
+    for index, provider in enumerate(chain):
+        node, generate = describe(provider)
+        try:
+            outcome = produce_node(settings, node, generate)
+        except NodeError as error:
+            if index == len(chain) - 1:
+                raise
+            fallbacks.append(str(error))
+            continue
+        return outcome.model_copy(update={"fallbacks": fallbacks})
+    raise AssertionError("a provider chain is never empty")
+
+
+def produce_node(settings: Settings, node: Node, generate: Generator) -> NodeOutcome:
     """The stored result of `node` if it verifies, else generate it (once across processes)."""
     store = open_store(settings.store)
     started = time.monotonic()
@@ -121,30 +149,55 @@ def produce(settings: Settings, node: Node, generate: Generator) -> NodeOutcome:
     return outcome
 
 
+def expected_cost(settings: Settings, node: Node) -> float:
+    """What generating `node` should cost; an unpriced provider fails here, before paying."""
+    usage = {name: amount for name, amount in node.expected.model_dump().items() if amount}
+    return cost_usd(node.provider, node.model, usage, price_table(settings.prices))
+
+
 def _generate(settings: Settings, store: ArtifactStore, node: Node, key: str,
               generate: Generator) -> NodeRecord:
-    prices = price_table(settings.prices)
-    cost_usd(node.provider, node.model, {}, prices)  # unpriced: fail before paying
-    started = time.monotonic()
-    with store.work_dir() as workdir:
-        try:
-            outputs, usage = generate(workdir)
-        except Exception as error:
-            raise NodeError(f"{node.id}: {node.provider}/{node.model} failed: {error}") from error
-        artifacts = {
-            name: store.put_file(value, media_type) if isinstance(value, Path)
-            else store.put_bytes(value, media_type)
-            for name, (value, media_type) in outputs.items()
-        }
-    used = {field: amount for field, amount in usage.model_dump().items() if amount}
-    record = NodeRecord(
-        key=key, kind=node.kind, provider=node.provider, model=node.model,
-        parts=node.key_parts(), outputs=artifacts, usage=used,
-        cost_usd=cost_usd(node.provider, node.model, used, prices),
-        seconds=round(time.monotonic() - started, 3),
-    )
-    store.record(record)
-    return record
+    expected = expected_cost(settings, node)
+    ledger = budget.ledger(settings.max_cost)
+    ledger.reserve(node.id, expected)
+    actual = 0.0
+    try:
+        started = time.monotonic()
+        with store.work_dir() as workdir, provider_slot(settings, node.provider):
+            try:
+                outputs, usage = generate(workdir)
+            except Exception as error:
+                raise NodeError(f"{node.id}: {node.provider}/{node.model} failed: {error}") from error
+            artifacts = {
+                name: store.put_file(value, media_type) if isinstance(value, Path)
+                else store.put_bytes(value, media_type)
+                for name, (value, media_type) in outputs.items()
+            }
+        used = {field: amount for field, amount in usage.model_dump().items() if amount}
+        actual = cost_usd(node.provider, node.model, used, price_table(settings.prices))
+        record = NodeRecord(
+            key=key, kind=node.kind, provider=node.provider, model=node.model,
+            parts=node.key_parts(), outputs=artifacts, usage=used, cost_usd=actual,
+            seconds=round(time.monotonic() - started, 3),
+        )
+        store.record(record)
+        return record
+    finally:
+        ledger.settle(expected, actual)
+
+
+_slots: dict[str, threading.BoundedSemaphore] = {}
+_slots_lock = threading.Lock()
+
+
+def provider_slot(settings: Settings, provider: str) -> threading.BoundedSemaphore:
+    """At most `provider_concurrency[provider]` calls at once in this process; Prefect's tag
+    limits (`provider:<name>`) bound them across processes."""
+    with _slots_lock:
+        if provider not in _slots:
+            limit = settings.provider_concurrency.get(provider, settings.default_concurrency)
+            _slots[provider] = threading.BoundedSemaphore(limit)
+        return _slots[provider]
 
 
 def reported(outcome: NodeOutcome) -> State | NodeOutcome:

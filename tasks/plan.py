@@ -6,24 +6,32 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from config.settings import Settings
-from tasks.nodes import Node, NodeOutcome, open_store, produce, provider_for, reported
-from tasks.providers.base import Modality
+from tasks.nodes import Generator, Node, NodeOutcome, open_store, produce, reported
+from tasks.providers.base import Modality, Planner, Usage
 from tasks.storyboard import Storyboard, VideoRequest
 
 PLAN_VERSION = 1
+# A language model's prompt and reply for one storyboard, roughly: the estimate --max-cost uses.
+EXPECTED_TOKENS = 1500
+EXPECTED_TOKENS_PER_SCENE = 150
 
 
-def plan(request: VideoRequest, settings: Settings) -> NodeOutcome:
-    planner = provider_for(settings, Modality.planner)
-    node = Node.served_by(planner, id="plan", kind="plan", version=PLAN_VERSION,
-                          params={"request": request.model_dump(mode="json")}, inputs={})
+def plan_node(request: VideoRequest, planner: Planner) -> tuple[Node, Generator]:
+    node = Node.served_by(
+        planner, id="plan", kind="plan", version=PLAN_VERSION,
+        params={"request": request.model_dump(mode="json")}, inputs={},
+        expected=Usage(tokens=EXPECTED_TOKENS + EXPECTED_TOKENS_PER_SCENE * request.scenes))
 
     def generate(workdir):
         result = planner.plan(request)
         return {"storyboard": (result.storyboard.model_dump_json(indent=2).encode(),
                                "application/json")}, result.usage
 
-    return produce(settings, node, generate)
+    return node, generate
+
+
+def plan(request: VideoRequest, settings: Settings) -> NodeOutcome:
+    return produce(settings, Modality.planner, lambda planner: plan_node(request, planner))
 
 
 def load_storyboard(outcome: NodeOutcome, settings: Settings) -> Storyboard:

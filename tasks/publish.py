@@ -1,5 +1,6 @@
 """Publish to a local folder: out/<slug>-<video digest 12>/ with the video, the storyboard to
-edit for a rerun, the subtitles and the manifest.
+edit for a rerun, the subtitles and the manifest; and, with `publish: gs://BUCKET/PREFIX`, the
+same four files to Google Cloud Storage under the same content-addressed name.
 
 A new folder is assembled beside its final place and renamed in whole, so a reader sees it
 complete or not at all. A folder that already holds the same video is reused; only its small
@@ -20,6 +21,13 @@ from slugify import slugify
 
 from cache.keys import file_digest
 from cache.store import ArtifactStore
+from tasks.gcs import (
+    GcsTarget,
+    publish_to_gcs,
+    signing_credentials,
+    storage_client,
+    video_url,
+)
 from config.settings import Settings
 from tasks.manifest import Manifest, ManifestNode, RenderSummary
 from tasks.nodes import NodeOutcome, open_store
@@ -41,14 +49,17 @@ def publish(storyboard: Storyboard, outcomes: list[NodeOutcome], composed: NodeO
     folder = out / folder_name(storyboard, video.digest)
     published = folder / "video.mp4"
     reused = published.is_file() and file_digest(published) == video.digest
+    bucket = _Bucket(settings, folder.name) if settings.publish else None
     nodes = [ManifestNode.of(outcome) for outcome in [*outcomes, composed]]
     nodes.append(ManifestNode(
         id="publish", kind="publish", scene=None, status="cached" if reused else "generated",
-        key=None, provider="folder", model="local", params={"folder": folder.name},
+        key=None, provider="gcs" if bucket else "folder", model="local",
+        params={"folder": folder.name, "gcs": bucket.folder if bucket else None},
         outputs={"video": video.digest}, cost_usd=0.0, saved_usd=0.0,
         seconds=round(time.monotonic() - started, 3),
     ))
-    manifest = Manifest.of(storyboard.title, video.digest, nodes)
+    manifest = Manifest.of(storyboard.title, video.digest, nodes,
+                           url=bucket.url if bucket else None)
     small_files = {
         "storyboard.json": storyboard.model_dump_json(indent=2).encode(),
         "manifest.json": manifest.model_dump_json(indent=2).encode(),
@@ -58,8 +69,30 @@ def publish(storyboard: Storyboard, outcomes: list[NodeOutcome], composed: NodeO
             _replace_file(folder / name, data)
     else:
         _publish_new_folder(folder, store, composed, small_files)
+    if bucket:
+        bucket.upload(folder)
     store.keep_manifest(folder.name, manifest.model_dump(mode="json"))
     return RenderSummary.of(folder, manifest)
+
+
+class _Bucket:
+    """The GCS copy of a published folder; its URL is known (and signed) before the upload,
+    so the manifest that is uploaded records it."""
+
+    def __init__(self, settings: Settings, name: str):
+        self.target = GcsTarget.parse(settings.publish)
+        self.name = name
+        self.client = storage_client(settings.gcs_project)
+        self.signer = signing_credentials(settings.gcs_signing_key)
+        self.expiry_s = settings.gcs_url_expiry_s
+        self.folder = f"gs://{self.target.bucket}/{self.target.object_name(name, '')}/"
+        self.url = video_url(self.target, name, client=self.client, signer=self.signer,
+                             expiry_s=self.expiry_s)
+
+    def upload(self, folder: Path) -> None:
+        files = {path.name: path for path in sorted(folder.iterdir())}
+        publish_to_gcs(self.target, self.name, files, client=self.client, signer=self.signer,
+                       expiry_s=self.expiry_s)
 
 
 def _publish_new_folder(folder: Path, store: ArtifactStore, composed: NodeOutcome,

@@ -10,25 +10,32 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from config.settings import Settings
-from tasks.nodes import Node, NodeOutcome, produce, provider_for, reported
-from tasks.providers.base import Modality, SpeechRequest, Usage, WordTiming
+from tasks.nodes import Generator, Node, NodeOutcome, produce, reported
+from tasks.providers.base import (
+    Modality,
+    SpeechRequest,
+    SpeechSynthesizer,
+    Usage,
+    WordTiming,
+)
 from tasks.storyboard import Scene, Storyboard
 
 SPEECH_VERSION = 1
 LINE_GAP_SECONDS = 0.25
 
 
-def speak(scene: Scene, storyboard: Storyboard, settings: Settings) -> NodeOutcome:
-    synthesizer = provider_for(settings, Modality.speech)
-    requests = [
-        SpeechRequest(text=line.text, voice=storyboard.voice_for(line.speaker),
-                      language=storyboard.language)
-        for line in scene.lines
-    ]
+def speech_node(scene: Scene, storyboard: Storyboard, settings: Settings,
+                synthesizer: SpeechSynthesizer) -> tuple[Node, Generator]:
+    voices = settings.voices.get(synthesizer.name, {})
+    requests = []
+    for line in scene.lines:
+        voice = storyboard.voice_for(line.speaker)
+        requests.append(SpeechRequest(text=line.text, language=storyboard.language,
+                                      voice=voices.get(line.speaker) or voices.get(voice) or voice))
     node = Node.served_by(
         synthesizer, id=f"{scene.id}-tts", kind="tts", version=SPEECH_VERSION, scene=scene.id,
         params={"lines": [r.model_dump() for r in requests], "gap": LINE_GAP_SECONDS},
-        inputs={},
+        inputs={}, expected=Usage(characters=sum(len(r.text) for r in requests)),
     )
 
     def generate(workdir):
@@ -38,7 +45,12 @@ def speak(scene: Scene, storyboard: Storyboard, settings: Settings) -> NodeOutco
         words_json = json.dumps([w.model_dump() for w in words]).encode()
         return {"audio": (audio, "audio/wav"), "words": (words_json, "application/json")}, usage
 
-    return produce(settings, node, generate)
+    return node, generate
+
+
+def speak(scene: Scene, storyboard: Storyboard, settings: Settings) -> NodeOutcome:
+    return produce(settings, Modality.speech,
+                   lambda synthesizer: speech_node(scene, storyboard, settings, synthesizer))
 
 
 def _join_lines(lines: list[tuple[bytes, list[WordTiming]]]) -> tuple[bytes, list[WordTiming]]:

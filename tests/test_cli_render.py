@@ -29,8 +29,9 @@ def test_plan_piped_into_render_publishes_a_video(env, workspace):
     assert (plan.returncode, render.returncode) == (0, 0), render.stderr
 
     summary = json.loads(render.stdout)
-    assert set(summary) == {"video", "storyboard", "manifest", "nodes", "generated", "cached",
-                            "cost_usd", "saved_usd"}
+    assert set(summary) == {"video", "storyboard", "manifest", "url", "nodes", "generated",
+                            "cached", "cost_usd", "saved_usd"}
+    assert summary["url"] is None  # published to a folder only
     assert {node["kind"] for node in summary["nodes"]} == {"tts", "image", "clip", "compose",
                                                            "publish"}
     assert all(set(node) == {"id", "kind", "scene", "status", "cost_usd"}

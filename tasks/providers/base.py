@@ -175,6 +175,7 @@ class ClipAnimator(Provider):
 
     modality = Modality.video
     durations: ClassVar[tuple[float, ...] | None] = None  # the only lengths it makes; None: any
+    uses_prompt: ClassVar[bool] = True  # False: the visual prompt does not shape its clips
     max_duration: ClassVar[float | None] = None
     aspects: ClassVar[frozenset[Aspect]] = frozenset(Aspect)
 

@@ -38,6 +38,7 @@ _PATHS = {
 class KenBurnsAnimator(ClipAnimator):
     name = "kenburns"
     version = 1
+    uses_prompt = False  # it moves the keyframe; a prompt edit that keeps the picture keeps the clip
 
     class Options(ClipAnimator.Options):
         model: str = "ffmpeg"

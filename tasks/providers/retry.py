@@ -12,7 +12,9 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+import google.auth.exceptions
 import httpx
+import httpx2
 from tenacity import (
     RetryCallState,
     Retrying,
@@ -67,9 +69,14 @@ def http_error(provider: str, status: int, message: str,
     return ProviderError(text)
 
 
+# Timeouts and dropped connections, as the SDKs raise them: httpx (elevenlabs, replicate,
+# openai), httpx2 (google-genai 3.x's fork, whose errors are not httpx's), google-auth.
+NETWORK_ERRORS = (httpx.TransportError, httpx2.TransportError,
+                  google.auth.exceptions.TransportError, ConnectionError, TimeoutError)
+
+
 def network_error(provider: str, error: Exception) -> ProviderError | None:
     """A transient error for timeouts and dropped connections; None for anything else."""
-    if isinstance(error, (httpx.TimeoutException, httpx.TransportError, ConnectionError,
-                          TimeoutError)):
+    if isinstance(error, NETWORK_ERRORS):
         return TransientProviderError(f"{provider}: {type(error).__name__}: {error}"[:500])
     return None

@@ -1,0 +1,225 @@
+"""A fake Google backend on FakeServer: Gemini's generateContent (storyboard text and image
+replies) and Vertex AI's Veo long-running operations, answering the JSON the real APIs send,
+in the shapes google-genai parses. Successes that would be billed are counted in `billed`.
+
+    google = FakeGoogle(tls, video=make_mp4(tmp_path / "veo.mp4"))
+    google.replies.append(text_reply("not json"))   # the next generateContent answers this
+    google.outcomes.append("filtered")              # the next Veo job ends like this
+    with google:
+        GeminiPlanner({"base_url": google.url}).plan(request)
+    google.billed["text"], google.calls("POST", "generateContent")
+
+Unscripted, generateContent answers a valid storyboard with the number of scenes the prompt
+asks for, or, when the request asks for IMAGE output, a PNG in the requested aspect ratio;
+a Veo job is done after `polls` polls with `video` inline.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+import uuid
+from collections import Counter
+from pathlib import Path
+
+from PIL import Image
+
+from tasks.ffmpeg import run_ffmpeg
+from tests.fakes.server import FakeServer, Request, Response, TlsCert
+
+GENERATE = r"^/v1[a-z0-9]*/models/(?P<model>[^/:]+):generateContent$"
+_MODEL = (r"^/v1beta1/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)"
+          r"/publishers/google/models/(?P<model>[^/:]+)")
+PREDICT = _MODEL + r":predictLongRunning$"
+FETCH = _MODEL + r":fetchPredictOperation$"
+
+VEO_OUTCOMES = ("video", "never", "error", "filtered", "gcs", "garbage")
+FILTER_REASON = ("Unable to generate videos because the input image contains content that "
+                 "violates usage guidelines. Support codes: 17301594")
+VIDEO_RESPONSE_TYPE = "type.googleapis.com/cloud.ai.large_models.vision.GenerateVideoResponse"
+IMAGE_SIZES = {"1:1": (96, 96), "9:16": (72, 128), "16:9": (128, 72)}
+
+
+def make_png(size: tuple[int, int], color: str = "#457b9d") -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, color).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def make_mp4(path: Path, seconds: int = 4, size: tuple[int, int] = (160, 284)) -> bytes:
+    """A real H.264 test-pattern video, as Veo would return (smaller)."""
+    run_ffmpeg(["-f", "lavfi", "-i", f"testsrc=duration={seconds}:size={size[0]}x{size[1]}:rate=24",
+                "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(path)],
+               what="make the fake Veo video")
+    return path.read_bytes()
+
+
+def inline_images(request: Request) -> list[bytes]:
+    """The pictures a generateContent request carried, decoded. The SDK sends URL-safe
+    base64 (as proto3 JSON allows), the API accepts either alphabet."""
+    return [base64.urlsafe_b64decode(part["inlineData"]["data"].replace("+", "-").replace("/", "_"))
+            for content in request.json()["contents"] for part in content["parts"]
+            if "inlineData" in part]
+
+
+def prompt_text(request: Request) -> str:
+    return "\n".join(part["text"] for content in request.json()["contents"]
+                     for part in content["parts"] if "text" in part)
+
+
+# Scripted generateContent replies ----------------------------------------------------------
+
+
+def text_reply(text: str, prompt_tokens: int = 50, thoughts_tokens: int = 12) -> dict:
+    return {
+        "candidates": [{"content": {"parts": [{"text": text}], "role": "model"},
+                        "finishReason": "STOP", "index": 0}],
+        "usageMetadata": {"promptTokenCount": prompt_tokens,
+                          "candidatesTokenCount": len(text.split()),
+                          "thoughtsTokenCount": thoughts_tokens,
+                          "totalTokenCount": prompt_tokens + len(text.split()) + thoughts_tokens},
+        "modelVersion": "gemini-2.5-flash", "responseId": uuid.uuid4().hex[:22],
+    }
+
+
+def image_reply(png: bytes) -> dict:
+    return {
+        "candidates": [{"content": {"parts": [{"inlineData": {
+            "mimeType": "image/png", "data": base64.b64encode(png).decode()}}], "role": "model"},
+            "finishReason": "STOP", "index": 0}],
+        "usageMetadata": {"promptTokenCount": 20, "candidatesTokenCount": 1290,
+                          "totalTokenCount": 1310},
+        "modelVersion": "gemini-2.5-flash-image", "responseId": uuid.uuid4().hex[:22],
+    }
+
+
+def blocked_prompt(reason: str = "PROHIBITED_CONTENT") -> dict:
+    """The prompt itself was refused: no candidates at all."""
+    return {"promptFeedback": {"blockReason": reason},
+            "usageMetadata": {"promptTokenCount": 20, "totalTokenCount": 20},
+            "modelVersion": "gemini-2.5-flash"}
+
+
+def empty_candidate(finish_reason: str = "SAFETY") -> dict:
+    """A candidate stopped by a filter before it had any content."""
+    return {"candidates": [{"finishReason": finish_reason, "index": 0, "safetyRatings": [
+                {"category": "HARM_CATEGORY_DANGEROUS_CONTENT", "probability": "HIGH",
+                 "blocked": True}]}],
+            "usageMetadata": {"promptTokenCount": 20, "totalTokenCount": 20},
+            "modelVersion": "gemini-2.5-flash"}
+
+
+def storyboard_json(scenes: int) -> str:
+    cameras = ["zoom_in", "pan_right", "zoom_out", "pan_left", "static"]
+    return json.dumps({"title": "A fake storyboard", "scenes": [
+        {"narration": f"Scene {i + 1} says one clear thing.",
+         "visual_prompt": f"A calm landscape, view {i + 1}",
+         "camera": cameras[i % len(cameras)], "duration": 4.0}
+        for i in range(scenes)]})
+
+
+def _error(code: int, status: str, message: str) -> Response:
+    return Response.json({"error": {"code": code, "message": message, "status": status}}, code)
+
+
+class FakeGoogle:
+    def __init__(self, tls: TlsCert, *, video: bytes = b"", polls: int = 2):
+        self.server = FakeServer(tls)
+        self.url = self.server.url
+        self.replies: list[dict] = []  # raw generateContent bodies, answered first
+        self.outcomes: list[str] = []  # how the next Veo jobs end: one of VEO_OUTCOMES
+        self.video = video
+        self.polls = polls
+        self.billed: Counter[str] = Counter()
+        self._operations: dict[str, dict] = {}
+        self.server.route("POST", GENERATE, self._generate)
+        self.server.route("POST", PREDICT, self._predict)
+        self.server.route("POST", FETCH, self._fetch)
+
+    def __enter__(self) -> FakeGoogle:
+        self.server.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.__exit__(*exc)
+
+    def calls(self, method: str | None = None, pattern: str = "") -> list[Request]:
+        return self.server.calls(method, pattern)
+
+    def fail(self, method: str, pattern: str, faults: list) -> None:
+        self.server.fail(method, pattern, faults)
+
+    # Gemini API ------------------------------------------------------------------------
+
+    def _generate(self, request: Request) -> Response:
+        if not request.headers.get("x-goog-api-key"):
+            return _error(403, "PERMISSION_DENIED", "Method doesn't allow unregistered callers")
+        body = request.json()
+        if self.replies:
+            reply = self.replies.pop(0)
+        elif "IMAGE" in body.get("generationConfig", {}).get("responseModalities", []):
+            aspect = body["generationConfig"].get("imageConfig", {}).get("aspectRatio", "1:1")
+            reply = image_reply(make_png(IMAGE_SIZES[aspect]))
+        else:
+            asked = re.search(r"exactly (\d+) scenes", prompt_text(request))
+            reply = text_reply(storyboard_json(int(asked.group(1)) if asked else 3))
+        parts = [part for candidate in reply.get("candidates", [])
+                 for part in candidate.get("content", {}).get("parts", [])]
+        if any("inlineData" in part for part in parts):
+            self.billed["image"] += 1
+        elif parts:
+            self.billed["text"] += 1
+        return Response.json(reply)
+
+    # Vertex AI Veo ---------------------------------------------------------------------
+
+    def _predict(self, request: Request) -> Response:
+        if not request.headers.get("authorization", "").startswith("Bearer "):
+            return _error(401, "UNAUTHENTICATED", "Request is missing required authentication")
+        body = request.json()
+        instance, parameters = body["instances"][0], body.get("parameters", {})
+        problem = (
+            "durationSeconds must be 4, 6 or 8"
+            if parameters.get("durationSeconds") not in (4, 6, 8)
+            else "aspectRatio must be 16:9 or 9:16" if parameters.get("aspectRatio") not in (
+                "16:9", "9:16")
+            else "image.bytesBase64Encoded is required" if not instance.get("image", {}).get(
+                "bytesBase64Encoded")
+            else None)
+        if problem:
+            return _error(400, "INVALID_ARGUMENT", problem)
+        name = (f"projects/{request.match['project']}/locations/{request.match['location']}"
+                f"/publishers/google/models/{request.match['model']}/operations/{uuid.uuid4()}")
+        outcome = self.outcomes.pop(0) if self.outcomes else "video"
+        assert outcome in VEO_OUTCOMES, outcome
+        self._operations[name] = {"polls": self.polls, "outcome": outcome,
+                                  "seconds": parameters["durationSeconds"]}
+        return Response.json({"name": name})
+
+    def _fetch(self, request: Request) -> Response:
+        name = request.json().get("operationName", "")
+        operation = self._operations.get(name)
+        if operation is None:
+            return _error(404, "NOT_FOUND", f"Operation {name} not found")
+        if operation["outcome"] == "never" or operation["polls"] > 1:
+            operation["polls"] -= 1
+            return Response.json({"name": name})
+        done = {"name": name, "done": True}
+        outcome = operation["outcome"]
+        if outcome == "error":
+            return Response.json({**done, "error": {
+                "code": 13, "message": "Video generation failed due to an internal error."}})
+        result: dict = {"@type": VIDEO_RESPONSE_TYPE, "raiMediaFilteredCount": 0}
+        if outcome == "filtered":
+            result.update(raiMediaFilteredCount=1, raiMediaFilteredReasons=[FILTER_REASON])
+        elif outcome == "gcs":
+            result["videos"] = [{"gcsUri": "gs://bucket/veo/sample_0.mp4",
+                                 "mimeType": "video/mp4"}]
+        else:
+            video = self.video if outcome == "video" else b"not an mp4 at all"
+            result["videos"] = [{"bytesBase64Encoded": base64.b64encode(video).decode(),
+                                 "mimeType": "video/mp4"}]
+            self.billed["video_seconds"] += operation["seconds"]
+        return Response.json({**done, "response": result})

@@ -1,0 +1,214 @@
+"""Gemini planner and image provider: the real google-genai SDK against a fake Gemini API."""
+
+from __future__ import annotations
+
+import io
+import traceback
+
+import pytest
+from PIL import Image
+
+from config.secrets import MissingSecretError
+from tasks.providers.base import ImageRequest, ProviderError
+from tasks.providers.gemini import GeminiImage, GeminiPlanner
+from tasks.storyboard import Aspect, VideoRequest
+from tests.fakes.google import (
+    FakeGoogle,
+    blocked_prompt,
+    empty_candidate,
+    inline_images,
+    make_png,
+    prompt_text,
+    storyboard_json,
+    text_reply,
+)
+from tests.fakes.server import HANG, RESET, Response
+
+CANARY = "canary-gemini-key-123"
+FAST = {"attempts": 3, "deadline_s": 20, "timeout_s": 5}
+REQUEST = VideoRequest(topic="how tides work", scenes=3, style="neon")
+
+
+@pytest.fixture
+def google(tls, monkeypatch):
+    monkeypatch.setenv("GEMINI_API_KEY", CANARY)
+    monkeypatch.delenv("GOOGLE_API_KEY", raising=False)
+    with FakeGoogle(tls) as fake:
+        yield fake
+
+
+def planner(google, **options) -> GeminiPlanner:
+    return GeminiPlanner({"base_url": google.url, **FAST, **options})
+
+
+def painter(google, **options) -> GeminiImage:
+    return GeminiImage({"base_url": google.url, **FAST, **options})
+
+
+def failure_text(error: BaseException) -> str:
+    return "".join(traceback.format_exception(error))
+
+
+def test_planner_returns_the_requested_scenes_with_our_ids(google):
+    result = planner(google).plan(REQUEST)
+
+    assert [s.id for s in result.storyboard.scenes] == ["s001", "s002", "s003"]
+    assert result.storyboard.style == "neon"
+    assert result.usage.tokens == 50 + len(storyboard_json(3).split()) + 12  # prompt+reply+thinking
+    [call] = google.calls("POST", "generateContent")
+    assert call.path == "/v1/models/gemini-2.5-flash:generateContent"
+    assert call.headers["x-goog-api-key"] == CANARY
+    assert "x-server-timeout" in call.headers  # the SDK's sign that a timeout was set
+    config = call.json()["generationConfig"]
+    assert config["responseMimeType"] == "application/json"
+    assert set(config["responseSchema"]["properties"]) == {"title", "scenes"}
+    assert google.billed["text"] == 1
+
+
+def test_invalid_reply_is_repaired_once(google):
+    google.replies.append(text_reply('{"title": "no scenes"}'))
+
+    result = planner(google).plan(REQUEST)
+
+    assert len(result.storyboard.scenes) == 3
+    assert result.usage.tokens == 2 * (50 + 12) + 3 + len(storyboard_json(3).split())
+    first, second = google.calls("POST", "generateContent")
+    assert "rejected" in prompt_text(second) and "rejected" not in prompt_text(first)
+
+
+def test_invalid_reply_twice_is_a_provider_error(google):
+    google.replies += [text_reply("not json"), text_reply(storyboard_json(2))]
+
+    with pytest.raises(ProviderError, match="did not validate twice"):
+        planner(google).plan(REQUEST)
+    assert len(google.calls("POST", "generateContent")) == 2
+
+
+@pytest.mark.parametrize("reply, reason", [(blocked_prompt(), "PROHIBITED_CONTENT"),
+                                           (empty_candidate(), "SAFETY")])
+def test_reply_without_text_is_a_provider_error(google, reply, reason):
+    google.replies.append(reply)
+
+    with pytest.raises(ProviderError, match=reason) as caught:
+        planner(google).plan(REQUEST)
+    assert CANARY not in failure_text(caught.value)
+    assert len(google.calls("POST", "generateContent")) == 1
+
+
+@pytest.mark.parametrize("fault", [
+    Response.json({"error": {"code": 429, "message": "Resource has been exhausted",
+                             "status": "RESOURCE_EXHAUSTED"}}, 429, {"Retry-After": "0"}),
+    Response.json({"error": {"code": 500, "message": "Internal error", "status": "INTERNAL"}},
+                  500),
+    RESET,
+], ids=["429", "500", "reset"])
+def test_transient_failure_is_retried_once(google, fault):
+    google.fail("POST", "generateContent", [fault])
+
+    result = planner(google).plan(REQUEST)
+
+    assert len(result.storyboard.scenes) == 3
+    assert len(google.calls("POST", "generateContent")) == 2
+    assert google.billed["text"] == 1
+
+
+def test_hung_call_times_out_and_is_retried(google):
+    google.fail("POST", "generateContent", [HANG])
+
+    result = planner(google, timeout_s=0.5).plan(REQUEST)
+
+    assert len(result.storyboard.scenes) == 3
+    assert len(google.calls("POST", "generateContent")) == 2
+
+
+def test_bad_request_fails_after_one_call_without_the_key(google):
+    google.fail("POST", "generateContent", [Response.json(
+        {"error": {"code": 400, "message": "API key not valid. Please pass a valid API key.",
+                   "status": "INVALID_ARGUMENT"}}, 400)])
+
+    with pytest.raises(ProviderError, match="HTTP 400") as caught:
+        planner(google).plan(REQUEST)
+    assert not isinstance(caught.value.__cause__, Exception)
+    assert CANARY not in failure_text(caught.value)
+    assert len(google.calls("POST", "generateContent")) == 1
+
+
+def test_attempts_run_out_on_repeated_server_errors(google):
+    overloaded = Response.json({"error": {"code": 503, "message": "The model is overloaded",
+                                          "status": "UNAVAILABLE"}}, 503, {"Retry-After": "0"})
+    google.fail("POST", "generateContent", [overloaded] * 3)
+
+    with pytest.raises(ProviderError, match="HTTP 503") as caught:
+        planner(google, attempts=2).plan(REQUEST)
+    assert CANARY not in failure_text(caught.value)
+    assert len(google.calls("POST", "generateContent")) == 2
+
+
+def test_missing_key_is_named_before_any_request(google, monkeypatch, tmp_path):
+    monkeypatch.delenv("GEMINI_API_KEY")
+    monkeypatch.chdir(tmp_path)  # no .env to find
+
+    with pytest.raises(MissingSecretError, match="GEMINI_API_KEY"):
+        planner(google).plan(REQUEST)
+    with pytest.raises(MissingSecretError, match="GEMINI_API_KEY"):
+        painter(google).generate(ImageRequest(prompt="a cat", style="neon", width=90,
+                                              height=160, seed=1))
+    assert google.calls() == []
+
+
+# Images -----------------------------------------------------------------------------------
+
+
+def image_request(**fields) -> ImageRequest:
+    return ImageRequest(**{"prompt": "a lighthouse at dusk", "style": "noir", "width": 90,
+                           "height": 160, "seed": 7, "aspect": Aspect.portrait, **fields})
+
+
+def test_text_to_image_fills_the_requested_size(google):
+    result = painter(google).generate(image_request())
+
+    picture = Image.open(io.BytesIO(result.png))
+    assert (picture.format, picture.size) == ("PNG", (90, 160))
+    assert result.usage.images == 1
+    [call] = google.calls("POST", "generateContent")
+    assert call.path == "/v1/models/gemini-2.5-flash-image:generateContent"
+    assert call.headers["x-goog-api-key"] == CANARY
+    config = call.json()["generationConfig"]
+    assert config["responseModalities"] == ["IMAGE"]
+    assert config["imageConfig"] == {"aspectRatio": "9:16"}
+    assert "black and white, film noir" in prompt_text(call)  # the style's prompt words
+    assert inline_images(call) == []
+    assert google.billed["image"] == 1
+
+
+def test_image_to_image_sends_the_references(google, tmp_path):
+    references = []
+    for index, color in enumerate(["#ff0000", "#00ff00"]):
+        path = tmp_path / f"ref{index}.png"
+        path.write_bytes(make_png((40, 40), color))
+        references.append(path)
+
+    result = painter(google).generate(image_request(references=references, aspect=Aspect.landscape,
+                                                    width=160, height=90))
+
+    assert Image.open(io.BytesIO(result.png)).size == (160, 90)
+    [call] = google.calls("POST", "generateContent")
+    assert inline_images(call) == [path.read_bytes() for path in references]
+    assert "reference images" in prompt_text(call)
+    assert call.json()["generationConfig"]["imageConfig"] == {"aspectRatio": "16:9"}
+
+
+@pytest.mark.parametrize("reply, match", [
+    (text_reply("I can't draw that, but here is a poem."), "no image in the reply.*poem"),
+    (empty_candidate("IMAGE_SAFETY"), "IMAGE_SAFETY"),
+    ({**text_reply(""), "candidates": [{"content": {"role": "model", "parts": [{"inlineData": {
+        "mimeType": "image/png", "data": "bm90IGEgcG5n"}}]}, "finishReason": "STOP"}]},
+     "does not decode"),
+], ids=["text-only", "safety", "undecodable"])
+def test_reply_without_a_usable_image_is_a_provider_error(google, reply, match):
+    google.replies.append(reply)
+
+    with pytest.raises(ProviderError, match=match) as caught:
+        painter(google).generate(image_request())
+    assert CANARY not in failure_text(caught.value)
+    assert len(google.calls("POST", "generateContent")) == 1

@@ -1,0 +1,156 @@
+"""Veo clips: the real google-genai SDK in Vertex mode against a fake Vertex AI endpoint."""
+
+from __future__ import annotations
+
+import base64
+import traceback
+
+import pytest
+from google.oauth2.credentials import Credentials
+
+from config.secrets import MissingSecretError
+from tasks.ffmpeg import count_frames, probe
+from tasks.providers.base import ClipRequest, ProviderError
+from tasks.providers.veo import VeoAnimator
+from tasks.storyboard import Aspect, CameraMotion
+from tests.fakes.google import FILTER_REASON, FakeGoogle, make_mp4, make_png
+from tests.fakes.server import RESET, Response
+
+TOKEN = "veo-test-token"
+FAST = {"attempts": 3, "deadline_s": 20, "timeout_s": 5, "poll_interval_s": 0.05,
+        "project": "reelflow-test", "location": "us-central1"}
+
+
+@pytest.fixture(scope="module")
+def veo_video(tmp_path_factory) -> bytes:
+    return make_mp4(tmp_path_factory.mktemp("veo") / "veo.mp4")
+
+
+@pytest.fixture
+def google(tls, veo_video):
+    with FakeGoogle(tls, video=veo_video, polls=3) as fake:
+        yield fake
+
+
+@pytest.fixture
+def request_(tmp_path) -> ClipRequest:
+    keyframe = tmp_path / "keyframe.png"
+    keyframe.write_bytes(make_png((90, 160)))
+    return ClipRequest(image=keyframe, prompt="waves on a beach", motion=CameraMotion.zoom_in,
+                       duration=3.2, width=90, height=160, fps=12, aspect=Aspect.portrait)
+
+
+def animator(google, **options) -> VeoAnimator:
+    return VeoAnimator({"base_url": google.url, **FAST, **options},
+                       credentials=Credentials(token=TOKEN))
+
+
+def workdir(tmp_path):
+    folder = tmp_path / "work"
+    folder.mkdir()
+    return folder
+
+
+def test_clip_is_generated_polled_and_conformed(google, request_, tmp_path):
+    veo = animator(google)
+    result = veo.animate(request_, workdir(tmp_path))
+
+    assert result.video == tmp_path / "work" / "clip.mp4"
+    info = probe(result.video)
+    assert (info.width, info.height, info.has_audio) == (90, 160, False)
+    assert count_frames(result.video) > 0
+    assert result.usage.video_seconds == 4.0  # 3.2 s asked, 4 s is the shortest Veo makes
+    [submit] = google.calls("POST", "predictLongRunning")
+    assert submit.path == ("/v1beta1/projects/reelflow-test/locations/us-central1/publishers/"
+                           "google/models/veo-3.0-fast-generate-001:predictLongRunning")
+    assert submit.headers["authorization"] == f"Bearer {TOKEN}"
+    body = submit.json()
+    image = body["instances"][0]["image"]
+    assert base64.urlsafe_b64decode(image["bytesBase64Encoded"]) == request_.image.read_bytes()
+    assert image["mimeType"] == "image/png"
+    assert "waves on a beach" in body["instances"][0]["prompt"]
+    assert body["parameters"] == {"sampleCount": 1, "durationSeconds": 4, "aspectRatio": "9:16",
+                                  "generateAudio": False}
+    polls = google.calls("POST", "fetchPredictOperation")
+    assert len(polls) == 3
+    assert polls[0].json()["operationName"].startswith(
+        "projects/reelflow-test/locations/us-central1/publishers/google/models/")
+    assert google.billed["video_seconds"] == 4
+
+
+def test_dropped_poll_is_retried(google, request_, tmp_path):
+    google.fail("POST", "fetchPredictOperation", [RESET])
+
+    result = animator(google).animate(request_, workdir(tmp_path))
+
+    assert count_frames(result.video) > 0
+    assert len(google.calls("POST", "fetchPredictOperation")) == 4
+
+
+def test_rate_limited_submission_is_retried(google, request_, tmp_path):
+    google.fail("POST", "predictLongRunning", [Response.json(
+        {"error": {"code": 429, "message": "Quota exceeded", "status": "RESOURCE_EXHAUSTED"}},
+        429, {"Retry-After": "0"})])
+
+    animator(google).animate(request_, workdir(tmp_path))
+
+    assert len(google.calls("POST", "predictLongRunning")) == 2
+
+
+def test_operation_that_never_finishes_ends_the_node(google, request_, tmp_path):
+    google.outcomes.append("never")
+
+    with pytest.raises(ProviderError, match=r"did not finish within 0.4s"):
+        animator(google, deadline_s=0.4).animate(request_, workdir(tmp_path))
+    assert len(google.calls("POST", "fetchPredictOperation")) >= 2
+    assert not (tmp_path / "work" / "clip.mp4").exists()
+
+
+def test_safety_filtered_result_names_the_filter(google, request_, tmp_path):
+    google.outcomes.append("filtered")
+
+    with pytest.raises(ProviderError, match="safety filter") as caught:
+        animator(google).animate(request_, workdir(tmp_path))
+    assert FILTER_REASON in str(caught.value)
+    assert google.billed["video_seconds"] == 0
+
+
+@pytest.mark.parametrize("outcome, match", [
+    ("error", "failed: Video generation failed due to an internal error"),
+    ("garbage", "does not decode"),
+    ("gcs", "not returned inline"),
+])
+def test_failed_operation_is_a_provider_error(google, request_, tmp_path, outcome, match):
+    google.outcomes.append(outcome)
+
+    with pytest.raises(ProviderError, match=match) as caught:
+        animator(google).animate(request_, workdir(tmp_path))
+    assert TOKEN not in "".join(traceback.format_exception(caught.value))
+    assert len(google.calls("POST", "predictLongRunning")) == 1
+
+
+def test_rejected_request_fails_after_one_call(google, request_, tmp_path):
+    google.fail("POST", "predictLongRunning", [Response.json(
+        {"error": {"code": 400, "message": "Unsupported durationSeconds",
+                   "status": "INVALID_ARGUMENT"}}, 400)])
+
+    with pytest.raises(ProviderError, match="HTTP 400"):
+        animator(google).animate(request_, workdir(tmp_path))
+    assert len(google.calls()) == 1
+
+
+def test_missing_application_default_credentials_are_named(google, request_, tmp_path,
+                                                           monkeypatch):
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "missing.json"))
+    veo = VeoAnimator({"base_url": google.url, **FAST})
+
+    with pytest.raises(MissingSecretError, match="GOOGLE_APPLICATION_CREDENTIALS"):
+        veo.animate(request_, workdir(tmp_path))
+    assert google.calls() == []
+
+
+def test_capabilities_snap_to_what_veo_makes():
+    veo = VeoAnimator()
+    assert [veo.fit_duration(d) for d in (1, 4, 5, 7.5, 12)] == [4, 4, 6, 8, 8]
+    assert veo.fit_aspect(Aspect.square) in (Aspect.portrait, Aspect.landscape)
+    assert "project" not in veo.params() and "poll_interval_s" not in veo.params()
