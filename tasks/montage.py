@@ -109,9 +109,11 @@ def _video_graph(frames: list[int], fade: int, width: int, height: int, fps: int
         if i < last:
             pieces["t"] = (count, count + fade)
         span = max(end for _, end in pieces.values())
-        # fps/scale/setsar/format are no-ops on conforming clips; concat needs them all equal.
+        # fps/scale/crop/setsar/format are no-ops on conforming clips; concat needs them all
+        # equal, and a model's clip of another shape or size is filled in, never stretched.
         # A short clip holds its last frame; trim cuts both long clips and the padding.
-        lines.append(f"[{i}:v]fps={fps},scale={width}:{height},setsar=1,format=yuv420p,"
+        lines.append(f"[{i}:v]fps={fps},scale={width}:{height}:force_original_aspect_ratio="
+                     f"increase,crop={width}:{height},setsar=1,format=yuv420p,"
                      f"tpad=stop_mode=clone:stop={span},split={len(pieces)}"
                      + "".join(f"[{name}{i}]" for name in pieces) + ";")
         lines += [f"[{name}{i}]trim=start_frame={first}:end_frame={end},"

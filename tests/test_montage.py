@@ -189,3 +189,20 @@ def test_twenty_five_scenes_compose_in_one_run(tmp_path):
     assert graph.count("xfade=") == 24
     assert duration == pytest.approx(total, abs=2 * FRAME)
     assert probe(video).duration == pytest.approx(total, abs=2 * FRAME)
+
+
+def test_a_clip_of_another_shape_is_filled_in_not_stretched(tmp_path):
+    """A 16:9 clip (red | green | blue bands) in a 9:16 video: only the centre band shows."""
+    wide = tmp_path / "wide.mp4"
+    bands = (f"color=c=red:s=107x180:d=2[r];color=c=0x00ff00:s=106x180:d=2[g];"
+             f"color=c=blue:s=107x180:d=2[b];[r][g][b]hstack=3,fps={FPS}")
+    run_ffmpeg(["-f", "lavfi", "-i", bands, *INTERMEDIATE_VIDEO_ARGS, str(wide)],
+               what="make a wide clip")
+    media = SceneMedia(clip=wide, audio=make_wav(tmp_path / "v.wav", 0.5),
+                       words=spoken(0.5, "hi"), target=1.5)
+    _, video, _ = compose(tmp_path, [media])
+
+    info = probe(video)
+    assert (info.width, info.height) == (WIDTH, HEIGHT)
+    red, green, blue = mean_rgb(frame_at(video, 0.5), 0, HEIGHT // 2)
+    assert green > 180 and red < 40 and blue < 40

@@ -30,15 +30,19 @@ def register(provider: type[Provider]) -> None:
 
 def register_providers(register) -> None:
     """The built-in backends, registered through the same hook plug-ins use."""
+    from tasks.providers.elevenlabs import ElevenLabsSpeech
     from tasks.providers.espeak import EspeakSpeech
     from tasks.providers.gemini import GeminiImage, GeminiPlanner
     from tasks.providers.kenburns import KenBurnsAnimator
     from tasks.providers.local_image import LocalImage
     from tasks.providers.local_planner import LocalPlanner
+    from tasks.providers.openai_compatible import OpenAICompatiblePlanner
+    from tasks.providers.replicate import ReplicateAnimator, ReplicateImage
     from tasks.providers.veo import VeoAnimator
 
     for provider in (LocalPlanner, EspeakSpeech, LocalImage, KenBurnsAnimator,
-                     GeminiPlanner, GeminiImage, VeoAnimator):
+                     GeminiPlanner, OpenAICompatiblePlanner, GeminiImage, ReplicateImage,
+                     ElevenLabsSpeech, VeoAnimator, ReplicateAnimator):
         register(provider)
 
 

@@ -1,0 +1,256 @@
+"""Replicate: keyframes from a text-to-image model, clips from an image-to-video model.
+
+A prediction is created once (retried by us on transient errors only: the SDK never retries a
+POST), then polled every `poll_interval_s` until it ends or the node's `deadline_s` passes;
+one that outlives the deadline is cancelled. Outputs are downloaded without our token (they
+live on another host). The keyframe travels inline as a data URI, so there is no upload call.
+
+replicate 1.0.7 sends its create POST with `timeout=None` (no limit at all): a request hook
+puts our timeout on every request. It retries GETs (the polls) itself on 429/503/504 and cannot
+be told not to without replacing its transport; a poll that still fails transiently is simply
+polled again, while the deadline allows.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import time
+import urllib.parse
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import httpx
+import replicate
+from PIL import Image, ImageOps
+from pydantic import Field
+from replicate.exceptions import ReplicateError
+
+from config.catalog import styles
+from config.secrets import secret
+from tasks.ffmpeg import count_frames
+from tasks.providers.base import (
+    ClipAnimator, ClipRequest, ClipResult, ImageGenerator, ImageRequest, ImageResult,
+    ProviderError, TransientProviderError, Usage)
+from tasks.providers.retry import http_error, network_error, with_retries
+from tasks.storyboard import Aspect, CameraMotion
+
+NAME = "replicate"
+FINISHED = frozenset({"succeeded", "failed", "canceled"})
+INLINE_PNG_LIMIT = 1_000_000  # bytes; a larger keyframe is sent as a JPEG
+
+
+@dataclass(frozen=True)
+class VideoModel:
+    """What an image-to-video model takes: the field for the first frame, the lengths it
+    makes, and how a length is asked for (frames at a rate, whole seconds, or not at all)."""
+
+    image_field: str = "image"
+    durations: tuple[float, ...] = (5.0,)
+    length: Literal["frames", "seconds"] | None = None
+    fps: int = 16
+    aspects: frozenset[Aspect] = frozenset(Aspect)  # these follow the first frame's shape
+
+    def length_input(self, duration: float) -> dict:
+        if self.length == "frames":
+            return {"num_frames": round(duration * self.fps), "frames_per_second": self.fps}
+        if self.length == "seconds":
+            return {"duration": round(duration)}
+        return {}
+
+
+VIDEO_MODELS = {
+    "wan-video/wan-2.2-i2v-fast": VideoModel(durations=(81 / 16, 121 / 16), length="frames"),
+    "kwaivgi/kling-v2.1": VideoModel(image_field="start_image", durations=(5.0, 10.0),
+                                     length="seconds"),
+    "bytedance/seedance-1-lite": VideoModel(durations=(5.0, 10.0), length="seconds"),
+    # Veo for people with only a Replicate token: 8 s clips from a first frame.
+    "google/veo-3-fast": VideoModel(durations=(8.0,), length="seconds"),
+}
+UNKNOWN_VIDEO_MODEL = VideoModel()  # asks for no length, expects about 5 s
+
+MOTION_WORDS = {
+    CameraMotion.static: "static camera",
+    CameraMotion.zoom_in: "the camera slowly zooms in",
+    CameraMotion.zoom_out: "the camera slowly zooms out",
+    CameraMotion.pan_left: "the camera pans slowly to the left",
+    CameraMotion.pan_right: "the camera pans slowly to the right",
+    CameraMotion.pan_up: "the camera tilts slowly up",
+    CameraMotion.pan_down: "the camera tilts slowly down",
+}
+
+
+class _Predictions:
+    """Running one prediction to its end and fetching what it made, shared by both kinds."""
+
+    options: Any
+
+    def _predict(self, model: str, input: dict) -> tuple[Any, float]:
+        """The output of a succeeded prediction, and the monotonic time the node must end by."""
+        token = secret("REPLICATE_API_TOKEN")
+        deadline = time.monotonic() + self.options.deadline_s
+        seen: dict[str, str | None] = {}  # ReplicateError drops the headers: keep Retry-After
+        timeout = httpx.Timeout(self.options.timeout_s)
+
+        def limit(request: httpx.Request) -> None:
+            request.extensions["timeout"] = timeout.as_dict()
+
+        def remember(response: httpx.Response) -> None:
+            seen["retry_after"] = response.headers.get("retry-after")
+
+        client = replicate.Client(api_token=token, base_url=self.options.base_url,
+                                  timeout=timeout,
+                                  event_hooks={"request": [limit], "response": [remember]})
+        owner_name, _, version = model.partition(":")
+        target = {"version": version} if version else {"model": owner_name}
+
+        def create():
+            return _call(lambda: client.predictions.create(**target, input=input), token, seen)
+
+        prediction = with_retries(create, attempts=self.options.attempts,
+                                  deadline_s=self.options.deadline_s)
+        interval = self.options.poll_interval_s
+        while prediction.status not in FINISHED:
+            if time.monotonic() + interval > deadline:
+                status = prediction.status
+                _cancel(prediction)
+                raise ProviderError(f"{NAME}: prediction {prediction.id} still {status} after "
+                                    f"{self.options.deadline_s:g} s; cancelled")
+            time.sleep(interval)
+            try:
+                _call(prediction.reload, token, seen)
+            except TransientProviderError:
+                continue  # poll again, while the deadline allows
+        if prediction.status != "succeeded":
+            raise ProviderError(f"{NAME}: prediction {prediction.id} {prediction.status}: "
+                                f"{_scrub(str(prediction.error or 'no error given'), token)}"[:500])
+        return prediction.output, deadline
+
+    def _download(self, output: Any, deadline: float) -> bytes:
+        url = output[0] if isinstance(output, list) and output else output
+        if not isinstance(url, str) or not url:
+            raise ProviderError(f"{NAME}: the prediction succeeded without an output: "
+                                f"{output!r}"[:300])
+        if url.startswith("data:"):
+            header, _, data = url.partition(",")
+            try:
+                return (base64.b64decode(data, validate=True) if header.endswith(";base64")
+                        else urllib.parse.unquote_to_bytes(data))
+            except ValueError:
+                raise ProviderError(f"{NAME}: the output is a broken data URI") from None
+        if not url.startswith("https://"):
+            raise ProviderError(f"{NAME}: the output is not an https URL: {url[:100]}")
+
+        def fetch() -> bytes:
+            try:
+                response = httpx.get(url, timeout=self.options.timeout_s, follow_redirects=True)
+            except Exception as error:
+                mapped = network_error(NAME, error)
+                if mapped is None:
+                    raise
+                raise mapped from None
+            if response.status_code >= 400:
+                raise http_error(NAME, response.status_code, "downloading the output",
+                                 response.headers.get("retry-after"))
+            return response.content
+
+        return with_retries(fetch, attempts=self.options.attempts,
+                            deadline_s=max(deadline - time.monotonic(), 0.001))
+
+
+class ReplicateImage(_Predictions, ImageGenerator):
+    name = NAME
+    version = 1
+    needs_key = "REPLICATE_API_TOKEN"
+
+    class Options(ImageGenerator.Options):
+        model: str = "black-forest-labs/flux-schnell"  # "owner/name", or "owner/name:version"
+        poll_interval_s: float = Field(2.0, gt=0)
+        extra_input: dict[str, Any] = Field(default_factory=dict)  # model-specific inputs
+
+    def generate(self, request: ImageRequest) -> ImageResult:
+        words = styles().get(request.style, {}).get("prompt")
+        input = {"prompt": f"{request.prompt}, {words}" if words else request.prompt,
+                 "aspect_ratio": request.aspect.value, "seed": request.seed,
+                 "output_format": "png", **self.options.extra_input}
+        output, deadline = self._predict(self.model, input)
+        data = self._download(output, deadline)
+        try:
+            with Image.open(io.BytesIO(data)) as image:
+                image.load()
+                fitted = ImageOps.fit(image.convert("RGB"), (request.width, request.height),
+                                      Image.Resampling.LANCZOS)
+        except (OSError, ValueError, Image.DecompressionBombError):
+            raise ProviderError(f"{NAME}: the output is not an image ({len(data)} bytes)") from None
+        buffer = io.BytesIO()
+        fitted.save(buffer, format="PNG")
+        return ImageResult(png=buffer.getvalue(), usage=Usage(images=1))
+
+
+class ReplicateAnimator(_Predictions, ClipAnimator):
+    name = NAME
+    version = 1
+    needs_key = "REPLICATE_API_TOKEN"
+    durations = VIDEO_MODELS["wan-video/wan-2.2-i2v-fast"].durations  # the default model's
+
+    class Options(ClipAnimator.Options):
+        model: str = "wan-video/wan-2.2-i2v-fast"
+        poll_interval_s: float = Field(2.0, gt=0)
+        extra_input: dict[str, Any] = Field(default_factory=dict)  # e.g. {"resolution": "720p"}
+
+    def __init__(self, options: dict | None = None):
+        super().__init__(options)
+        self.spec = VIDEO_MODELS.get(self.model.partition(":")[0], UNKNOWN_VIDEO_MODEL)
+        self.durations = self.spec.durations
+        self.aspects = self.spec.aspects
+
+    def animate(self, request: ClipRequest, workdir: Path) -> ClipResult:
+        prompt = ". ".join(part for part in (request.prompt, MOTION_WORDS[request.motion]) if part)
+        input = {self.spec.image_field: _data_uri(request.image), "prompt": prompt,
+                 **self.spec.length_input(request.duration), **self.options.extra_input}
+        output, deadline = self._predict(self.model, input)
+        video = workdir / "clip.mp4"
+        video.write_bytes(self._download(output, deadline))
+        if count_frames(video) == 0:
+            raise ProviderError(f"{NAME}: the output video has no frame to decode")
+        return ClipResult(video=video, usage=Usage(video_seconds=request.duration))
+
+
+def _call(action, token: str, seen: dict):
+    """`action()`, with the SDK's errors as ours: transient ones retried, none carrying the key."""
+    try:
+        return action()
+    except ReplicateError as error:
+        text = _scrub(": ".join(str(part) for part in (error.title, error.detail) if part), token)
+        raise http_error(NAME, error.status or 0, text, seen.get("retry_after")) from None
+    except ValueError:  # a reply that is not JSON, or not a prediction
+        raise ProviderError(f"{NAME}: unreadable reply") from None
+    except Exception as error:
+        mapped = network_error(NAME, error)
+        if mapped is None:
+            raise
+        raise mapped from None
+
+
+def _cancel(prediction) -> None:
+    """Stop paying for a prediction we no longer wait for; best effort."""
+    try:
+        prediction.cancel()
+    except Exception:  # noqa: BLE001 - the deadline error that follows matters more
+        pass
+
+
+def _scrub(text: str, token: str) -> str:
+    return text.replace(token, "***") if token else text
+
+
+def _data_uri(path: Path) -> str:
+    """The keyframe inline: PNG when small, else a high-quality JPEG."""
+    data, media_type = path.read_bytes(), "image/png"
+    if len(data) > INLINE_PNG_LIMIT:
+        with Image.open(path) as image:
+            buffer = io.BytesIO()
+            image.convert("RGB").save(buffer, format="JPEG", quality=92)
+        data, media_type = buffer.getvalue(), "image/jpeg"
+    return f"data:{media_type};base64,{base64.b64encode(data).decode()}"

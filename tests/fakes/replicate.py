@@ -1,0 +1,162 @@
+"""A fake Replicate API: predictions that start, process and finish over a few polls, and
+output files served back over HTTPS, as the real service and its delivery host do.
+
+    fake = FakeReplicate(tls, polls=2)     # succeeded on the 2nd GET of a prediction
+    fake.error = "CUDA out of memory"      # or: end failed with this error
+    fake.polls = None                      # or: never finish
+    fake.output = fake.file_url("x.png", b"not a png")  # or: answer this output instead
+    with fake:
+        ReplicateImage({"base_url": fake.url}).generate(...)
+    fake.succeeded                         # billable predictions
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import re
+import tempfile
+from functools import cache
+from pathlib import Path
+
+from PIL import Image, ImageDraw
+
+from tasks.ffmpeg import run_ffmpeg
+from tests.fakes.server import FakeServer, Request, Response
+
+CREATE_PATH = r"^/v1/models/([^/]+)/([^/]+)/predictions$"
+CREATE_VERSION_PATH = r"^/v1/predictions$"
+GET_PATH = r"^/v1/predictions/([^/]+)$"
+CANCEL_PATH = r"^/v1/predictions/([^/]+)/cancel$"
+FILE_PATH = r"^/files/([^/]+)$"
+IMAGE_SIZE = (96, 64)  # not the size asked for: the provider must fit it
+VIDEO_SIZE = (48, 80)
+VIDEO_FRAMES = 8
+DEFAULT = object()  # `output`: what the model would answer
+
+
+@cache
+def sample_png() -> bytes:
+    image = Image.new("RGB", IMAGE_SIZE, "#1d3557")
+    ImageDraw.Draw(image).ellipse((20, 10, 76, 54), fill="#e63946")
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@cache
+def sample_mp4() -> bytes:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "clip.mp4"
+        width, height = VIDEO_SIZE
+        run_ffmpeg(["-f", "lavfi", "-i", f"testsrc=size={width}x{height}:rate=16",
+                    "-frames:v", str(VIDEO_FRAMES), "-c:v", "libx264", "-preset", "ultrafast",
+                    "-pix_fmt", "yuv420p", str(path)], what="make the fake clip")
+        return path.read_bytes()
+
+
+@cache
+def zero_frame_mp4() -> bytes:
+    """An mp4 that ffmpeg opens but that holds no video frame (only silence)."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "empty.mp4"
+        run_ffmpeg(["-f", "lavfi", "-i", "anullsrc=r=8000:cl=mono", "-t", "0.2",
+                    "-c:a", "aac", str(path)], what="make the empty clip")
+        return path.read_bytes()
+
+
+class FakeReplicate:
+    def __init__(self, tls, *, polls: int | None = 2):
+        self.server = FakeServer(tls)
+        self.url = self.server.url
+        self.polls = polls  # GETs until a prediction ends; None: it never does
+        self.error: str | None = None  # set: predictions end failed with this text
+        self.output = DEFAULT
+        self.succeeded = 0  # billable: predictions that ended succeeded
+        self.predictions: dict[str, dict] = {}
+        self._gets: dict[str, int] = {}
+        self._ids = itertools.count(1)
+        self.files = {"out-0.png": (sample_png(), "image/png"),
+                      "output.mp4": (sample_mp4(), "video/mp4")}
+        self.server.route("POST", CREATE_PATH, self._create)
+        self.server.route("POST", CREATE_VERSION_PATH, self._create)
+        self.server.route("POST", CANCEL_PATH, self._cancel)
+        self.server.route("GET", GET_PATH, self._get)
+        self.server.route("GET", FILE_PATH, self._file)
+
+    def file_url(self, name: str, data: bytes, media_type: str = "application/octet-stream") -> str:
+        """Serve `data` at an https URL and return it."""
+        self.files[name] = (data, media_type)
+        return f"{self.url}/files/{name}"
+
+    def api_calls(self):
+        """Every request to the API proper (not to the file host)."""
+        return [call for call in self.server.calls() if call.path.startswith("/v1/")]
+
+    def _create(self, request: Request) -> Response:
+        body = request.json()
+        if request.match.re.pattern == CREATE_PATH:
+            model, version = f"{request.match.group(1)}/{request.match.group(2)}", "hidden"
+        else:
+            model, version = "owner/private", body["version"]
+        prediction_id = f"p{next(self._ids):04d}"
+        self.predictions[prediction_id] = {
+            "id": prediction_id, "model": model, "version": version, "status": "starting",
+            "input": body["input"], "output": None, "logs": "", "error": None,
+            "metrics": {}, "data_removed": False,
+            "created_at": "2025-01-01T00:00:00.000Z", "started_at": None, "completed_at": None,
+            "urls": {"get": f"{self.url}/v1/predictions/{prediction_id}",
+                     "cancel": f"{self.url}/v1/predictions/{prediction_id}/cancel",
+                     "web": f"https://replicate.com/p/{prediction_id}"},
+        }
+        self._gets[prediction_id] = 0
+        return Response.json(self.predictions[prediction_id], status=201)
+
+    def _get(self, request: Request) -> Response:
+        prediction = self.predictions.get(request.match.group(1))
+        if prediction is None:
+            return Response.json({"title": "Not found", "detail": "Not found.", "status": 404},
+                                 status=404)
+        if prediction["status"] in ("starting", "processing"):
+            self._gets[prediction["id"]] += 1
+            if self.polls is not None and self._gets[prediction["id"]] >= self.polls:
+                self._finish(prediction)
+            else:
+                prediction.update(status="processing", started_at="2025-01-01T00:00:01.000Z",
+                                  logs="  10%|█         | 1/10")
+        return Response.json(prediction)
+
+    def _finish(self, prediction: dict) -> None:
+        prediction["completed_at"] = "2025-01-01T00:00:09.000Z"
+        if self.error is not None:
+            prediction.update(status="failed", error=self.error)
+            return
+        prediction.update(status="succeeded", output=self._output(prediction["model"]),
+                          metrics={"predict_time": 1.5})
+        self.succeeded += 1
+
+    def _output(self, model: str):
+        if self.output is not DEFAULT:
+            return self.output
+        if re.search(r"video|i2v|kling|seedance", model):
+            return f"{self.url}/files/output.mp4"
+        return [f"{self.url}/files/out-0.png"]
+
+    def _cancel(self, request: Request) -> Response:
+        prediction = self.predictions[request.match.group(1)]
+        if prediction["status"] in ("starting", "processing"):
+            prediction.update(status="canceled")
+        return Response.json(prediction)
+
+    def _file(self, request: Request) -> Response:
+        if request.match.group(1) not in self.files:
+            return Response(404, b"not found", {"Content-Type": "text/plain"})
+        data, media_type = self.files[request.match.group(1)]
+        return Response(200, data, {"Content-Type": media_type})
+
+    def __enter__(self) -> FakeReplicate:
+        self.server.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.__exit__(*exc)

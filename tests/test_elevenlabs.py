@@ -1,0 +1,151 @@
+"""ElevenLabsSpeech: the real SDK against a fake ElevenLabs over HTTPS."""
+
+from __future__ import annotations
+
+import base64
+import io
+import wave
+
+import pytest
+
+from config.secrets import MissingSecretError
+from tasks.providers.base import ProviderError, SpeechRequest, SpeechResult
+from tasks.providers.elevenlabs import ElevenLabsSpeech
+from tests.fakes.elevenlabs import TTS_PATH, FakeElevenLabs, alignment, sine_pcm, speech_reply
+from tests.fakes.server import HANG, RESET, Response
+
+KEY = "canary-eleven-key-123"
+VOICE = "21m00Tcm4TlvDq8ikWAM"
+SENTENCE = "Hello there, it's 3.14 o'clock — state-of-the-art!"
+
+
+@pytest.fixture
+def fake(tls, monkeypatch):
+    monkeypatch.setenv("ELEVENLABS_API_KEY", KEY)
+    with FakeElevenLabs(tls) as server:
+        yield server
+
+
+def speak(fake, text: str = SENTENCE, **options) -> SpeechResult:
+    provider = ElevenLabsSpeech({"base_url": fake.url, "attempts": 3, "deadline_s": 10,
+                                 "timeout_s": 5, **options})
+    return provider.synthesize(SpeechRequest(text=text, voice=VOICE, language="en"))
+
+
+def calls(fake):
+    return fake.server.calls("POST", TTS_PATH)
+
+
+def fail_with(fake, *replies):
+    fake.server.fail("POST", TTS_PATH, list(replies))
+
+
+def read_wav(data: bytes) -> tuple[int, int, int, float]:
+    with wave.open(io.BytesIO(data), "rb") as audio:
+        return (audio.getnchannels(), audio.getsampwidth(), audio.getframerate(),
+                audio.getnframes() / audio.getframerate())
+
+
+def test_speech_is_a_mono_wav_with_word_timings_that_give_back_the_text(fake):
+    result = speak(fake)
+    channels, width, rate, seconds = read_wav(result.wav)
+    assert (channels, width, rate) == (1, 2, 24000)
+    assert " ".join(word.text for word in result.words) == SENTENCE
+    assert [word.text for word in result.words][:3] == ["Hello", "there,", "it's"]
+    assert result.words[0].start == 0
+    for word, following in zip(result.words, result.words[1:]):
+        assert word.start < word.end == following.start
+    assert result.words[-1].end <= seconds
+    assert result.usage.characters == len(SENTENCE)
+    assert fake.billable == 1
+
+
+def test_request_carries_key_header_model_voice_and_pcm_format(fake):
+    speak(fake, output_format="pcm_16000")
+    [call] = calls(fake)
+    assert call.headers["xi-api-key"] == KEY
+    assert "authorization" not in call.headers
+    assert call.match.group(1) == VOICE
+    assert call.query["output_format"] == ["pcm_16000"]
+    assert call.json()["text"] == SENTENCE
+    assert call.json()["model_id"] == "eleven_multilingual_v2"
+
+
+def test_words_keep_non_ascii_text_exactly(fake):
+    text = "Ça va très bien, 日本 ok."
+    result = speak(fake, text)
+    assert [word.text for word in result.words] == ["Ça", "va", "très", "bien,", "日本", "ok."]
+
+
+@pytest.mark.parametrize("fault", [
+    Response.json({"detail": "busy"}, 429, {"Retry-After": "0"}),
+    Response.json({"detail": "oops"}, 500),
+    Response.json({"detail": "unavailable"}, 503, {"Retry-After": "0"}),
+    RESET,
+], ids=["429", "500", "503", "reset"])
+def test_transient_failure_is_retried_once_by_us_alone(fake, fault):
+    fail_with(fake, fault)
+    assert speak(fake).words
+    assert len(calls(fake)) == 2  # the failed call and our one retry: the SDK retried nothing
+    assert fake.billable == 1
+
+
+def test_a_hung_server_times_out_and_is_retried(fake):
+    fail_with(fake, HANG)
+    assert speak(fake, timeout_s=0.5).words
+    assert len(calls(fake)) == 2
+
+
+@pytest.mark.parametrize("status", [400, 401, 422])
+def test_client_error_fails_after_one_call_without_the_key_in_the_message(fake, status):
+    fail_with(fake, Response.json({"detail": {"status": "invalid", "message": "no"}}, status))
+    with pytest.raises(ProviderError) as raised:
+        speak(fake)
+    assert f"HTTP {status}" in str(raised.value)
+    assert KEY not in str(raised.value) and KEY not in repr(raised.value)
+    assert len(calls(fake)) == 1
+
+
+def test_a_server_that_echoes_the_key_does_not_leak_it(fake):
+    fail_with(fake, Response.json({"detail": f"bad key {KEY}"}, 401))
+    with pytest.raises(ProviderError) as raised:
+        speak(fake)
+    assert KEY not in str(raised.value)
+
+
+def truncated_audio_reply() -> Response:
+    timing = alignment(SENTENCE)
+    return speech_reply(SENTENCE, audio=sine_pcm(timing["character_end_times_seconds"][-1] / 3,
+                                                 24000))
+
+
+@pytest.mark.parametrize("reply", [
+    Response(200, b"{not json", {"Content-Type": "application/json"}),
+    Response.json({"audio_base64": "", "alignment": alignment(SENTENCE)}),
+    Response.json({"audio_base64": "AAEC=*notbase64", "alignment": alignment(SENTENCE)}),
+    Response.json({"audio_base64": base64.b64encode(b"\x01\x02\x03").decode(),
+                   "alignment": alignment(SENTENCE)}),
+    truncated_audio_reply(),
+    Response.json({"audio_base64": base64.b64encode(sine_pcm(4, 24000)).decode()}),
+    speech_reply(SENTENCE, aligned=alignment("Something else entirely")),
+], ids=["garbage-json", "empty-audio", "bad-base64", "odd-bytes", "truncated", "no-alignment",
+        "wrong-alignment"])
+def test_malformed_reply_is_a_permanent_error(fake, reply):
+    fail_with(fake, reply)
+    with pytest.raises(ProviderError) as raised:
+        speak(fake)
+    assert "elevenlabs" in str(raised.value)
+    assert len(calls(fake)) == 1
+
+
+def test_missing_key_is_named_before_any_request(fake, monkeypatch, tmp_path):
+    monkeypatch.delenv("ELEVENLABS_API_KEY")
+    monkeypatch.chdir(tmp_path)  # no .env file to fall back on
+    with pytest.raises(MissingSecretError, match="ELEVENLABS_API_KEY"):
+        speak(fake)
+    assert calls(fake) == []
+
+
+def test_options_reject_formats_that_are_not_raw_pcm():
+    with pytest.raises(ValueError):
+        ElevenLabsSpeech({"output_format": "mp3_44100_128"})

@@ -1,0 +1,150 @@
+"""OpenAICompatiblePlanner: the real OpenAI SDK against a fake chat completions API over HTTPS."""
+
+from __future__ import annotations
+
+import pytest
+
+from config.secrets import MissingSecretError
+from tasks.providers.base import ProviderError
+from tasks.providers.openai_compatible import NO_KEY, OpenAICompatiblePlanner
+from tasks.storyboard import VideoRequest
+from tests.fakes.openai import CHAT_PATH, FakeOpenAI, TOKENS_PER_REPLY, draft_json
+from tests.fakes.server import HANG, RESET, Response
+
+KEY = "canary-openai-key-789"
+REQUEST = VideoRequest(topic="how tides work", scenes=3, seed=11)
+
+
+@pytest.fixture
+def fake(tls, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    for name in ("OPENAI_BASE_URL", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID", "OPENAI_CUSTOM_HEADERS"):
+        monkeypatch.delenv(name, raising=False)
+    with FakeOpenAI(tls) as server:
+        yield server
+
+
+def plan(fake, **options):
+    planner = OpenAICompatiblePlanner({"base_url": f"{fake.url}/v1", "attempts": 3,
+                                       "deadline_s": 10, "timeout_s": 5, **options})
+    return planner.plan(REQUEST)
+
+
+def calls(fake):
+    return fake.server.calls("POST", CHAT_PATH)
+
+
+def test_plan_is_a_storyboard_of_the_scenes_asked_for(fake):
+    result = plan(fake)
+    board = result.storyboard
+    assert [scene.id for scene in board.scenes] == ["s001", "s002", "s003"]
+    assert board.title == "Tides, explained" and board.seed == 11
+    assert result.usage.tokens == TOKENS_PER_REPLY
+    assert fake.billable == 1
+
+
+def test_request_sends_the_key_model_json_mode_and_seed(fake):
+    plan(fake)
+    [call] = calls(fake)
+    assert call.headers["authorization"] == f"Bearer {KEY}"
+    body = call.json()
+    assert body["model"] == "gpt-4o-mini" and body["seed"] == 11
+    assert body["response_format"] == {"type": "json_object"}
+    assert [m["role"] for m in body["messages"]] == ["system", "user"]
+    assert "exactly 3 scenes" in body["messages"][1]["content"]
+
+
+def test_json_schema_mode_sends_the_draft_schema(fake):
+    plan(fake, response_format="json_schema")
+    sent = calls(fake)[0].json()["response_format"]
+    assert sent["type"] == "json_schema"
+    assert set(sent["json_schema"]["schema"]["properties"]) == {"title", "scenes"}
+
+
+def test_text_mode_sends_no_response_format_and_accepts_fenced_json(fake):
+    fake.replies.append(f"```json\n{draft_json(3)}\n```")
+    assert len(plan(fake, response_format="text").storyboard.scenes) == 3
+    assert "response_format" not in calls(fake)[0].json()
+
+
+def test_a_local_server_without_key_gets_no_real_key(fake):
+    planner = OpenAICompatiblePlanner({"base_url": f"{fake.url}/v1", "key_env": None,
+                                       "model": "llama3.2"})
+    assert planner.needs_key is None
+    assert len(planner.plan(REQUEST).storyboard.scenes) == 3
+    [call] = calls(fake)
+    assert call.headers["authorization"] == f"Bearer {NO_KEY}"
+    assert KEY not in str(call.headers)
+
+
+def test_an_invalid_reply_is_repaired_once(fake):
+    fake.replies.append('{"title": "Tides"}')
+    result = plan(fake)
+    assert len(result.storyboard.scenes) == 3
+    first, repair = calls(fake)
+    repair_prompt = repair.json()["messages"][1]["content"]
+    assert '{"title": "Tides"}' in repair_prompt and "rejected" in repair_prompt
+    assert result.usage.tokens == 2 * TOKENS_PER_REPLY
+
+
+def test_two_invalid_replies_are_an_error(fake):
+    fake.replies += ["not json at all", draft_json(2)]  # then the wrong number of scenes
+    with pytest.raises(ProviderError, match="did not validate twice"):
+        plan(fake)
+    assert len(calls(fake)) == 2
+
+
+@pytest.mark.parametrize("fault", [
+    Response.json({"error": {"message": "Rate limit reached", "type": "requests"}}, 429,
+                  {"Retry-After": "0"}),
+    Response.json({"error": {"message": "server error"}}, 500),
+    Response.json({"error": {"message": "overloaded"}}, 503, {"Retry-After": "0"}),
+    RESET,
+], ids=["429", "500", "503", "reset"])
+def test_transient_failure_is_retried_once_by_us_alone(fake, fault):
+    fake.server.fail("POST", CHAT_PATH, [fault])
+    assert plan(fake).storyboard
+    assert len(calls(fake)) == 2
+    assert fake.billable == 1
+
+
+def test_a_hung_server_times_out_and_is_retried(fake):
+    fake.server.fail("POST", CHAT_PATH, [HANG])
+    assert plan(fake, timeout_s=0.5).storyboard
+    assert len(calls(fake)) == 2
+
+
+@pytest.mark.parametrize("status", [400, 401, 404])
+def test_client_error_fails_after_one_call_without_the_key(fake, status):
+    fake.server.fail("POST", CHAT_PATH, [Response.json(
+        {"error": {"message": f"Incorrect API key provided: {KEY}", "type": "invalid"}}, status)])
+    with pytest.raises(ProviderError) as raised:
+        plan(fake)
+    assert f"HTTP {status}" in str(raised.value)
+    assert KEY not in str(raised.value) and KEY not in repr(raised.value)
+    assert len(calls(fake)) == 1
+
+
+@pytest.mark.parametrize("reply", [
+    Response(200, b"{garbage", {"Content-Type": "application/json"}),
+    Response.json({"id": "x", "object": "chat.completion", "choices": []}),
+], ids=["garbage-json", "no-choices"])
+def test_malformed_reply_is_an_error(fake, reply):
+    fake.server.fail("POST", CHAT_PATH, [reply])
+    with pytest.raises(ProviderError):
+        plan(fake)
+    assert len(calls(fake)) == 1
+
+
+def test_missing_key_is_named_before_any_request(fake, monkeypatch, tmp_path):
+    monkeypatch.delenv("OPENAI_API_KEY")
+    monkeypatch.chdir(tmp_path)  # no .env file to fall back on
+    with pytest.raises(MissingSecretError, match="OPENAI_API_KEY"):
+        plan(fake)
+    assert calls(fake) == []
+
+
+def test_key_env_must_be_a_key_reelflow_reads():
+    with pytest.raises(ValueError, match="known"):
+        OpenAICompatiblePlanner({"key_env": "PATH"})
+    assert "key_env" not in OpenAICompatiblePlanner().params()

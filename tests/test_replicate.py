@@ -1,0 +1,222 @@
+"""ReplicateImage and ReplicateAnimator: the real SDK against a fake Replicate over HTTPS."""
+
+from __future__ import annotations
+
+import base64
+import io
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from config.secrets import MissingSecretError
+from tasks.ffmpeg import count_frames
+from tasks.providers.base import ClipRequest, ImageRequest, ProviderError
+from tasks.providers.replicate import ReplicateAnimator, ReplicateImage
+from tasks.storyboard import Aspect, CameraMotion
+from tests.fakes.replicate import (
+    CANCEL_PATH, CREATE_PATH, CREATE_VERSION_PATH, GET_PATH, VIDEO_FRAMES, FakeReplicate,
+    sample_mp4, sample_png, zero_frame_mp4)
+from tests.fakes.server import HANG, RESET, Response
+
+TOKEN = "canary-replicate-token-456"
+FAST = {"attempts": 3, "deadline_s": 10, "timeout_s": 5, "poll_interval_s": 0.01}
+IMAGE = ImageRequest(prompt="a lighthouse at dusk", style="noir", width=90, height=160, seed=7,
+                     aspect=Aspect.portrait)
+
+
+@pytest.fixture
+def fake(tls, monkeypatch):
+    monkeypatch.setenv("REPLICATE_API_TOKEN", TOKEN)
+    monkeypatch.delenv("REPLICATE_BASE_URL", raising=False)
+    with FakeReplicate(tls, polls=2) as server:
+        yield server
+
+
+def image(fake, **options):
+    return ReplicateImage({"base_url": fake.url, **FAST, **options}).generate(IMAGE)
+
+
+def clip(fake, workdir: Path, duration: float = 81 / 16, **options):
+    keyframe = workdir / "keyframe.png"
+    keyframe.write_bytes(sample_png())
+    request = ClipRequest(image=keyframe, prompt="waves crash", motion=CameraMotion.zoom_in,
+                          duration=duration, width=90, height=160, fps=12, aspect=Aspect.portrait)
+    return ReplicateAnimator({"base_url": fake.url, **FAST, **options}).animate(request, workdir)
+
+
+def creates(fake):
+    return fake.server.calls("POST", CREATE_PATH)
+
+
+# Images ----------------------------------------------------------------------------------
+
+
+def test_image_is_fitted_to_the_exact_size_asked_for(fake):
+    result = image(fake)
+    with Image.open(io.BytesIO(result.png)) as png:
+        assert (png.format, png.size) == ("PNG", (90, 160))
+    assert result.usage.images == 1
+    assert fake.succeeded == 1
+
+
+def test_image_prediction_is_created_by_model_name_with_the_token_and_polled(fake):
+    image(fake)
+    [create] = creates(fake)
+    assert create.match.groups() == ("black-forest-labs", "flux-schnell")
+    assert create.headers["authorization"] == f"Bearer {TOKEN}"
+    assert create.json()["input"] == {
+        "prompt": "a lighthouse at dusk, black and white, film noir, high contrast",
+        "aspect_ratio": "9:16", "seed": 7, "output_format": "png"}
+    polls = fake.server.calls("GET", GET_PATH)
+    assert len(polls) == 2 and all(p.headers["authorization"] == f"Bearer {TOKEN}" for p in polls)
+    [download] = fake.server.calls("GET", r"^/files/")
+    assert "authorization" not in download.headers  # the token stays with the API
+
+
+def test_a_pinned_version_is_created_through_the_versions_endpoint(fake):
+    image(fake, model="acme/painter:0123abcd", extra_input={"num_inference_steps": 4})
+    [create] = fake.server.calls("POST", CREATE_VERSION_PATH)
+    assert create.json()["version"] == "0123abcd"
+    assert create.json()["input"]["num_inference_steps"] == 4
+
+
+@pytest.mark.parametrize("fault", [
+    Response.json({"title": "Too many requests", "detail": "slow down", "status": 429}, 429,
+                  {"Retry-After": "0"}),
+    Response.json({"title": "Internal error", "status": 500}, 500),
+    Response.json({"title": "Unavailable", "status": 503}, 503, {"Retry-After": "0"}),
+    RESET,
+], ids=["429", "500", "503", "reset"])
+def test_transient_create_failure_is_retried_once(fake, fault):
+    fake.server.fail("POST", CREATE_PATH, [fault])
+    assert image(fake).png
+    assert len(creates(fake)) == 2
+    assert fake.succeeded == 1
+
+
+@pytest.mark.parametrize("status", [400, 401, 422])
+def test_client_error_on_create_fails_after_one_call(fake, status):
+    fake.server.fail("POST", CREATE_PATH, [Response.json(
+        {"title": "Bad", "detail": f"rejected {TOKEN}", "status": status}, status)])
+    with pytest.raises(ProviderError) as raised:
+        image(fake)
+    assert f"HTTP {status}" in str(raised.value)
+    assert TOKEN not in str(raised.value) and TOKEN not in repr(raised.value)
+    assert len(creates(fake)) == 1
+
+
+def test_a_hung_create_times_out_and_is_retried(fake):
+    fake.server.fail("POST", CREATE_PATH, [HANG])  # the SDK itself would wait forever
+    assert image(fake, timeout_s=0.5).png
+    assert len(creates(fake)) == 2
+
+
+def test_a_transient_poll_failure_is_polled_again(fake):
+    fake.server.fail("GET", GET_PATH, [Response.json({"title": "Oops"}, 500), RESET])
+    assert image(fake).png
+    assert len(creates(fake)) == 1
+
+
+def test_a_failed_prediction_is_an_error_with_its_text(fake):
+    fake.error = "NSFW content detected"
+    with pytest.raises(ProviderError, match="failed: NSFW content detected"):
+        image(fake)
+    assert len(creates(fake)) == 1 and fake.succeeded == 0
+
+
+def test_a_prediction_that_never_finishes_is_cancelled_at_the_deadline(fake):
+    fake.polls = None
+    with pytest.raises(ProviderError, match="still processing after 0.3 s"):
+        image(fake, deadline_s=0.3, poll_interval_s=0.05)
+    assert len(fake.server.calls("POST", CANCEL_PATH)) == 1
+    assert list(fake.predictions.values())[0]["status"] == "canceled"
+
+
+@pytest.mark.parametrize("output", ["none", "empty", "not-a-png", "http", "missing-file"])
+def test_unusable_image_output_is_an_error(fake, output):
+    fake.output = {"none": None, "empty": [],
+                   "not-a-png": [fake.file_url("broken.png", b"\x89PNG\r\n\x1a\nbroken")],
+                   "http": ["http://127.0.0.1:9/out.png"],
+                   "missing-file": [f"{fake.url}/files/gone.png"]}[output]
+    with pytest.raises(ProviderError):
+        image(fake)
+    assert len(creates(fake)) == 1
+
+
+def test_a_data_uri_output_is_decoded(fake):
+    fake.output = [f"data:image/png;base64,{base64.b64encode(sample_png()).decode()}"]
+    with Image.open(io.BytesIO(image(fake).png)) as png:
+        assert png.size == (90, 160)
+
+
+def test_garbage_json_from_create_is_an_error(fake):
+    fake.server.fail("POST", CREATE_PATH,
+                     [Response(201, b"{oops", {"Content-Type": "application/json"})])
+    with pytest.raises(ProviderError, match="unreadable"):
+        image(fake)
+    assert len(creates(fake)) == 1
+
+
+def test_missing_token_is_named_before_any_request(fake, monkeypatch, tmp_path):
+    monkeypatch.delenv("REPLICATE_API_TOKEN")
+    monkeypatch.chdir(tmp_path)  # no .env file to fall back on
+    with pytest.raises(MissingSecretError, match="REPLICATE_API_TOKEN"):
+        image(fake)
+    with pytest.raises(MissingSecretError, match="REPLICATE_API_TOKEN"):
+        clip(fake, tmp_path)
+    assert fake.server.calls() == []
+
+
+# Clips -----------------------------------------------------------------------------------
+
+
+def test_clip_is_written_to_the_workdir_and_decodes(fake, tmp_path):
+    result = clip(fake, tmp_path)
+    assert result.video == tmp_path / "clip.mp4"
+    assert count_frames(result.video) == VIDEO_FRAMES
+    assert result.usage.video_seconds == pytest.approx(81 / 16)
+    assert fake.succeeded == 1
+
+
+def test_clip_input_has_the_keyframe_inline_the_prompt_and_the_length(fake, tmp_path):
+    clip(fake, tmp_path, duration=121 / 16, extra_input={"resolution": "480p"})
+    [create] = creates(fake)
+    assert create.match.groups() == ("wan-video", "wan-2.2-i2v-fast")
+    sent = create.json()["input"]
+    assert base64.b64decode(sent["image"].removeprefix("data:image/png;base64,")) == sample_png()
+    assert sent["prompt"] == "waves crash. the camera slowly zooms in"
+    assert (sent["num_frames"], sent["frames_per_second"], sent["resolution"]) == (121, 16, "480p")
+
+
+def test_known_models_declare_their_lengths_and_unknown_ones_a_safe_default():
+    wan = ReplicateAnimator()
+    assert wan.fit_duration(4.0) == pytest.approx(81 / 16)
+    assert wan.fit_duration(6.0) == pytest.approx(121 / 16)
+    assert wan.fit_duration(30.0) == pytest.approx(121 / 16)
+    kling = ReplicateAnimator({"model": "kwaivgi/kling-v2.1"})
+    assert (kling.fit_duration(6), kling.spec.image_field) == (10.0, "start_image")
+    unknown = ReplicateAnimator({"model": "someone/new-video-model"})
+    assert unknown.fit_duration(8) == 5.0 and unknown.spec.length_input(5.0) == {}
+    assert unknown.fit_aspect(Aspect.portrait) == Aspect.portrait
+
+
+def test_kling_is_asked_for_whole_seconds_from_a_start_image(fake, tmp_path):
+    clip(fake, tmp_path, duration=10.0, model="kwaivgi/kling-v2.1")
+    sent = creates(fake)[0].json()["input"]
+    assert sent["duration"] == 10 and sent["start_image"].startswith("data:image/png;base64,")
+
+
+@pytest.mark.parametrize("output", ["none", "zero-frames", "truncated"])
+def test_unusable_clip_output_is_an_error(fake, tmp_path, output):
+    fake.output = {"none": None,
+                   "zero-frames": fake.file_url("empty.mp4", zero_frame_mp4(), "video/mp4"),
+                   "truncated": fake.file_url("cut.mp4", sample_mp4()[:400], "video/mp4")}[output]
+    with pytest.raises(ProviderError):
+        clip(fake, tmp_path)
+
+
+def test_a_failed_clip_prediction_is_an_error(fake, tmp_path):
+    fake.error = "Prediction interrupted; please retry (code: PA)"
+    with pytest.raises(ProviderError, match="interrupted"):
+        clip(fake, tmp_path)
