@@ -1,7 +1,8 @@
 """The video flows: plan → per scene (speech ∥ keyframe → clip) → compose → publish.
 
 The flows only wire tasks together; every task stores its own output and comes back Cached
-when the store already holds it.
+when the store already holds it. Tasks go through `.submit().result()`: a direct call would
+hand back the Cached state itself rather than its data.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def make_video(request: VideoRequest, profile: str | None = None, out: Path | No
     settings = load_settings(profile, out=out, short_side=short_side, publish=publish,
                              max_cost=max_cost)
     check_keys(settings)
-    planned = plan_storyboard(request, settings)
+    planned = plan_storyboard.submit(request, settings).result()
     storyboard = load_storyboard(planned, settings)
     return _render(storyboard, settings, [planned])
 
@@ -62,7 +63,7 @@ def _render(storyboard: Storyboard, settings: Settings, upstream: list) -> Rende
              for scene, keyframe in zip(scenes, keyframes)]
     # Waiting here surfaces the first failed node's own error rather than a stalled compose.
     voices, shots = [f.result() for f in speech], [f.result() for f in clips]
-    composed = compose_scenes(storyboard, voices, shots, settings)
+    composed = compose_scenes.submit(storyboard, voices, shots, settings).result()
     outcomes = [*upstream, *voices, *(f.result() for f in keyframes), *shots]
     return publish_video(storyboard, outcomes, composed, settings)
 

@@ -26,6 +26,7 @@ class ManifestNode(BaseModel):
     cost_usd: float  # paid by this run
     saved_usd: float  # what reuse saved this run
     seconds: float
+    fallbacks: list[str] = []  # why preferred providers did not serve it
 
     @classmethod
     def of(cls, outcome: NodeOutcome) -> ManifestNode:

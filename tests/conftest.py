@@ -50,8 +50,10 @@ def tls(tmp_path_factory):
     from tests.fakes.server import TlsCert
 
     cert = TlsCert(tmp_path_factory.mktemp("tls"))
-    saved = {name: os.environ.get(name) for name in ("SSL_CERT_FILE", "NO_PROXY")}
-    os.environ["SSL_CERT_FILE"] = str(cert.cert_file)
+    saved = {name: os.environ.get(name)
+             for name in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "NO_PROXY")}
+    os.environ["SSL_CERT_FILE"] = str(cert.cert_file)  # httpx, httpx2
+    os.environ["REQUESTS_CA_BUNDLE"] = str(cert.cert_file)  # requests (google-auth's tokens)
     os.environ["NO_PROXY"] = "127.0.0.1,localhost"
     yield cert
     for name, value in saved.items():

@@ -25,7 +25,6 @@ import pytest
 import requests
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from gcp_storage_emulator.server import create_server
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 
@@ -36,6 +35,7 @@ from tasks.gcs import (
     signing_credentials,
     storage_client,
 )
+from tests.fakes.gcs import service_account_key, storage_emulator
 
 NAME = "how-bees-make-honey-3f2a9c1b7d4e"
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
@@ -56,15 +56,8 @@ def no_internet(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="module")
 def emulator() -> Iterator[str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = create_server("127.0.0.1", port, in_memory=True)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
+    with storage_emulator() as url:
+        yield url
 
 
 class WireLog(requests.Session):
@@ -134,17 +127,9 @@ class Key:
 @pytest.fixture
 def key(tmp_path: Path) -> Key:
     """A throwaway service-account key; its token URI is never contacted (signing is local)."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption()).decode()
-    info = {
-        "type": "service_account", "project_id": "test-project", "private_key_id": "k1",
-        "private_key": pem, "client_email": "publisher@test-project.iam.gserviceaccount.com",
-        "client_id": "1", "token_uri": "https://oauth2.googleapis.com/token",
-    }
-    key_file = tmp_path / "key.json"
-    key_file.write_text(json.dumps(info))
-    return Key(key_file, info["client_email"], key.public_key())
+    email = "publisher@test-project.iam.gserviceaccount.com"
+    private = service_account_key(tmp_path / "key.json", email=email)
+    return Key(tmp_path / "key.json", email, private.public_key())
 
 
 @pytest.fixture
