@@ -77,6 +77,16 @@ def _settings(profile, **overrides) -> Settings:
     return settings
 
 
+def _render_settings(**options) -> Settings:
+    """Settings for a render, with every configured provider's key present."""
+    settings = _settings(**options)
+    from tasks.preflight import check_keys
+
+    with _refusals():
+        check_keys(settings)
+    return settings
+
+
 def _request(topic, script, scenes, aspect, style, voice, language, music, seed) -> VideoRequest:
     text = None
     if script is not None:
@@ -146,7 +156,7 @@ def render(storyboard: Annotated[str, typer.Argument(help="Storyboard JSON file,
     board = _read_storyboard(storyboard)
     options = dict(profile=profile, out=out, short_side=short_side, publish=publish,
                    max_cost=max_cost)
-    _settings(**options)
+    _render_settings(**options)
     from flows.video import render_storyboard
 
     with node_progress(stderr, scenes=len(board.scenes), planning=False), _refusals():
@@ -165,7 +175,7 @@ def make(topic: Topic = None, script: ScriptFile = None, scenes: Scenes = 6,
     request = _request(topic, script, scenes, aspect, style, voice, language, music, seed)
     options = dict(profile=profile, out=out, short_side=short_side, publish=publish,
                    max_cost=max_cost)
-    _settings(**options)
+    _render_settings(**options)
     from flows.video import make_video
 
     with node_progress(stderr, scenes=None if script else scenes, planning=True), _refusals():
