@@ -5,6 +5,7 @@ GCS publishes, all real SDK code talking to local fakes over HTTPS, on a real Pr
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -149,3 +150,20 @@ def test_a_missing_key_fails_before_any_call_naming_it(cloud, monkeypatch):
     with pytest.raises(MissingSecretError, match="ELEVENLABS_API_KEY"):
         make_video(VideoRequest(topic="glaciers", scenes=1))
     assert not cloud["google"].calls() and cloud["eleven"].billable == 0
+
+
+def test_the_cli_makes_a_cloud_video_and_prints_its_signed_url(cloud, prefect_api_url):
+    from tests.test_cli_input import run
+
+    env = {**os.environ, "PREFECT_API_URL": prefect_api_url}
+    result = run(["make", "tide pools", "--scenes", "1", "--profile", "cloud", "--max-cost", "5",
+                  "--publish", f"gs://{BUCKET}/cli", "--json"], env)
+
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert "X-Goog-Algorithm=GOOG4-RSA-SHA256" in summary["url"]
+    assert 0 < summary["cost_usd"] <= 5
+    assert any(name.startswith("cli/") and name.endswith("/video.mp4")
+               for name in published_objects())
+    for canary in CANARIES.values():
+        assert canary not in result.stdout + result.stderr
