@@ -10,6 +10,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from config.settings import Settings
+from tasks.audio import wav_bytes
 from tasks.nodes import Generator, Node, NodeOutcome, produce, reported
 from tasks.providers.base import (
     Modality,
@@ -70,13 +71,7 @@ def _join_lines(lines: list[tuple[bytes, list[WordTiming]]]) -> tuple[bytes, lis
         words += [WordTiming(text=w.text, start=w.start + offset, end=w.end + offset)
                   for w in line_words]
         offset += len(pcm) / 2 / rate
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as writer:
-        writer.setnchannels(1)
-        writer.setsampwidth(2)
-        writer.setframerate(rate)
-        writer.writeframes(b"".join(frames))
-    return buffer.getvalue(), words
+    return wav_bytes(b"".join(frames), rate), words
 
 
 @task(name="tts", task_run_name="scene-{scene.id}-tts", cache_policy=NO_CACHE)

@@ -23,7 +23,7 @@ from urllib.parse import parse_qsl, quote, urlsplit
 
 import pytest
 import requests
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage

@@ -9,10 +9,8 @@ from __future__ import annotations
 import base64
 import binascii
 import bisect
-import io
 import math
 import re
-import wave
 from typing import Literal
 
 import httpx
@@ -21,6 +19,7 @@ from elevenlabs.core.api_error import ApiError
 from elevenlabs.core.parse_error import ParsingError
 
 from config.secrets import secret
+from tasks.audio import wav_bytes
 from tasks.providers.base import (
     ProviderError, SpeechRequest, SpeechResult, SpeechSynthesizer, Usage, WordTiming)
 from tasks.providers.retry import http_error, network_error, with_retries
@@ -51,13 +50,7 @@ class ElevenLabsSpeech(SpeechSynthesizer):
         pcm = _decode_audio(getattr(reply, "audio_base_64", None))
         duration = len(pcm) / 2 / rate
         words = word_timings(request.text, getattr(reply, "alignment", None), duration)
-        buffer = io.BytesIO()
-        with wave.open(buffer, "wb") as out:
-            out.setnchannels(1)
-            out.setsampwidth(2)
-            out.setframerate(rate)
-            out.writeframes(pcm)
-        return SpeechResult(wav=buffer.getvalue(), words=words,
+        return SpeechResult(wav=wav_bytes(pcm, rate), words=words,
                             usage=Usage(characters=len(request.text)))
 
     def _convert(self, client: ElevenLabs, request: SpeechRequest, key: str):

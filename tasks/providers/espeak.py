@@ -5,12 +5,10 @@ from __future__ import annotations
 import _ctypes
 import bisect
 import ctypes
-import io
 import shutil
 import tempfile
 import re
 import threading
-import wave
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +16,7 @@ from pathlib import Path
 import espeakng_loader
 from pydantic import Field
 
+from tasks.audio import wav_bytes
 from tasks.providers.base import ProviderError, SpeechRequest, SpeechResult, SpeechSynthesizer, Usage, WordTiming
 
 # From speak_lib.h (API revision 12).
@@ -78,14 +77,8 @@ class EspeakSpeech(SpeechSynthesizer):
         if not any(pcm):
             raise ProviderError(f"espeak produced no audio for {request.text!r}")
         duration = len(pcm) / 2 / sample_rate
-        buffer = io.BytesIO()
-        with wave.open(buffer, "wb") as out:
-            out.setnchannels(1)
-            out.setsampwidth(2)
-            out.setframerate(sample_rate)
-            out.writeframes(pcm)
         return SpeechResult(
-            wav=buffer.getvalue(),
+            wav=wav_bytes(pcm, sample_rate),
             words=_word_timings(request.text, events, duration),
             usage=Usage(characters=len(request.text)),
         )
