@@ -18,7 +18,6 @@ from flows.video import render_storyboard
 from tasks.ffmpeg import probe
 from tasks.manifest import RenderSummary
 from tasks.providers import registry
-
 from tasks.providers.local_image import LocalImage
 from tasks.providers.local_planner import LocalPlanner
 from tasks.storyboard import Line, Storyboard, VideoRequest
