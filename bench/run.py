@@ -84,7 +84,7 @@ def moviepy_compose(summary, board: Storyboard, fps: int, workdir: Path) -> floa
 
     from config.settings import load_settings
     from tasks.ffmpeg import FINAL_VIDEO_ARGS
-    from tasks.nodes import open_store
+    from cache import open_store
 
     store = open_store(load_settings().store)
     manifest = json.loads(summary.manifest.read_text())

@@ -6,14 +6,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, YamlConfigSettingsSource
 
 from config.catalog import CONFIG_DIR
 
-DEFAULT_STORE = Path("~/.cache/reelflow")
+DEFAULT_STORE = "~/.cache/reelflow"
 
 
 def _split_chain(value):
@@ -33,7 +33,11 @@ class Settings(BaseSettings):
     )
 
     profile: str = Field("local", pattern=r"^[a-z0-9_-]+$")
-    store: Path = Field(DEFAULT_STORE, description="Root of the artifact store")
+    store: str = Field(DEFAULT_STORE, description="Artifact store: a folder, or gs://BUCKET/PREFIX "
+                       "shared by every machine of a cluster")
+    task_runner: Literal["threads", "dask"] = "threads"
+    dask_address: str | None = Field(None, description="Scheduler of an existing Dask cluster, "
+                                     "e.g. tcp://10.0.0.5:8786")
     out: Path = Field(Path("out"), description="Folder videos are published to")
     short_side: int = Field(1080, ge=64, le=4096, description="Short side of the video, px")
     fps: int = Field(30, ge=6, le=60)

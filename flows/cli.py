@@ -22,6 +22,7 @@ from pydantic import ValidationError  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
+from cache import open_store  # noqa: E402
 from cache.store import ArtifactStore  # noqa: E402
 from config.settings import Settings, load_settings  # noqa: E402
 from flows.progress_bars import node_progress  # noqa: E402
@@ -194,7 +195,7 @@ def schema(model: Annotated[str, typer.Argument(help="storyboard or request")] =
 
 
 def _store() -> ArtifactStore:
-    return ArtifactStore(_settings(None).store)
+    return open_store(_settings(None).store)
 
 
 @cache_app.command("stats")

@@ -9,8 +9,9 @@ from __future__ import annotations
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from cache import open_store
 from config.settings import Settings
-from tasks.nodes import Generator, Node, NodeOutcome, open_store, produce, reported
+from tasks.nodes import Generator, Node, NodeOutcome, produce, reported
 from tasks.providers.base import ClipAnimator, ClipRequest, Modality, Usage
 from tasks.storyboard import Scene, Storyboard
 

@@ -7,9 +7,10 @@ import json
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from cache import open_store
 from config.settings import Settings
 from tasks.montage import SceneMedia, compose_video
-from tasks.nodes import Node, NodeOutcome, open_store, produce_node, reported
+from tasks.nodes import Node, NodeOutcome, produce_node, reported
 from tasks.providers.base import Usage, WordTiming
 from tasks.storyboard import Storyboard
 

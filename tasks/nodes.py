@@ -10,13 +10,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import Literal
 
 from prefect.states import Completed, State
 from pydantic import BaseModel
 
+from cache import open_store
 from cache.keys import node_key, node_key_parts
 from cache.store import Artifact, ArtifactStore, NodeRecord
 from config.pricing import cost_usd, price_table
@@ -92,12 +92,6 @@ class Node:
     @property
     def key(self) -> str:
         return node_key(**self.key_parts())
-
-
-@cache
-def open_store(root: Path) -> ArtifactStore:
-    """One store object per root and process, shared by every task thread."""
-    return ArtifactStore(root)
 
 
 def provider_chain(settings: Settings, modality: Modality) -> list[Provider]:

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from config.pricing import cost_usd, price_table
 from config.secrets import secret
+from cache import open_store
 from config.settings import Settings
 from tasks.budget import BudgetExceeded
 from tasks.clips import clip_node
 from tasks.images import image_node
-from tasks.nodes import NodeOutcome, expected_cost, open_store, provider_chain
+from tasks.nodes import NodeOutcome, expected_cost, provider_chain
 from tasks.providers.base import Modality
 from tasks.speech import speech_node
 from tasks.storyboard import Storyboard

@@ -19,8 +19,10 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from slugify import slugify
 
+from cache import open_store
 from cache.keys import file_digest
 from cache.store import ArtifactStore
+from config.settings import Settings
 from tasks.gcs import (
     GcsTarget,
     publish_to_gcs,
@@ -28,9 +30,8 @@ from tasks.gcs import (
     storage_client,
     video_url,
 )
-from config.settings import Settings
 from tasks.manifest import Manifest, ManifestNode, RenderSummary
-from tasks.nodes import NodeOutcome, open_store
+from tasks.nodes import NodeOutcome
 from tasks.storyboard import Storyboard
 
 
