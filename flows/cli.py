@@ -157,11 +157,13 @@ def render(storyboard: Annotated[str, typer.Argument(help="Storyboard JSON file,
     board = _read_storyboard(storyboard)
     options = dict(profile=profile, out=out, short_side=short_side, publish=publish,
                    max_cost=max_cost)
-    _render_settings(**options)
+    settings = _render_settings(**options)
+    from flows.runners import task_runner
     from flows.video import render_storyboard
 
     with node_progress(stderr, scenes=len(board.scenes), planning=False), _refusals():
-        summary = render_storyboard(board, **options)
+        summary = render_storyboard.with_options(task_runner=task_runner(settings))(
+            board, **options)
     _print_summary(summary, as_json)
 
 
@@ -176,11 +178,13 @@ def make(topic: Topic = None, script: ScriptFile = None, scenes: Scenes = 6,
     request = _request(topic, script, scenes, aspect, style, voice, language, music, seed)
     options = dict(profile=profile, out=out, short_side=short_side, publish=publish,
                    max_cost=max_cost)
-    _render_settings(**options)
+    settings = _render_settings(**options)
+    from flows.runners import task_runner
     from flows.video import make_video
 
     with node_progress(stderr, scenes=None if script else scenes, planning=True), _refusals():
-        summary = make_video(request, **options)
+        summary = make_video.with_options(task_runner=task_runner(settings))(
+            **request.model_dump(), **options)
     _print_summary(summary, as_json)
 
 

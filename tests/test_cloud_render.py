@@ -16,7 +16,7 @@ from config.secrets import MissingSecretError
 from flows.video import make_video, render_storyboard
 from tasks.budget import BudgetExceeded
 from tasks.ffmpeg import probe
-from tasks.storyboard import Storyboard, VideoRequest
+from tasks.storyboard import Storyboard
 from tests.fakes.elevenlabs import FakeElevenLabs
 from tests.fakes.gcs import service_account_key, storage_emulator
 from tests.fakes.google import FakeGoogle, make_mp4
@@ -81,7 +81,7 @@ def written_text(summary) -> str:
 
 
 def test_a_cloud_render_publishes_to_gcs_and_a_rerun_pays_nothing(cloud):
-    summary = make_video(VideoRequest(topic="tide pools", scenes=2))
+    summary = make_video(topic="tide pools", scenes=2)
 
     providers = served_by(summary)
     assert providers["plan"] == "gemini"
@@ -101,14 +101,14 @@ def test_a_cloud_render_publishes_to_gcs_and_a_rerun_pays_nothing(cloud):
 
     billed = (dict(cloud["google"].billed), cloud["eleven"].billable,
               len(cloud["google"].calls("POST", "predictLongRunning")))
-    again = make_video(VideoRequest(topic="tide pools", scenes=2))
+    again = make_video(topic="tide pools", scenes=2)
     assert again.generated == 0 and again.cost_usd == 0 and again.saved_usd == summary.cost_usd
     assert (dict(cloud["google"].billed), cloud["eleven"].billable,
             len(cloud["google"].calls("POST", "predictLongRunning"))) == billed
 
 
 def test_a_safety_filtered_clip_falls_back_and_the_next_run_asks_veo_again(cloud):
-    board = make_video(VideoRequest(topic="volcanoes", scenes=1))
+    board = make_video(topic="volcanoes", scenes=1)
     storyboard = Storyboard.model_validate_json(board.storyboard.read_text())
     edited = storyboard.model_copy(update={"scenes": [storyboard.scenes[0].model_copy(
         update={"visual_prompt": "lava meets the sea"})]})
@@ -133,7 +133,7 @@ def test_a_safety_filtered_clip_falls_back_and_the_next_run_asks_veo_again(cloud
 
 def test_a_render_over_max_cost_is_refused_after_planning_before_any_media(cloud):
     with pytest.raises(BudgetExceeded, match="estimated at"):
-        make_video(VideoRequest(topic="glaciers", scenes=3), max_cost=0.02)
+        make_video(topic="glaciers", scenes=3, max_cost=0.02)
     assert dict(cloud["google"].billed) == {"text": 1}  # the storyboard, and nothing else
     assert cloud["eleven"].billable == 0
     assert not cloud["google"].calls("POST", "predictLongRunning")
@@ -141,14 +141,14 @@ def test_a_render_over_max_cost_is_refused_after_planning_before_any_media(cloud
 
 def test_a_plan_that_alone_would_pass_max_cost_is_never_asked_for(cloud):
     with pytest.raises(BudgetExceeded, match="max-cost: plan"):
-        make_video(VideoRequest(topic="glaciers", scenes=3), max_cost=0.001)
+        make_video(topic="glaciers", scenes=3, max_cost=0.001)
     assert not cloud["google"].calls()
 
 
 def test_a_missing_key_fails_before_any_call_naming_it(cloud, monkeypatch):
     monkeypatch.delenv("ELEVENLABS_API_KEY")
     with pytest.raises(MissingSecretError, match="ELEVENLABS_API_KEY"):
-        make_video(VideoRequest(topic="glaciers", scenes=1))
+        make_video(topic="glaciers", scenes=1)
     assert not cloud["google"].calls() and cloud["eleven"].billable == 0
 
 

@@ -1,0 +1,62 @@
+"""What a render shows in the Prefect UI: progress while it runs, then the storyboard, a
+table of every node (provider, status, cost, time) and a link to the published video."""
+
+from __future__ import annotations
+
+import json
+
+from prefect.artifacts import (
+    create_link_artifact,
+    create_markdown_artifact,
+    create_progress_artifact,
+    update_progress_artifact,
+)
+
+from tasks.manifest import RenderSummary
+from tasks.storyboard import Storyboard
+
+
+class Progress:
+    """A progress artifact advanced as nodes finish."""
+
+    def __init__(self, total: int):
+        self.total, self.done = total, 0
+        self.id = create_progress_artifact(progress=0.0, description="Nodes finished")
+
+    def advance(self) -> None:
+        self.done += 1
+        update_progress_artifact(self.id, progress=round(100 * self.done / self.total, 1))
+
+
+def storyboard_artifact(storyboard: Storyboard) -> None:
+    text = storyboard.model_dump_json(indent=2)
+    fence = "````" if "```" in text else "```"
+    create_markdown_artifact(
+        markdown=f"# Storyboard\n\nEdit the scenes and start *rerun-with-edits* (or "
+                 f"`reelflow render` the published storyboard.json).\n\n{fence}json\n{text}\n{fence}\n",
+        description="The storyboard this run renders")
+
+
+def summary_artifacts(summary: RenderSummary) -> None:
+    manifest = json.loads(summary.manifest.read_text())
+    rows = ["| node | provider | status | cost $ | seconds |", "|---|---|---|---|---|"]
+    for node in manifest["nodes"]:
+        served = node["provider"] + (" (fallback)" if node.get("fallbacks") else "")
+        rows.append(f"| {node['id']} | {_cell(served)} | {node['status']} | "
+                    f"{node['cost_usd'] + node['saved_usd']:.4f} | {node['seconds']:.1f} |")
+    full = manifest["cost_usd"] + manifest["saved_usd"]
+    create_markdown_artifact(
+        markdown="\n".join([
+            f"# {_cell(manifest['title'])}", "",
+            f"**{manifest['generated']} generated, {manifest['cached']} reused.** "
+            f"Paid ${manifest['cost_usd']:.4f}; reuse saved ${manifest['saved_usd']:.4f}; "
+            f"a full rerun would have cost ${full:.4f}.", "", *rows]),
+        description="What this run generated, reused and paid")
+    create_link_artifact(link=summary.url or summary.video.resolve().as_uri(),
+                         link_text=f"{manifest['title']}: video", description="The published video")
+
+
+def _cell(text: str) -> str:
+    """User text in a markdown table cell: no pipes, no line breaks, no markup."""
+    return "".join("\\" + char if char in "|*_`[]<>#\\" else char
+                   for char in text.replace("\n", " "))
