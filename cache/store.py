@@ -10,6 +10,9 @@ Layout under the root:
 A blob is renamed into place only once it is complete, and an index entry is written only
 after its blobs are in place, so a crash at any point leaves nothing that counts as a hit.
 A hit re-hashes the blobs it returns: missing or corrupt bytes are a miss, never a result.
+
+`BaseArtifactStore` holds what a store means (a verified hit, what `gc` keeps, what
+`verify_all` reports); `ArtifactStore` is the local folder, `cache.gcs_store` the bucket.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import os
 import shutil
 import tempfile
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -73,7 +77,159 @@ class GcReport:
     expired_manifests: int = 0
 
 
-class ArtifactStore:
+@dataclass(frozen=True)
+class KeptManifest:
+    name: str
+    saved_at: float  # seconds since the epoch; `gc(older_than_days=…)` expires by it
+    manifest: dict
+
+
+class BaseArtifactStore(ABC):
+    """What a store means, whichever backend holds the bytes: a hit is a record whose blobs all
+    verify, `verify_all` reports corrupt blobs and lost outputs, `gc` keeps what kept manifests
+    reference. A backend implements the abstract methods: the public ones, and the private
+    primitives that this shared policy is written with."""
+
+    root: Path | str  # where the store is, as the user named it
+
+    @abstractmethod
+    def blob_path(self, digest: str) -> Path:
+        """A local file holding the blob's bytes (ffmpeg and providers read files)."""
+
+    @abstractmethod
+    def put_bytes(self, data: bytes, media_type: str) -> Artifact: ...
+
+    @abstractmethod
+    def put_file(self, source: Path, media_type: str) -> Artifact: ...
+
+    @abstractmethod
+    def verify(self, artifact: Artifact) -> bool:
+        """The blob is stored and its bytes are the ones its digest names."""
+
+    @abstractmethod
+    def work_dir(self): ...
+
+    @abstractmethod
+    def node_lock(self, key: str): ...
+
+    @abstractmethod
+    def record(self, record: NodeRecord) -> None:
+        """Index `record`; only call it once every blob it names is stored."""
+
+    @abstractmethod
+    def keep_manifest(self, name: str, manifest: dict) -> None: ...
+
+    @abstractmethod
+    def kept_manifests(self) -> list: ...
+
+    @abstractmethod
+    def _load_record(self, key: str) -> str | None:
+        """The record's JSON, or None."""
+
+    @abstractmethod
+    def _record_keys(self) -> list[str]: ...
+
+    @abstractmethod
+    def _forget_record(self, key: str) -> None: ...
+
+    @abstractmethod
+    def _blob_sizes(self) -> dict[str, int]:
+        """Every stored blob: digest → size."""
+
+    @abstractmethod
+    def _corrupt_blobs(self) -> list[str]:
+        """Digests of stored blobs whose bytes are not the ones their name says."""
+
+    @abstractmethod
+    def _delete_blob(self, digest: str) -> None: ...
+
+    @abstractmethod
+    def _kept(self) -> list[KeptManifest]: ...
+
+    @abstractmethod
+    def _drop_kept(self, name: str) -> None: ...
+
+    @abstractmethod
+    def _tidy(self) -> None:
+        """Remove what interrupted writes left behind."""
+
+    # What every store means ------------------------------------------------------------
+
+    def read_bytes(self, artifact: Artifact) -> bytes:
+        return self.blob_path(artifact.digest).read_bytes()
+
+    def lookup(self, key: str) -> NodeRecord | None:
+        """The record for `key` if every blob it names is present and intact."""
+        raw = self._load_record(key)
+        if raw is None:
+            return None
+        record = NodeRecord.model_validate_json(raw)
+        if all(self.verify(artifact) for artifact in record.outputs.values()):
+            return record
+        return None
+
+    def records(self) -> Iterator[NodeRecord]:
+        for key in self._record_keys():
+            raw = self._load_record(key)
+            if raw is not None:
+                yield NodeRecord.model_validate_json(raw)
+
+    def stats(self) -> StoreStats:
+        stats = StoreStats(kept_manifests=len(self.kept_manifests()))
+        for record in self.records():
+            stats.nodes += 1
+            stats.by_kind[record.kind] = stats.by_kind.get(record.kind, 0) + 1
+        sizes = self._blob_sizes()
+        stats.blobs, stats.blob_bytes = len(sizes), sum(sizes.values())
+        return stats
+
+    def verify_all(self) -> list[str]:
+        """Problems found: corrupt or stray blobs, and index entries whose blobs are gone."""
+        problems = [f"corrupt blob {digest}" for digest in self._corrupt_blobs()]
+        stored = self._blob_sizes()
+        for record in self.records():
+            for name, artifact in record.outputs.items():
+                if artifact.digest not in stored:
+                    problems.append(f"node {record.key[:12]} ({record.kind}) lost its {name}")
+        return problems
+
+    def gc(self, older_than_days: float | None = None) -> GcReport:
+        """Remove nodes and blobs no kept manifest references.
+
+        With `older_than_days`, kept manifests older than that expire first, so what only
+        they referenced goes too.
+        """
+        report = GcReport()
+        kept = self._kept()
+        if older_than_days is not None:
+            cutoff = time.time() - older_than_days * 86400
+            for manifest in kept:
+                if manifest.saved_at < cutoff:
+                    self._drop_kept(manifest.name)
+                    report.expired_manifests += 1
+            kept = [manifest for manifest in kept if manifest.saved_at >= cutoff]
+        keep_keys, keep_digests = set(), set()
+        for manifest in kept:
+            for node in manifest.manifest.get("nodes", []):
+                if node.get("key"):
+                    keep_keys.add(node["key"])
+                keep_digests.update(node.get("outputs", {}).values())
+        for record in self.records():
+            if record.key in keep_keys:
+                keep_digests.update(a.digest for a in record.outputs.values())
+            else:
+                self._forget_record(record.key)
+                report.removed_nodes += 1
+        for digest, size in self._blob_sizes().items():
+            if digest not in keep_digests:
+                report.freed_bytes += size
+                self._delete_blob(digest)
+                report.removed_blobs += 1
+        self._tidy()
+        return report
+
+
+class ArtifactStore(BaseArtifactStore):
     def __init__(self, root: Path):
         self.root = Path(root).expanduser()
         self.blobs = self.root / "blobs"
@@ -109,9 +265,6 @@ class ArtifactStore:
                 shutil.copyfileobj(reader, handle, 1 << 20)
                 self._commit_blob(handle, temp, target)
         return Artifact(digest=digest, media_type=media_type, size=source.stat().st_size)
-
-    def read_bytes(self, artifact: Artifact) -> bytes:
-        return self.blob_path(artifact.digest).read_bytes()
 
     def verify(self, artifact: Artifact) -> bool:
         return self._blob_intact(self.blob_path(artifact.digest), artifact.digest)
@@ -149,24 +302,18 @@ class ArtifactStore:
 
     # Index ---------------------------------------------------------------------------
 
-    def lookup(self, key: str) -> NodeRecord | None:
-        """The record for `key` if every blob it names is present and intact."""
-        raw = self.index.get(key)
-        if raw is None:
-            return None
-        record = NodeRecord.model_validate_json(raw)
-        if all(self.verify(artifact) for artifact in record.outputs.values()):
-            return record
-        return None
-
     def record(self, record: NodeRecord) -> None:
         self.index.set(record.key, record.model_dump_json())
 
-    def records(self) -> Iterator[NodeRecord]:
-        for key in list(self.index.iterkeys()):
-            raw = self.index.get(key)
-            if raw is not None:
-                yield NodeRecord.model_validate_json(raw)
+    def _load_record(self, key: str) -> str | None:
+        return self.index.get(key)
+
+    def _record_keys(self) -> list[str]:
+        return list(self.index.iterkeys())
+
+    def _forget_record(self, key: str) -> None:
+        self.index.delete(key)
+        (self.locks / key).unlink(missing_ok=True)
 
     @contextmanager
     def node_lock(self, key: str) -> Iterator[None]:
@@ -191,68 +338,29 @@ class ArtifactStore:
     def kept_manifests(self) -> list[Path]:
         return sorted(self.kept.glob("*.json"))
 
+    def _kept(self) -> list[KeptManifest]:
+        return [KeptManifest(path.stem, path.stat().st_mtime, json.loads(path.read_text()))
+                for path in self.kept_manifests()]
+
+    def _drop_kept(self, name: str) -> None:
+        (self.kept / f"{name}.json").unlink(missing_ok=True)
+
     # Maintenance ---------------------------------------------------------------------
-
-    def stats(self) -> StoreStats:
-        stats = StoreStats(kept_manifests=len(self.kept_manifests()))
-        for record in self.records():
-            stats.nodes += 1
-            stats.by_kind[record.kind] = stats.by_kind.get(record.kind, 0) + 1
-        for blob in self._all_blobs():
-            stats.blobs += 1
-            stats.blob_bytes += blob.stat().st_size
-        return stats
-
-    def verify_all(self) -> list[str]:
-        """Problems found: corrupt or stray blobs, and index entries whose blobs are gone."""
-        problems = []
-        for blob in self._all_blobs():
-            if file_digest(blob) != blob.name:
-                problems.append(f"corrupt blob {blob.name}")
-        for record in self.records():
-            for name, artifact in record.outputs.items():
-                if not self.blob_path(artifact.digest).is_file():
-                    problems.append(f"node {record.key[:12]} ({record.kind}) lost its {name}")
-        return problems
-
-    def gc(self, older_than_days: float | None = None) -> GcReport:
-        """Remove nodes and blobs no kept manifest references.
-
-        With `older_than_days`, kept manifests older than that expire first, so what only
-        they referenced goes too.
-        """
-        report = GcReport()
-        if older_than_days is not None:
-            cutoff = time.time() - older_than_days * 86400
-            for path in self.kept_manifests():
-                if path.stat().st_mtime < cutoff:
-                    path.unlink()
-                    report.expired_manifests += 1
-        keep_keys, keep_digests = set(), set()
-        for path in self.kept_manifests():
-            for node in json.loads(path.read_text()).get("nodes", []):
-                if node.get("key"):
-                    keep_keys.add(node["key"])
-                keep_digests.update(node.get("outputs", {}).values())
-        for record in self.records():
-            if record.key in keep_keys:
-                keep_digests.update(a.digest for a in record.outputs.values())
-            else:
-                self.index.delete(record.key)
-                (self.locks / record.key).unlink(missing_ok=True)
-                report.removed_nodes += 1
-        for blob in self._all_blobs():
-            if blob.name not in keep_digests:
-                report.freed_bytes += blob.stat().st_size
-                blob.unlink()
-                report.removed_blobs += 1
-        self._remove_stale_temp_files()
-        return report
 
     def _all_blobs(self) -> Iterator[Path]:
         return (path for path in self.blobs.glob("??/*") if path.is_file())
 
-    def _remove_stale_temp_files(self) -> None:
+    def _blob_sizes(self) -> dict[str, int]:
+        return {blob.name: blob.stat().st_size for blob in self._all_blobs()}
+
+    def _corrupt_blobs(self) -> list[str]:
+        return [blob.name for blob in self._all_blobs() if file_digest(blob) != blob.name]
+
+    def _delete_blob(self, digest: str) -> None:
+        self.blob_path(digest).unlink(missing_ok=True)
+
+    def _tidy(self) -> None:
+        """Remove temp files and work folders older than TMP_MAX_AGE_SECONDS."""
         cutoff = time.time() - TMP_MAX_AGE_SECONDS
         for path in self.tmp.iterdir():
             if path.stat().st_mtime >= cutoff:

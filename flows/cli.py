@@ -198,6 +198,29 @@ def schema(model: Annotated[str, typer.Argument(help="storyboard or request")] =
     typer.echo(json.dumps(models[model].model_json_schema(), indent=2))
 
 
+@app.command()
+def serve(host: Annotated[str, typer.Option(help="Address of a server started here")] = "127.0.0.1",
+          port: Annotated[int, typer.Option(help="Port of a server started here")] = 4200,
+          limit: Annotated[int, typer.Option(help="Flow runs at once")] = 4) -> None:
+    """Open the Prefect UI with reelflow's deployments. Ctrl-C stops everything it started."""
+    settings = _settings(None)
+    from prefect import serve as serve_deployments
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from deployments.catalog import deployments
+    from flows.runners import task_runner
+    from flows.serve import create_concurrency_limits, prefect_server
+
+    with prefect_server(host, port) as api_url, temporary_settings({PREFECT_API_URL: api_url}):
+        create_concurrency_limits()
+        served = deployments(task_runner(settings))
+        for deployment in served:  # registered before we say so; serving repeats it harmlessly
+            deployment.apply()
+        typer.echo(f"Prefect UI: {api_url.removesuffix('/api')}", err=True)
+        typer.echo("Deployments: " + ", ".join(d.name for d in served), err=True)
+        serve_deployments(*served, limit=limit, print_starting_message=False)
+
+
 def _store() -> ArtifactStore:
     return open_store(_settings(None).store)
 

@@ -14,6 +14,7 @@ from typing import Annotated
 from prefect import flow
 from prefect.futures import as_completed
 from pydantic import Field
+from slugify import slugify
 
 from config.settings import Settings, load_settings
 from flows import report
@@ -28,61 +29,98 @@ from tasks.publish import publish_video
 from tasks.speech import synthesize_speech
 from tasks.storyboard import MAX_SCENES, Aspect, Storyboard, VideoRequest
 
-Profile = Annotated[ProfileName | None, Field(
-    title="Profile", description="Providers to use: local (offline, free) or cloud")]
-MaxCost = Annotated[float | None, Field(
-    ge=0, title="Max cost (USD)", description="Refuse to spend more than this")]
-Publish = Annotated[str | None, Field(
-    title="Publish to", description="Also publish to gs://BUCKET/PREFIX")]
-Out = Annotated[Path | None, Field(title="Output folder", description="Default ./out")]
-ShortSide = Annotated[int | None, Field(
-    ge=64, le=4096, title="Short side (px)", description="Default 1080, so 1080×1920 for 9:16")]
+# Prefect builds each deployment's run form from these types (enums become select boxes) and
+# takes each field's help text from the flow docstring's Args section.
+Profile = ProfileName | None
+MaxCost = Annotated[float, Field(ge=0)] | None
+ShortSide = Annotated[int, Field(ge=64, le=4096)] | None
 
 
-@flow(name="make-video", flow_run_name="make-{topic}")
+def _make_run_name() -> str:
+    from prefect.runtime import flow_run
+
+    return "make-" + (slugify(flow_run.parameters.get("topic") or "", max_length=40) or "script")
+
+
+@flow(name="make-video", flow_run_name=_make_run_name)
 def make_video(
-    topic: Annotated[str | None, Field(title="Topic", description="What the video is about")] = None,
-    scenes: Annotated[int, Field(ge=1, le=MAX_SCENES, title="Scenes")] = 6,
-    aspect: Annotated[Aspect, Field(title="Aspect ratio")] = Aspect.portrait,
-    style: Annotated[StyleName, Field(title="Visual style")] = StyleName("documentary"),
+    topic: str | None = None,
+    scenes: Annotated[int, Field(ge=1, le=MAX_SCENES)] = 6,
+    aspect: Aspect = Aspect.portrait,
+    style: StyleName = StyleName("documentary"),
     profile: Profile = None,
     max_cost: MaxCost = None,
-    script: Annotated[str | None, Field(
-        title="Script", description="Your own script instead of a topic: one scene per paragraph")] = None,
-    voice: Annotated[str, Field(title="Narrator voice")] = "en-us",
-    language: Annotated[str, Field(title="Language")] = "en",
-    music: Annotated[bool, Field(title="Background music")] = True,
-    seed: Annotated[int, Field(ge=0, title="Seed for the visuals")] = 0,
-    out: Out = None,
+    script: str | None = None,
+    voice: str = "en-us",
+    language: str = "en",
+    music: bool = True,
+    seed: Annotated[int, Field(ge=0)] = 0,
+    out: Path | None = None,
     short_side: ShortSide = None,
-    publish: Publish = None,
+    publish: str | None = None,
 ) -> RenderSummary:
-    """Plan a storyboard for a topic or script, then render and publish it."""
+    """Plan a storyboard for a topic or script, then render and publish the video.
+
+    Args:
+        topic: What the video is about.
+        scenes: How many scenes (each a few seconds).
+        aspect: Frame shape: 9:16 for shorts, 16:9 for landscape, 1:1 square.
+        style: Visual style, from config/styles.yaml.
+        profile: Providers to use: local (offline, free) or cloud. Default: the server's.
+        max_cost: Refuse to spend more than this many US dollars.
+        script: Your own script instead of a topic: one scene per paragraph.
+        voice: Narrator voice (an eSpeak voice; cloud voices are set in the profile).
+        language: Narration language code, e.g. en.
+        music: Background music under the narration.
+        seed: Change it for different pictures from the same storyboard.
+        out: Folder to publish into (default ./out).
+        short_side: Short side of the video in pixels (default 1080).
+        publish: Also publish to gs://BUCKET/PREFIX.
+    """
     request = VideoRequest(topic=topic, script=script, scenes=scenes, aspect=aspect,
                            style=StyleName(style).value, voice=voice, language=language,
                            music=music, seed=seed)
-    settings = _settings(profile, out, short_side, publish, max_cost)
+    settings = run_settings(profile, out, short_side, publish, max_cost)
     planned = plan_storyboard.submit(request, settings).result()
     storyboard = load_storyboard(planned, settings)
-    return _render(storyboard, settings, [planned])
+    return render(storyboard, settings, [planned])
 
 
-@flow(name="render-storyboard", flow_run_name="render-{storyboard.title}")
-def render_storyboard(storyboard: Storyboard, profile: Profile = None, out: Out = None,
-                      short_side: ShortSide = None, publish: Publish = None,
+def _render_run_name() -> str:
+    from prefect.runtime import flow_run
+
+    title = flow_run.parameters["storyboard"]
+    title = title.title if isinstance(title, Storyboard) else title.get("title", "")
+    return "render-" + (slugify(title, max_length=40) or "storyboard")
+
+
+@flow(name="render-storyboard", flow_run_name=_render_run_name)
+def render_storyboard(storyboard: Storyboard, profile: Profile = None, out: Path | None = None,
+                      short_side: ShortSide = None, publish: str | None = None,
                       max_cost: MaxCost = None) -> RenderSummary:
-    """Render and publish a storyboard; only nodes whose inputs changed are generated."""
-    return _render(storyboard, _settings(profile, out, short_side, publish, max_cost), [])
+    """Render and publish a storyboard; only nodes whose inputs changed are generated.
+
+    Args:
+        storyboard: The storyboard, as `reelflow plan` writes it.
+        profile: Providers to use: local (offline, free) or cloud.
+        out: Folder to publish into (default ./out).
+        short_side: Short side of the video in pixels (default 1080).
+        publish: Also publish to gs://BUCKET/PREFIX.
+        max_cost: Refuse to spend more than this many US dollars.
+    """
+    return render(storyboard, run_settings(profile, out, short_side, publish, max_cost), [])
 
 
-def _settings(profile, out, short_side, publish, max_cost) -> Settings:
+def run_settings(profile, out, short_side, publish, max_cost) -> Settings:
+    """A run's settings from its parameters (over environment, .env, profile), keys checked."""
     settings = load_settings(profile and ProfileName(profile).value, out=out,
                              short_side=short_side, publish=publish, max_cost=max_cost)
     check_keys(settings)
     return settings
 
 
-def _render(storyboard: Storyboard, settings: Settings, upstream: list) -> RenderSummary:
+def render(storyboard: Storyboard, settings: Settings, upstream: list) -> RenderSummary:
+    """The body of every video flow; call it inside a flow run."""
     check_budget(storyboard, settings)
     report.storyboard_artifact(storyboard)
     scenes = storyboard.ordered_scenes()
@@ -105,7 +143,7 @@ def _render(storyboard: Storyboard, settings: Settings, upstream: list) -> Rende
     composed = compose_scenes.submit(storyboard, voices, shots, settings).result()
     progress.advance()
     outcomes = [*upstream, *voices, *(f.result() for f in keyframes), *shots]
-    summary = publish_video(storyboard, outcomes, composed, settings)
+    summary = publish_video.submit(storyboard, outcomes, composed, settings).result()
     progress.advance()
     report.summary_artifacts(summary)
     return summary

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
+from prefect.states import Completed, State
 from slugify import slugify
 
 from cache import open_store
@@ -127,6 +128,9 @@ def _replace_file(path: Path, data: bytes) -> None:
 
 @task(name="publish", task_run_name="publish-folder", cache_policy=NO_CACHE)
 def publish_video(storyboard: Storyboard, outcomes: list[NodeOutcome], composed: NodeOutcome,
-                  settings: Settings) -> RenderSummary:
+                  settings: Settings) -> RenderSummary | State:
     """Publish the video, its storyboard, subtitles and manifest to the output folder."""
-    return publish(storyboard, outcomes, composed, settings)
+    summary = publish(storyboard, outcomes, composed, settings)
+    if next(node for node in summary.nodes if node.kind == "publish").status == "cached":
+        return Completed(name="Cached", message="already published", data=summary)
+    return summary

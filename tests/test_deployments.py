@@ -1,19 +1,43 @@
-"""Every deployment in deployments/prefect.yaml points at a flow that loads."""
+"""The deployments reelflow serves, and what their run forms offer."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from prefect.task_runners import ThreadPoolTaskRunner
 
-import yaml
-from prefect.flows import load_flow_from_entrypoint
-
-ROOT = Path(__file__).parent.parent
+from deployments.catalog import WEEKLY_TOPICS, deployments
+from flows.batch import read_topics
 
 
-def test_every_deployment_entrypoint_loads_a_flow(monkeypatch):
-    monkeypatch.chdir(ROOT)
-    spec = yaml.safe_load((ROOT / "deployments" / "prefect.yaml").read_text())
-    names = {}
-    for deployment in spec["deployments"]:
-        names[deployment["name"]] = load_flow_from_entrypoint(deployment["entrypoint"]).name
-    assert names == {"make-video": "make-video", "render-storyboard": "render-storyboard"}
+def forms() -> dict[str, dict]:
+    return {d.name: d._parameter_openapi_schema.model_dump() for d in
+            deployments(ThreadPoolTaskRunner())}
+
+
+def test_every_deployment_is_there():
+    assert set(forms()) == {"make-video", "rerun-with-edits", "make-videos", "render-storyboard"}
+
+
+def test_make_video_offers_selects_for_aspect_style_and_profile_with_help_text():
+    form = forms()["make-video"]
+    definitions = form["definitions"]
+    assert definitions["Aspect"]["enum"] == ["9:16", "16:9", "1:1"]
+    assert set(definitions["StyleName"]["enum"]) >= {"documentary", "neon", "noir"}
+    assert set(definitions["ProfileName"]["enum"]) == {"local", "cloud"}
+    for field in ("topic", "scenes", "aspect", "style", "profile", "max_cost"):
+        assert form["properties"][field]["description"], field
+
+
+def test_rerun_with_edits_takes_scene_edits_as_fields_not_json():
+    form = forms()["rerun-with-edits"]
+    assert form["required"] == ["video", "edits"]
+    edit = form["definitions"]["SceneEdit"]["properties"]
+    assert set(edit) == {"scene", "narration", "visual_prompt"}
+
+
+def test_the_weekly_schedule_carries_its_own_topics_and_starts_paused():
+    batch = next(d for d in deployments(ThreadPoolTaskRunner()) if d.name == "make-videos")
+    (schedule,) = batch.schedules
+    assert schedule.parameters["topics_file"] == str(WEEKLY_TOPICS)
+    assert schedule.active is False
+    assert read_topics(str(WEEKLY_TOPICS)) == [
+        "How honeybees make honey", "Why the sky is blue", "How tides work"]

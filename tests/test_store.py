@@ -1,63 +1,116 @@
-"""The artifact store: content-addressed blobs, verified hits, atomic writes, one generation."""
+"""The artifact store: content-addressed blobs, verified hits, atomic writes, one generation.
+
+The contract tests take a `backend` and run against each store: the local folder, and the
+bucket (`GcsArtifactStore` on gcp-storage-emulator in this process). The rest test the local
+folder's own machinery.
+"""
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import os
 import threading
+import uuid
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import storage
+
+from cache.gcs_store import GcsArtifactStore
 from cache.keys import bytes_digest
-from cache.store import ArtifactStore, NodeRecord
+from cache.store import ArtifactStore, BaseArtifactStore, NodeRecord
+from tests.fakes.gcs import storage_emulator
 
 
-def _record(store: ArtifactStore, key: str, data: bytes, kind: str = "tts") -> NodeRecord:
+@dataclass
+class Backend:
+    store: BaseArtifactStore
+    reopen: Callable[[], BaseArtifactStore]  # the same store, as another process opens it
+    corrupt: Callable[[str], None]  # the blob's bytes replaced by others, its name kept
+    lose: Callable[[str], None]  # the blob deleted
+
+
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[str]:
+    with storage_emulator() as url:
+        yield url
+
+
+@pytest.fixture(params=["local", "gcs"])
+def backend(request, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Backend:
+    if request.param == "local":
+        store = ArtifactStore(tmp_path / "store")
+
+        def corrupt(digest: str) -> None:
+            path = store.blob_path(digest)
+            path.chmod(0o644)
+            path.write_bytes(path.read_bytes()[:-1])  # truncated, as a crash or disk fault leaves it
+
+        return Backend(store, functools.partial(ArtifactStore, tmp_path / "store"), corrupt,
+                       lambda digest: store.blob_path(digest).unlink())
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", request.getfixturevalue("emulator"))
+    client = storage.Client(project="test", credentials=AnonymousCredentials())
+    bucket = client.create_bucket(f"reelflow-store-{uuid.uuid4().hex[:12]}")
+    reopen = functools.partial(GcsArtifactStore, f"gs://{bucket.name}/cache",
+                               cache_dir=tmp_path / "gcs-cache")
+    return Backend(reopen(), reopen,
+                   lambda digest: bucket.blob(f"cache/blobs/{digest}").upload_from_string(b"x"),
+                   lambda digest: bucket.blob(f"cache/blobs/{digest}").delete())
+
+
+def _record(store: BaseArtifactStore, key: str, data: bytes, kind: str = "tts") -> NodeRecord:
     artifact = store.put_bytes(data, "application/octet-stream")
     record = NodeRecord(key=key, kind=kind, provider="p", model="m", parts={}, outputs={"out": artifact})
     store.record(record)
     return record
 
 
-def test_blobs_are_named_by_the_sha256_of_their_bytes(tmp_path):
-    store = ArtifactStore(tmp_path)
-    artifact = store.put_bytes(b"hello", "text/plain")
+def test_blobs_are_named_by_the_sha256_of_their_bytes(backend):
+    artifact = backend.store.put_bytes(b"hello", "text/plain")
     assert artifact.digest == bytes_digest(b"hello")
-    assert store.blob_path(artifact.digest).read_bytes() == b"hello"
+    assert backend.store.blob_path(artifact.digest).read_bytes() == b"hello"
 
 
-def test_identical_bytes_are_stored_once(tmp_path):
-    store = ArtifactStore(tmp_path)
+def test_identical_bytes_are_stored_once(backend, tmp_path):
     source = tmp_path / "a.bin"
     source.write_bytes(b"same")
-    first, second = store.put_bytes(b"same", "x"), store.put_file(source, "x")
+    first, second = backend.store.put_bytes(b"same", "x"), backend.store.put_file(source, "x")
     assert first.digest == second.digest
-    assert store.stats().blobs == 1
+    assert backend.store.stats().blobs == 1
 
 
-def test_lookup_returns_a_recorded_node(tmp_path):
-    store = ArtifactStore(tmp_path)
-    record = _record(store, "k1", b"data")
-    assert store.lookup("k1") == record
-    assert store.lookup("other") is None
+def test_lookup_returns_a_recorded_node(backend):
+    record = _record(backend.store, "k1", b"data")
+    assert backend.store.lookup("k1") == record
+    assert backend.reopen().lookup("k1") == record
+    assert backend.store.lookup("other") is None
 
 
-def test_a_corrupt_blob_is_a_miss_and_verify_reports_it(tmp_path):
-    store = ArtifactStore(tmp_path)
-    record = _record(store, "k1", b"data")
-    path = store.blob_path(record.outputs["out"].digest)
-    path.chmod(0o644)
-    path.write_bytes(b"dat")  # truncated, as a crash or a disk fault could leave it
-    assert store.lookup("k1") is None
-    assert any("corrupt" in problem for problem in store.verify_all())
+def test_a_corrupt_blob_is_a_miss_and_verify_reports_it(backend):
+    record = _record(backend.store, "k1", b"data")
+    backend.corrupt(record.outputs["out"].digest)
+    assert backend.store.lookup("k1") is None
+    assert any("corrupt" in problem for problem in backend.store.verify_all())
 
 
-def test_a_missing_blob_is_a_miss_and_verify_reports_it(tmp_path):
-    store = ArtifactStore(tmp_path)
-    record = _record(store, "k1", b"data")
-    store.blob_path(record.outputs["out"].digest).unlink()
-    assert store.lookup("k1") is None
-    assert any("lost" in problem for problem in store.verify_all())
+def test_a_missing_blob_is_a_miss_and_verify_reports_it(backend):
+    record = _record(backend.store, "k1", b"data")
+    backend.lose(record.outputs["out"].digest)
+    assert backend.store.lookup("k1") is None
+    assert any("lost" in problem for problem in backend.store.verify_all())
+
+
+def test_a_miss_is_repaired_by_storing_the_bytes_again(backend):
+    record = _record(backend.store, "k1", b"data")
+    backend.corrupt(record.outputs["out"].digest)
+    assert _record(backend.store, "k1", b"data").outputs == record.outputs
+    assert backend.store.lookup("k1") is not None
+    assert backend.store.verify_all() == []
 
 
 def _write_forever(root: str, ready) -> None:
@@ -82,8 +135,8 @@ def test_a_writer_killed_mid_write_leaves_no_blob_that_counts(tmp_path):
     assert store.verify_all() == []
 
 
-def test_concurrent_identical_requests_generate_once_across_threads(tmp_path):
-    store = ArtifactStore(tmp_path)
+def test_concurrent_identical_requests_generate_once_across_threads(backend):
+    store = backend.store
     calls = []
     started = threading.Barrier(8)
 
@@ -105,8 +158,8 @@ def test_concurrent_identical_requests_generate_once_across_threads(tmp_path):
     assert len({r.outputs["out"].digest for r in results}) == 1
 
 
-def _locked_generation(root: str, counter: str, barrier) -> None:
-    store = ArtifactStore(Path(root))
+def _locked_generation(open_store: Callable[[], BaseArtifactStore], counter: str, barrier) -> None:
+    store = open_store()
     barrier.wait()
     with store.node_lock("k"):
         if store.lookup("k") is None:
@@ -115,11 +168,11 @@ def _locked_generation(root: str, counter: str, barrier) -> None:
             _record(store, "k", b"made by one process")
 
 
-def test_concurrent_identical_requests_generate_once_across_processes(tmp_path):
+def test_concurrent_identical_requests_generate_once_across_processes(backend, tmp_path):
     counter = tmp_path / "calls"
     barrier = multiprocessing.Barrier(4)
     workers = [multiprocessing.Process(target=_locked_generation,
-                                       args=(str(tmp_path / "store"), str(counter), barrier))
+                                       args=(backend.reopen, str(counter), barrier))
                for _ in range(4)]
     for worker in workers:
         worker.start()
@@ -128,8 +181,8 @@ def test_concurrent_identical_requests_generate_once_across_processes(tmp_path):
     assert counter.read_text() == "x"
 
 
-def test_gc_keeps_what_a_kept_manifest_references_and_removes_the_rest(tmp_path):
-    store = ArtifactStore(tmp_path)
+def test_gc_keeps_what_a_kept_manifest_references_and_removes_the_rest(backend):
+    store = backend.store
     kept = _record(store, "kept", b"kept bytes")
     _record(store, "orphan", b"orphan bytes")
     store.keep_manifest("video-1", {"nodes": [{"key": "kept", "outputs": {"out": kept.outputs["out"].digest}}]})
@@ -137,6 +190,17 @@ def test_gc_keeps_what_a_kept_manifest_references_and_removes_the_rest(tmp_path)
     assert (report.removed_nodes, report.removed_blobs) == (1, 1)
     assert store.lookup("kept") == kept
     assert store.lookup("orphan") is None
+    assert store.blob_path(kept.outputs["out"].digest).read_bytes() == b"kept bytes"
+    stats = store.stats()
+    assert (stats.nodes, stats.blobs, stats.kept_manifests) == (1, 1, 1)
+
+
+def test_gc_older_than_keeps_recent_manifests(backend):
+    kept = _record(backend.store, "kept", b"kept bytes")
+    backend.store.keep_manifest("video-1", {"nodes": [{"key": "kept", "outputs": {}}]})
+    report = backend.store.gc(older_than_days=30)
+    assert (report.expired_manifests, report.removed_nodes) == (0, 0)
+    assert backend.store.lookup("kept") == kept
 
 
 def test_gc_older_than_expires_old_manifests(tmp_path):

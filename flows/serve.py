@@ -1,0 +1,71 @@
+"""`reelflow serve`: a Prefect server (unless PREFECT_API_URL names one), the providers'
+concurrency limits, and reelflow's deployments served until Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx
+
+from config.settings import load_settings, profile_path
+
+STARTUP_DEADLINE_S = 180  # a cold server takes about 20 s on two cores
+STOP_DEADLINE_S = 30
+
+
+@contextmanager
+def prefect_server(host: str, port: int) -> Iterator[str]:
+    """The API URL of the server to use: PREFECT_API_URL's, or one started here and stopped
+    when the block ends."""
+    if os.environ.get("PREFECT_API_URL"):
+        yield os.environ["PREFECT_API_URL"]
+        return
+    api_url = f"http://{host}:{port}/api"
+    server = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start",
+                               "--host", host, "--port", str(port)])
+    try:
+        _wait_until_healthy(api_url, server)
+        yield api_url
+    finally:
+        server.terminate()
+        try:
+            server.wait(STOP_DEADLINE_S)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def _wait_until_healthy(api_url: str, server: subprocess.Popen) -> None:
+    deadline = time.monotonic() + STARTUP_DEADLINE_S
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"the Prefect server exited with code {server.returncode}")
+        try:
+            if httpx.get(f"{api_url}/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)  # polling a process we started; there is no event to wait on
+    raise RuntimeError(f"the Prefect server did not answer within {STARTUP_DEADLINE_S} s")
+
+
+def provider_limits() -> dict[str, int]:
+    """Concurrency per provider tag, from every profile (the smallest limit wins)."""
+    limits: dict[str, int] = {}
+    for path in sorted(profile_path("local").parent.glob("*.yaml")):
+        for provider, limit in load_settings(path.stem).provider_concurrency.items():
+            limits[f"provider:{provider}"] = min(limit, limits.get(f"provider:{provider}", limit))
+    return limits
+
+
+def create_concurrency_limits() -> None:
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        for tag, limit in provider_limits().items():
+            client.create_concurrency_limit(tag=tag, concurrency_limit=limit)

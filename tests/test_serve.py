@@ -1,0 +1,111 @@
+"""`reelflow serve` and the deployments, through a real Prefect server: runs started through
+the API with custom parameters, artifacts, edit-and-rerun, a batch with a bad topic."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import (
+    ArtifactFilter,
+    ArtifactFilterFlowRunId,
+    FlowRunFilter,
+    FlowRunFilterId,
+    FlowRunFilterParentFlowRunId,
+)
+from prefect.deployments import run_deployment
+
+from tests.test_cli_input import REELFLOW
+
+RUN_TIMEOUT_S = 600
+
+
+@pytest.fixture(scope="module")
+def served(prefect_api_url: str, tmp_path_factory) -> dict[str, Path]:
+    """`reelflow serve` on the session's Prefect server, with its own store and output folder."""
+    root = tmp_path_factory.mktemp("served")
+    paths = {"store": root / "store", "out": root / "out"}
+    env = {**os.environ, "PREFECT_API_URL": prefect_api_url, "REELFLOW_STORE": str(paths["store"]),
+           "REELFLOW_OUT": str(paths["out"]), "REELFLOW_SHORT_SIDE": "180", "REELFLOW_FPS": "12"}
+    env.pop("REELFLOW_PROFILE", None)
+    process = subprocess.Popen([REELFLOW, "serve"], env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        # It says which deployments it serves once they are registered.
+        for line in process.stderr:
+            if line.startswith("Deployments:"):
+                break
+        yield paths
+    finally:
+        process.send_signal(signal.SIGINT)  # Ctrl-C
+        assert process.wait(60) is not None
+
+
+def flow_run_artifacts(flow_run_id) -> list:
+    with get_client(sync_client=True) as client:
+        return client.read_artifacts(artifact_filter=ArtifactFilter(
+            flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id])))
+
+
+def task_states(flow_run_id) -> dict[str, str]:
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+    return {run.name: run.state.name for run in runs}
+
+
+def run(name: str, **parameters):
+    return run_deployment(name, parameters=parameters, timeout=RUN_TIMEOUT_S)
+
+
+def test_make_video_runs_from_the_deployment_and_shows_its_artifacts(served):
+    flow_run = run("make-video/make-video", topic="coral reefs", scenes=2, style="neon")
+
+    assert flow_run.state.is_completed(), flow_run.state.message
+    artifacts = {artifact.type: artifact for artifact in flow_run_artifacts(flow_run.id)}
+    assert artifacts["progress"].data == 100
+    summary = next(a for a in flow_run_artifacts(flow_run.id)
+                   if a.type == "markdown" and "| node |" in a.data)
+    assert "| s001-tts | espeak | generated |" in summary.data
+    assert "a full rerun would have cost" in summary.data
+    link = next(a for a in flow_run_artifacts(flow_run.id)
+                if isinstance(a.data, str) and a.data.startswith("[Coral reefs"))
+    assert link.data.endswith("/video.mp4)")  # a link artifact is markdown: [text](url)
+    assert any('"scenes"' in a.data for a in flow_run_artifacts(flow_run.id)
+               if a.type == "markdown")
+    names = set(task_states(flow_run.id))
+    assert {"plan-storyboard", "scene-s001-tts", "scene-s002-clip", "compose-video"} <= names
+
+
+def test_rerun_with_edits_regenerates_only_the_edited_scene(served):
+    made = run("make-video/make-video", topic="paper boats", scenes=3)
+    assert made.state.is_completed(), made.state.message
+    folder = next(p.name for p in served["out"].iterdir() if p.name.startswith("paper-boats-"))
+
+    rerun = run("rerun-with-edits/rerun-with-edits", video=folder,
+                edits=[{"scene": "s002", "narration": "Fold the paper in half, then again."}])
+
+    assert rerun.state.is_completed(), rerun.state.message
+    states = task_states(rerun.id)
+    regenerated = {name for name, state in states.items() if state != "Cached"}
+    assert regenerated == {"scene-s002-tts", "compose-video", "publish-folder"}
+
+
+def test_a_batch_with_a_bad_topic_makes_the_others_and_says_what_failed(served):
+    batch = run("make-videos/make-videos", topics=["sea otters", "x" * 10_000, "kelp forests"],
+                scenes=1, concurrency=2)
+
+    assert batch.state.is_completed(), batch.state.message
+    with get_client(sync_client=True) as client:
+        children = client.read_flow_runs(flow_run_filter=FlowRunFilter(
+            parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[batch.id])))
+    assert sorted(child.state.type.value for child in children) == [
+        "COMPLETED", "COMPLETED", "FAILED"]
+    failed = next(child for child in children if child.state.is_failed())
+    assert "topic" in failed.state.message and "500 characters" in failed.state.message
+    table = next(a for a in flow_run_artifacts(batch.id) if a.type == "table")
+    assert "2 of 3 videos made" in table.description
