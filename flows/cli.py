@@ -69,7 +69,7 @@ def _settings(profile, **overrides) -> Settings:
     except ValueError as error:
         raise BadInput(str(error)) from None
     if settings.publish:
-        from tasks.gcs import GcsTarget
+        from cache.gcs_client import GcsTarget
 
         try:
             GcsTarget.parse(settings.publish)

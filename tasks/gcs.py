@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import ipaddress
-import os
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,48 +19,20 @@ from datetime import timedelta
 from pathlib import Path
 
 import google_crc32c
-from google.api_core.exceptions import GoogleAPICallError, PreconditionFailed
-from google.auth.credentials import AnonymousCredentials, Signing
-from google.auth.exceptions import GoogleAuthError
+from google.api_core.exceptions import PreconditionFailed
+from google.auth.credentials import Signing
 from google.cloud import storage
-from google.cloud.storage.exceptions import DataCorruption, InvalidResponse
+
+from cache.gcs_client import GCS_FAILURES, TIMEOUT_S, GcsTarget, check_segment
 
 VIDEO_FILE = "video.mp4"
 MUTABLE_FILES = frozenset({"manifest.json", "storyboard.json"})  # may differ between runs
 CONTENT_TYPES = {".mp4": "video/mp4", ".json": "application/json", ".ass": "text/x-ass"}
-TIMEOUT_S = (10, 120)  # (connect, read) seconds for every request
 MAX_SIGNED_EXPIRY_S = 7 * 24 * 3600  # the v4 limit
-# requests' errors are OSErrors; the media errors come from the upload/download machinery
-_FAILURES = (GoogleAPICallError, GoogleAuthError, OSError, DataCorruption, InvalidResponse)
-
-_BUCKET = re.compile(r"[a-z0-9][a-z0-9._-]*[a-z0-9]")
-_SEGMENT_BAD = re.compile(r"[\\\x00-\x1f\x7f]")
 
 
 class GcsPublishError(RuntimeError):
     """A publish to GCS failed; the message names the object."""
-
-
-@dataclass(frozen=True)
-class GcsTarget:
-    bucket: str
-    prefix: str  # no leading or trailing "/"; may be ""
-
-    @classmethod
-    def parse(cls, uri: str) -> GcsTarget:
-        """`gs://bucket[/prefix]`; a ValueError with a one-line message says what is wrong."""
-        if not uri.startswith("gs://"):
-            raise ValueError(f"not a gs:// URI: {uri!r}")
-        bucket, _, prefix = uri[len("gs://"):].partition("/")
-        _check_bucket(bucket)
-        prefix = prefix.removesuffix("/")
-        if prefix:
-            for segment in prefix.split("/"):
-                _check_segment(segment, f"prefix of {uri!r}")
-        return cls(bucket, prefix)
-
-    def object_name(self, name: str, file: str) -> str:
-        return "/".join(part for part in (self.prefix, name, file) if part)
 
 
 @dataclass(frozen=True)
@@ -72,34 +41,6 @@ class PublishedObjects:
     video_url: str  # v4 signed URL, or the public URL when there is no signer
     signed: bool
     uploaded: tuple[str, ...] = ()  # file names written by this call; () when all were there
-
-
-def _check_bucket(bucket: str) -> None:
-    """GCS bucket naming rules (https://cloud.google.com/storage/docs/buckets#naming)."""
-    problem = None
-    if not 3 <= len(bucket) <= (222 if "." in bucket else 63):
-        problem = "must be 3-63 characters (up to 222 with dots)"
-    elif not _BUCKET.fullmatch(bucket):
-        problem = "use only a-z 0-9 - _ . and start and end with a letter or digit"
-    elif any(not part or len(part) > 63 for part in bucket.split(".")):
-        problem = "each dot-separated part must be 1-63 characters"
-    elif bucket.startswith("goog") or "google" in bucket:
-        problem = "names starting with 'goog' or containing 'google' are reserved"
-    else:
-        try:
-            ipaddress.ip_address(bucket)
-            problem = "an IP address is not a bucket name"
-        except ValueError:
-            pass
-    if problem:
-        raise ValueError(f"bad bucket name {bucket!r}: {problem}")
-
-
-def _check_segment(segment: str, what: str) -> None:
-    if segment in ("", ".", ".."):
-        raise ValueError(f"bad {what}: empty, '.' or '..' path segment")
-    if "/" in segment or _SEGMENT_BAD.search(segment):
-        raise ValueError(f"bad {what}: {segment!r} holds '/', a backslash or a control character")
 
 
 def signing_credentials(key_file: Path | None) -> Signing | None:
@@ -111,23 +52,13 @@ def signing_credentials(key_file: Path | None) -> Signing | None:
     return service_account.Credentials.from_service_account_file(str(key_file))
 
 
-def storage_client(project: str | None) -> storage.Client:
-    """An anonymous client when STORAGE_EMULATOR_HOST points at an emulator, else ADC.
-
-    Without a project, ADC's own project is used (passing None would mean "no project").
-    """
-    if os.environ.get("STORAGE_EMULATOR_HOST"):
-        return storage.Client(project=project, credentials=AnonymousCredentials())
-    return storage.Client() if project is None else storage.Client(project=project)
-
-
 def publish_to_gcs(target: GcsTarget, name: str, files: dict[str, Path], *,
                    client: storage.Client, signer: Signing | None,
                    expiry_s: int) -> PublishedObjects:
     """Upload `files` to <prefix>/<name>/<file name> and return where the video can be read."""
-    _check_segment(name, "folder name")
+    check_segment(name, "folder name")
     for file in files:
-        _check_segment(file, "file name")
+        check_segment(file, "file name")
     if VIDEO_FILE not in files:
         raise ValueError(f"nothing to publish: {VIDEO_FILE} missing from {sorted(files)}")
     if not 0 < expiry_s <= MAX_SIGNED_EXPIRY_S:
@@ -216,6 +147,6 @@ def _failure(action: str, blob: storage.Blob) -> Iterator[None]:
         yield
     except PreconditionFailed:
         raise  # the caller's to judge
-    except _FAILURES as error:
+    except GCS_FAILURES as error:
         detail = " ".join(str(error).split())[:300]
         raise GcsPublishError(f"{action} {_uri(blob)} failed: {detail}") from error

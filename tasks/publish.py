@@ -21,16 +21,11 @@ from prefect.states import Completed, State
 from slugify import slugify
 
 from cache import open_store
+from cache.gcs_client import GcsTarget, storage_client
 from cache.keys import file_digest
 from cache.store import ArtifactStore
 from config.settings import Settings
-from tasks.gcs import (
-    GcsTarget,
-    publish_to_gcs,
-    signing_credentials,
-    storage_client,
-    video_url,
-)
+from tasks.gcs import publish_to_gcs, signing_credentials, video_url
 from tasks.manifest import Manifest, ManifestNode, RenderSummary
 from tasks.nodes import NodeOutcome
 from tasks.storyboard import Storyboard

@@ -28,13 +28,8 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 
-from tasks.gcs import (
-    GcsPublishError,
-    GcsTarget,
-    publish_to_gcs,
-    signing_credentials,
-    storage_client,
-)
+from cache.gcs_client import GcsTarget, storage_client
+from tasks.gcs import GcsPublishError, publish_to_gcs, signing_credentials
 from tests.fakes.gcs import service_account_key, storage_emulator
 
 NAME = "how-bees-make-honey-3f2a9c1b7d4e"

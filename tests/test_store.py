@@ -49,7 +49,7 @@ def backend(request, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Backend
         def corrupt(digest: str) -> None:
             path = store.blob_path(digest)
             path.chmod(0o644)
-            path.write_bytes(path.read_bytes()[:-1])  # truncated, as a crash or disk fault leaves it
+            path.write_bytes(path.read_bytes()[:-1])  # truncated, as a crash could leave it
 
         return Backend(store, functools.partial(ArtifactStore, tmp_path / "store"), corrupt,
                        lambda digest: store.blob_path(digest).unlink())
@@ -158,8 +158,8 @@ def test_concurrent_identical_requests_generate_once_across_threads(backend):
     assert len({r.outputs["out"].digest for r in results}) == 1
 
 
-def _locked_generation(open_store: Callable[[], BaseArtifactStore], counter: str, barrier) -> None:
-    store = open_store()
+def _locked_generation(reopen: Callable[[], BaseArtifactStore], counter: str, barrier) -> None:
+    store = reopen()
     barrier.wait()
     with store.node_lock("k"):
         if store.lookup("k") is None:

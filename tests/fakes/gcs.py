@@ -3,11 +3,13 @@ service-account keys (made at test time, never committed) for signing URLs and f
 
 from __future__ import annotations
 
+import http.server
 import json
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from unittest import mock
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -21,7 +23,10 @@ def storage_emulator() -> Iterator[str]:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     server = create_server("127.0.0.1", port, in_memory=True)
-    server.start()
+    # The emulator serves one request at a time with the stdlib's listen queue of 5: under a
+    # cluster's bursts the kernel drops connection attempts and clients stall a second.
+    with mock.patch.object(http.server.HTTPServer, "request_queue_size", 128):
+        server.start()
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
