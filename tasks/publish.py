@@ -31,6 +31,10 @@ from tasks.nodes import NodeOutcome
 from tasks.storyboard import Storyboard
 
 
+class PublishError(RuntimeError):
+    """The output folder cannot take the video; nothing of it was published."""
+
+
 def folder_name(storyboard: Storyboard, video_digest: str) -> str:
     """Only [a-z0-9-]: the title is user text and must never steer the path."""
     return f"{slugify(storyboard.title, max_length=48) or 'video'}-{video_digest[:12]}"
@@ -41,7 +45,10 @@ def publish(storyboard: Storyboard, outcomes: list[NodeOutcome], composed: NodeO
     started = time.monotonic()
     store = open_store(settings.store)
     out = settings.out.expanduser().resolve()
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise PublishError(f"publish: cannot write to {out}: {error.strerror}") from error
     video = composed.output("video")
     folder = out / folder_name(storyboard, video.digest)
     published = folder / "video.mp4"

@@ -108,3 +108,26 @@ def test_a_batch_with_a_bad_topic_makes_the_others_and_says_what_failed(served):
     assert "topic" in failed.state.message and "500 characters" in failed.state.message
     table = next(a for a in flow_run_artifacts(batch.id) if a.type == "table")
     assert "2 of 3 videos made" in table.description
+
+
+def test_a_failed_run_says_why_and_the_same_run_again_resumes_from_the_store(served, tmp_path):
+    blocked = tmp_path / "videos"
+    blocked.write_text("a file where the output folder should be")
+    parameters = dict(topic="river deltas", scenes=2, out=str(blocked))
+
+    failed = run("make-video/make-video", **parameters)
+    assert failed.state.is_failed()
+    assert "publish: cannot write to" in failed.state.message
+
+    blocked.unlink()
+    resumed = run("make-video/make-video", **parameters)
+    assert resumed.state.is_completed(), resumed.state.message
+    states = task_states(resumed.id)
+    assert {name for name, state in states.items() if state != "Cached"} == {"publish-folder"}
+
+
+def test_a_failed_node_names_itself_its_provider_and_the_reason(served):
+    failed = run("make-video/make-video", topic="whale songs", scenes=1, voice="zz-qq",
+                 language="zz")
+    assert failed.state.is_failed()
+    assert "s001-tts: espeak/espeak-ng failed: espeak has no voice 'zz-qq'" in failed.state.message
