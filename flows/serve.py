@@ -26,8 +26,11 @@ def prefect_server(host: str, port: int) -> Iterator[str]:
         yield os.environ["PREFECT_API_URL"]
         return
     api_url = f"http://{host}:{port}/api"
+    # The UI calls the API at PREFECT_SERVER_API_HOST/PORT (default 127.0.0.1:4200), which
+    # `prefect server start --host/--port` does not set: without them it asks the wrong port.
+    env = {**os.environ, "PREFECT_SERVER_API_HOST": host, "PREFECT_SERVER_API_PORT": str(port)}
     server = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start",
-                               "--host", host, "--port", str(port)])
+                               "--host", host, "--port", str(port)], env=env)
     try:
         _wait_until_healthy(api_url, server)
         yield api_url
