@@ -95,6 +95,10 @@ class GcsArtifactStore(BaseArtifactStore):
         """One generation of `key` at a time on this machine (see the module docstring)."""
         return self.local.node_lock(key)
 
+    def _guard_file(self) -> Path:
+        # Renders and gc meet on this machine only: run `cache gc` where no render runs.
+        return self.local._guard_file()
+
     def _upload(self, artifact: Artifact) -> Artifact:
         """Create the blob from this machine's verified copy, unless the bucket holds it already.
         A corrupt object is replaced, but only the generation we looked at."""
@@ -165,7 +169,7 @@ class GcsArtifactStore(BaseArtifactStore):
 
     def _tidy(self) -> None:
         """The local copies are a cache: empty it (blobs are downloaded again when needed)."""
-        self.local.gc()
+        self.local._collect(None)  # gc already holds this machine's guard
 
     # Requests: each with a timeout, each failure one GcsStoreError naming the object ----
 

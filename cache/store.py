@@ -84,6 +84,16 @@ class KeptManifest:
     manifest: dict
 
 
+@contextmanager
+def _flock(path: Path, mode: int) -> Iterator[None]:
+    with open(path, "a") as handle:
+        fcntl.flock(handle, mode)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 class BaseArtifactStore(ABC):
     """What a store means, whichever backend holds the bytes: a hit is a record whose blobs all
     verify, `verify_all` reports corrupt blobs and lost outputs, `gc` keeps what kept manifests
@@ -193,12 +203,28 @@ class BaseArtifactStore(ABC):
                     problems.append(f"node {record.key[:12]} ({record.kind}) lost its {name}")
         return problems
 
+    @abstractmethod
+    def _guard_file(self) -> Path:
+        """The lock file renders share and `gc` takes alone (on this machine)."""
+
+    @contextmanager
+    def in_use(self) -> Iterator[None]:
+        """Held by every render while it runs: `gc` waits until no render holds it, so it never
+        removes a node a running render made but has not published yet. The OS frees it if
+        the process dies."""
+        with _flock(self._guard_file(), fcntl.LOCK_SH):
+            yield
+
     def gc(self, older_than_days: float | None = None) -> GcReport:
-        """Remove nodes and blobs no kept manifest references.
+        """Remove nodes and blobs no kept manifest references, once no render is running.
 
         With `older_than_days`, kept manifests older than that expire first, so what only
         they referenced goes too.
         """
+        with _flock(self._guard_file(), fcntl.LOCK_EX):
+            return self._collect(older_than_days)
+
+    def _collect(self, older_than_days: float | None) -> GcReport:
         report = GcReport()
         kept = self._kept()
         if older_than_days is not None:
@@ -318,12 +344,11 @@ class ArtifactStore(BaseArtifactStore):
     @contextmanager
     def node_lock(self, key: str) -> Iterator[None]:
         """Hold the generation lock of one node. The OS frees it if the process dies."""
-        with open(self.locks / key, "a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        with _flock(self.locks / key, fcntl.LOCK_EX):
+            yield
+
+    def _guard_file(self) -> Path:
+        return self.root / "gc.lock"
 
     # Kept manifests ------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from prefect.futures import as_completed
 from pydantic import Field
 from slugify import slugify
 
+from cache import open_store
 from config.settings import Settings, load_settings
 from flows import report
 from flows.choices import ProfileName, StyleName
@@ -120,7 +121,13 @@ def run_settings(profile, out, short_side, publish, max_cost) -> Settings:
 
 
 def render(storyboard: Storyboard, settings: Settings, upstream: list) -> RenderSummary:
-    """The body of every video flow; call it inside a flow run."""
+    """The body of every video flow; call it inside a flow run. While it runs, `cache gc`
+    waits: what it generates is kept only once its manifest is published."""
+    with open_store(settings.store).in_use():
+        return _render(storyboard, settings, upstream)
+
+
+def _render(storyboard: Storyboard, settings: Settings, upstream: list) -> RenderSummary:
     check_budget(storyboard, settings)
     report.storyboard_artifact(storyboard)
     scenes = storyboard.ordered_scenes()

@@ -212,3 +212,21 @@ def test_gc_older_than_expires_old_manifests(tmp_path):
     report = store.gc(older_than_days=30)
     assert report.expired_manifests == 1
     assert store.lookup("kept") is None and kept.key == "kept"
+
+
+def _gc_in_child(root: str, done) -> None:
+    ArtifactStore(Path(root)).gc()
+    done.set()
+
+
+def test_gc_waits_while_a_render_holds_the_store_and_then_keeps_nothing_unpublished(tmp_path):
+    store = ArtifactStore(tmp_path)
+    done = multiprocessing.Event()
+    with store.in_use():  # a render in progress, its node not yet in any kept manifest
+        _record(store, "in-flight", b"made by a running render")
+        collector = multiprocessing.Process(target=_gc_in_child, args=(str(tmp_path), done))
+        collector.start()
+        assert not done.wait(1.0)  # gc is blocked on the render's shared lock...
+        assert store.lookup("in-flight") is not None  # ...and has removed nothing
+    collector.join(60)
+    assert done.is_set() and store.lookup("in-flight") is None  # after the render, it ran
