@@ -1,0 +1,57 @@
+"""Four renders at once on one store, sharing half their scenes: every distinct node is
+generated exactly once across all four, every video is right, and the store verifies."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections import Counter
+
+import pytest
+
+from tasks.ffmpeg import probe
+from tests.test_cli_input import REELFLOW, run
+
+SHARED = ["Tide pools hide a whole world.", "Anemones wave their arms."]
+
+
+def storyboard(index: int) -> dict:
+    own = [f"Video {index} shows a hermit crab.", f"Video {index} ends at sunset."]
+    return {"title": f"Tide pools {index}", "scenes": [
+        {"id": f"s{n:03d}", "order": n, "lines": [{"text": text}],
+         "visual_prompt": f"tide pool: {text}", "duration": 2.5}
+        for n, text in enumerate([*SHARED, *own])]}
+
+
+@pytest.fixture
+def env(cli_env, prefect_api_url):
+    return {**cli_env, "PREFECT_API_URL": prefect_api_url}
+
+
+def test_four_renders_sharing_scenes_generate_each_node_once(env, workspace, tmp_path):
+    files = []
+    for index in range(4):
+        path = tmp_path / f"board{index}.json"
+        path.write_text(json.dumps(storyboard(index)))
+        files.append(path)
+    renders = [subprocess.Popen([REELFLOW, "render", str(path), "--json"], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+               for path in files]
+    results = [render.communicate(timeout=600) for render in renders]
+    assert [render.returncode for render in renders] == [0, 0, 0, 0], [r[1] for r in results]
+
+    generated, used = Counter(), set()
+    for stdout, _ in results:
+        summary = json.loads(stdout)
+        manifest = json.loads(open(summary["manifest"]).read())
+        for node in manifest["nodes"]:
+            if node["key"]:
+                used.add(node["key"])
+                generated[node["key"]] += node["status"] == "generated"
+        info = probe(summary["video"])
+        assert info.duration == pytest.approx(4 * 2.5, rel=0.05) and info.has_audio
+    assert set(generated) == used
+    assert all(count == 1 for count in generated.values()), generated.most_common(3)
+    # 2 shared scenes × 3 nodes + 4 videos × (2 own scenes × 3 nodes + compose)
+    assert len(used) == 2 * 3 + 4 * (2 * 3 + 1)
+    assert run(["cache", "verify"], env).returncode == 0
