@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install browser demo test bench clean
+.PHONY: install browser demo test soak bench clean
 
 install: $(STAMP)
 
@@ -25,6 +25,10 @@ browser:
 
 test: install browser
 	$(BIN)/pytest
+
+# The long randomized runs (kill points, faults) that `make test` samples with fixed seeds.
+soak: install browser
+	$(BIN)/pytest -m slow
 
 bench: install
 	$(BIN)/python bench/run.py
