@@ -29,3 +29,13 @@ def secret(variable: str) -> str:
     if value is None or not value.get_secret_value():
         raise MissingSecretError(f"{variable} is not set (put it in the environment or .env)")
     return value.get_secret_value()
+
+
+def redact(text: str, *others: str) -> str:
+    """`text` with every key reelflow knows, and `others` (tokens), replaced by ***: for error
+    messages that quote what a server echoed back."""
+    values = [value.get_secret_value() for value in Secrets().__dict__.values()
+              if isinstance(value, SecretStr)]
+    for value in sorted(filter(None, [*values, *others]), key=len, reverse=True):
+        text = text.replace(value, "***")
+    return text

@@ -20,6 +20,7 @@ from cache import open_store
 from cache.keys import node_key, node_key_parts
 from cache.store import Artifact, ArtifactStore, NodeRecord
 from config.pricing import cost_usd, price_table
+from config.secrets import redact
 from config.settings import Settings
 from tasks import budget, progress
 from tasks.providers import registry
@@ -161,7 +162,9 @@ def _generate(settings: Settings, store: ArtifactStore, node: Node, key: str,
             try:
                 outputs, usage = generate(workdir)
             except Exception as error:
-                raise NodeError(f"{node.id}: {node.provider}/{node.model} failed: {error}") from error
+                # The message reaches manifests, Prefect states and logs: never with a key in it.
+                raise NodeError(redact(f"{node.id}: {node.provider}/{node.model} failed: "
+                                       f"{error}")) from None
             artifacts = {
                 name: store.put_file(value, media_type) if isinstance(value, Path)
                 else store.put_bytes(value, media_type)

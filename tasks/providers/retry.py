@@ -24,6 +24,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from config.secrets import redact
 from tasks.providers.base import ProviderError, TransientProviderError
 
 T = TypeVar("T")
@@ -63,7 +64,7 @@ def retry_after_seconds(value: str | None) -> float | None:
 def http_error(provider: str, status: int, message: str,
                retry_after: str | None = None) -> ProviderError:
     """The provider error for an HTTP status: transient for 429/5xx-like, permanent otherwise."""
-    text = f"{provider}: HTTP {status}: {message}"[:500]
+    text = redact(f"{provider}: HTTP {status}: {message}")[:500]  # servers echo keys back
     if status in TRANSIENT_STATUS:
         return TransientProviderError(text, retry_after_seconds(retry_after))
     return ProviderError(text)

@@ -30,7 +30,7 @@ from google.auth.exceptions import DefaultCredentialsError
 from google.genai import types
 from pydantic import Field
 
-from config.secrets import MissingSecretError
+from config.secrets import MissingSecretError, redact
 from tasks.ffmpeg import INTERMEDIATE_VIDEO_ARGS, MediaError, count_frames, run_ffmpeg
 from tasks.providers.base import ClipAnimator, ClipRequest, ClipResult, ProviderError, Usage
 from tasks.providers.gemini import google_call, http_options
@@ -85,23 +85,27 @@ class VeoAnimator(ClipAnimator):
             number_of_videos=1, duration_seconds=int(duration),
             aspect_ratio=self.fit_aspect(request.aspect).value,
             generate_audio=self.options.generate_audio)
-        with self._client() as client:
+        client, credentials = self._client()
+        with client:
+            # Read when an error is raised: the SDK refreshes the token during the first call.
+            token = lambda: getattr(credentials, "token", None)  # noqa: E731
             operation = self._call(lambda: client.models.generate_videos(
-                model=self.model, source=source, config=config), deadline)
+                model=self.model, source=source, config=config), deadline, token)
             while not operation.done:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise ProviderError(f"{self.name}: operation {operation.name} did not "
                                         f"finish within {self.options.deadline_s:g}s")
                 time.sleep(min(self.options.poll_interval_s, left))
-                operation = self._call(lambda: client.operations.get(operation), deadline)
+                operation = self._call(lambda: client.operations.get(operation), deadline,
+                                       token)
         raw = workdir / "veo.mp4"
         raw.write_bytes(self._video(operation))
         clip = workdir / "clip.mp4"
         self._conform(raw, clip, request)
         return ClipResult(video=clip, usage=Usage(video_seconds=duration))
 
-    def _client(self) -> genai.Client:
+    def _client(self) -> tuple[genai.Client, Credentials]:
         credentials, project = self._credentials, None
         if credentials is None:
             try:
@@ -115,14 +119,20 @@ class VeoAnimator(ClipAnimator):
             raise MissingSecretError(
                 f"{self.name}: no Google Cloud project: set GOOGLE_CLOUD_PROJECT or the "
                 "`project` option")
-        return genai.Client(vertexai=True, project=project, location=self.options.location,
-                            credentials=credentials, http_options=http_options(self.options))
+        client = genai.Client(vertexai=True, project=project, location=self.options.location,
+                              credentials=credentials, http_options=http_options(self.options))
+        return client, credentials
 
-    def _call(self, call: Callable[[], T], deadline: float) -> T:
-        """One API call under the retry policy, within what is left of the node's time."""
+    def _call(self, call: Callable[[], T], deadline: float,
+              token: Callable[[], str | None]) -> T:
+        """One API call under the retry policy, within what is left of the node's time; an
+        error never quotes the access token."""
         left = max(deadline - time.monotonic(), 0.001)
-        return with_retries(lambda: google_call(self.name, call),
-                            attempts=self.options.attempts, deadline_s=left)
+        try:
+            return with_retries(lambda: google_call(self.name, call),
+                                attempts=self.options.attempts, deadline_s=left)
+        except ProviderError as error:
+            raise ProviderError(redact(str(error), token() or "")) from None
 
     def _video(self, operation: types.GenerateVideosOperation) -> bytes:
         if operation.error:
