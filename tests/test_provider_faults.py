@@ -62,4 +62,5 @@ def test_a_render_through_flaky_providers_completes_and_pays_each_node_once(
     assert len(google.calls("POST", GENERATE)) <= 4 * ATTEMPTS
     assert len(eleven.server.calls("POST", TTS_PATH)) <= 3 * ATTEMPTS
     faults = sum(1 for call in google.calls() + eleven.server.calls()) - (1 + 3 + 3 + 3)
-    assert faults > 0  # faults were injected and absorbed
+    print(f"faults injected and absorbed: {faults}")
+    assert faults > 0
