@@ -183,18 +183,16 @@ def _generate(settings: Settings, store: ArtifactStore, node: Node, key: str,
         ledger.settle(expected, actual)
 
 
-_slots: dict[str, threading.BoundedSemaphore] = {}
+_slots: dict[tuple[str, int], threading.BoundedSemaphore] = {}
 _slots_lock = threading.Lock()
 
 
 def provider_slot(settings: Settings, provider: str) -> threading.BoundedSemaphore:
     """At most `provider_concurrency[provider]` calls at once in this process; Prefect's tag
     limits (`provider:<name>`) bound them across processes."""
-    with _slots_lock:
-        if provider not in _slots:
-            limit = settings.provider_concurrency.get(provider, settings.default_concurrency)
-            _slots[provider] = threading.BoundedSemaphore(limit)
-        return _slots[provider]
+    limit = settings.provider_concurrency.get(provider, settings.default_concurrency)
+    with _slots_lock:  # one semaphore per provider and limit: runs with other settings differ
+        return _slots.setdefault((provider, limit), threading.BoundedSemaphore(limit))
 
 
 def reported(outcome: NodeOutcome) -> State | NodeOutcome:

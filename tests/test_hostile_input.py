@@ -11,17 +11,18 @@ import json
 import re
 import subprocess
 import sys
+import unicodedata
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from tasks.publish import folder_name
 from tasks.storyboard import Storyboard, VideoRequest
-from tasks.subtitles import escape_text
+from tasks.subtitles import LINE_BREAKS, escape_text
 
 REELFLOW = str(Path(sys.executable).parent / "reelflow")
 ZWJ = "\u200d"
@@ -72,6 +73,7 @@ def _validate_or_refuse(model, data: dict):
 @example(" \u2028\u3000 ")
 def test_request_topic_is_kept_literally_or_refused_by_validation(text):
     request = _validate_or_refuse(VideoRequest, {"topic": text})
+    event("refused" if request is None else "accepted")
     if request is not None:
         assert request.topic == _fold(text)
 
@@ -81,6 +83,7 @@ def test_request_topic_is_kept_literally_or_refused_by_validation(text):
 @example(title="../../etc/passwd", text="{\\pos(0,0)}\x00", name="\ud800")
 def test_storyboard_text_fields_are_kept_literally_or_refused_by_validation(title, text, name):
     board = _validate_or_refuse(Storyboard, _board(title, text, name))
+    event("refused" if board is None else "accepted")
     if board is not None:
         assert board.title == _fold(title)
         assert board.scenes[0].lines[0].text == _fold(text)
@@ -97,7 +100,9 @@ def test_storyboard_json_with_any_text_is_kept_literally_or_refused_by_validatio
     try:
         board = Storyboard.model_validate_json(raw)
     except ValidationError:
+        event("refused")
         return
+    event("accepted")
     assert board.title == _fold(text) and board.scenes[0].lines[0].text == _fold(text)
 
 
@@ -123,10 +128,6 @@ def _unescape(escaped: str) -> str:
 
 def _shown(text: str) -> str:
     """What libass should show for `text`: line breaks as spaces, invisible controls dropped."""
-    import unicodedata
-
-    from tasks.subtitles import LINE_BREAKS
-
     return "".join(" " if c in LINE_BREAKS else c for c in text
                    if c in LINE_BREAKS or unicodedata.category(c) not in ("Cc", "Cs"))
 
@@ -213,7 +214,8 @@ TRICK_FIELDS = {  # where a path trick goes, and the field the one error line mu
 OVERSIZED = {
     "10k-char topic": (["make", "x" * 10_000], None, "topic"),
     "10k-char title": (["render", "-"], _storyboard_json(title="t" * 10_000), "storyboard.title"),
-    "2k-char narration line": (["render", "-"], _storyboard_json([_scene(lines=[{"text": "w" * 2_000}])]),
+    "2k-char narration line": (["render", "-"],
+                               _storyboard_json([_scene(lines=[{"text": "w" * 2_000}])]),
                                "storyboard.scenes.0.lines.0.text"),
     "51 lines in a scene": (["render", "-"], _storyboard_json([_scene(lines=[{"text": "x"}] * 51)]),
                             "storyboard.scenes.0.lines"),
@@ -262,12 +264,33 @@ def _assert_refused(result: subprocess.CompletedProcess, field: str) -> None:
 
 
 @pytest.mark.parametrize("where", sorted(TRICK_FIELDS))
-def test_path_tricks_in_ids_styles_and_voices_are_refused_naming_the_field_and_write_nothing(
-        where, cli_env, workspace, tmp_path):
+@pytest.mark.parametrize("trick", PATH_TRICKS)
+def test_path_tricks_in_ids_styles_and_voices_fail_validation_on_that_field(where, trick):
+    """Every trick in every field, in process (cheap); the CLI runs below sample this matrix."""
     args, stdin, field = TRICK_FIELDS[where]
-    results = _refusals([(args(t), stdin(t)) for t in PATH_TRICKS], cli_env, tmp_path)
-    for result in results:
-        _assert_refused(result, field)
+    try:
+        if stdin(trick) is None:
+            option = args(trick)[2].removeprefix("--")
+            VideoRequest(topic="bees", **{option: trick})
+        else:
+            Storyboard.model_validate_json(stdin(trick))
+    except ValidationError as error:
+        loc = ".".join(str(part) for part in ("storyboard", *error.errors()[0]["loc"]))
+        assert loc.removeprefix("storyboard.") == field.removeprefix("storyboard.")
+    else:
+        pytest.fail(f"{trick!r} accepted as {where}")
+
+
+def test_path_tricks_through_the_cli_are_refused_naming_the_field_and_write_nothing(
+        cli_env, workspace, tmp_path):
+    """Every trick as a scene id, and each other field with one trick (cycling through all)."""
+    cases = [("scene id", trick) for trick in PATH_TRICKS]
+    others = sorted(set(TRICK_FIELDS) - {"scene id"})
+    cases += [(where, PATH_TRICKS[i % len(PATH_TRICKS)]) for i, where in enumerate(others)]
+    runs = [(TRICK_FIELDS[where][0](trick), TRICK_FIELDS[where][1](trick))
+            for where, trick in cases]
+    for (where, _), result in zip(cases, _refusals(runs, cli_env, tmp_path)):
+        _assert_refused(result, TRICK_FIELDS[where][2])
 
 
 @pytest.mark.parametrize("cases", [OVERSIZED, CONTROLS], ids=["oversized", "controls"])
@@ -277,3 +300,63 @@ def test_oversized_and_control_character_input_is_refused_naming_the_field_and_w
     results = _refusals([cases[name][:2] for name in names], cli_env, tmp_path)
     for name, result in zip(names, results):
         _assert_refused(result, cases[name][2])
+
+
+# (5) Real renders, tiny: hostile narration is captioned literally or refused, never a crash.
+
+NARRATION_PIECES = ["{\\pos(0,0)}", "{\\an8}", "\\", "\\N", "\\h", "[0:v]scale=2:2;", "'", '"',
+                    "%", "%{pts}", "\n", ":", ",", "שלום", "مرحبا", "\u202e", "\U0001f3ac",
+                    "\U0001f469\u200d\U0001f467", "e\u0301", "{", "}", " ", "hi", "Bee."]
+NARRATIONS = st.lists(st.sampled_from(NARRATION_PIECES), min_size=1, max_size=12).map("".join)
+
+
+@pytest.fixture
+def tiny(workspace, monkeypatch):
+    monkeypatch.setenv("REELFLOW_SHORT_SIDE", "120")
+    monkeypatch.setenv("REELFLOW_FPS", "8")
+    return workspace
+
+
+@pytest.mark.usefixtures("prefect_api_url")
+@settings(derandomize=True, database=None, max_examples=4, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(NARRATIONS)
+@example("{\\pos(0,0)}Hi [0:v]scale=2:2;[x] it's 100% {\\an8}done\\N \u05e9\u05dc\u05d5\u05dd "
+         "\U0001f3ac\n\"q\"")
+def test_hostile_narration_renders_with_literal_captions_or_fails_validation(tiny, narration):
+    """Captions unescape back to the (folded) narration; a failed render would raise here."""
+    from flows.video import render_storyboard
+
+    board = _validate_or_refuse(Storyboard, {
+        "title": narration, "scenes": [{"id": "s001", "order": 0, "lines": [{"text": narration}],
+                                        "visual_prompt": narration, "duration": 1.5}]})
+    if board is None:
+        event("refused by validation")
+        return
+    event("rendered")
+    summary = render_storyboard(board)
+    assert summary.video.parent.parent == tiny["out"]
+    assert FOLDER.fullmatch(summary.video.parent.name)
+
+    ass = (summary.video.parent / "subtitles.ass").read_text(encoding="utf-8")
+    events = [line.split(",", 9)[9] for line in ass.splitlines() if line.startswith("Dialogue:")]
+    assert all("\r" not in event for event in events)
+    words = [_unescape(part) for event in events
+             for part in re.split(r"\{\\kf?\d+\}", event) if part]
+    assert " ".join(w.strip() for w in words) == board.scenes[0].lines[0].text
+
+
+def test_silent_leading_punctuation_before_a_long_word_stays_in_the_captions():
+    """Found by the render property (unseeded soak): '" שלום[0:v]scale=2:2;…' lost its quote."""
+    from tasks.providers.base import SpeechRequest
+    from tasks.providers.espeak import EspeakSpeech
+    from tasks.subtitles import SceneWords, karaoke_ass
+
+    narration = "' " + "abracadabra" * 4
+    words = EspeakSpeech().synthesize(SpeechRequest(text=narration, voice="en-us",
+                                                    language="en")).words
+    ass = karaoke_ass([SceneWords(0, 5, words)], width=120, height=212)
+    events = [line.split(",", 9)[9] for line in ass.splitlines() if line.startswith("Dialogue:")]
+    parts = [_unescape(part).strip() for event in events
+             for part in re.split(r"\{\\kf?\d+\}", event) if part]
+    assert " ".join(parts) == narration

@@ -143,7 +143,7 @@ def _word_timings(text: str, events: list[tuple[int, int, float]], duration: flo
     A word is a run of non-space characters, with its punctuation: subtitles show exactly what was written.
     eSpeak reports reliable starts but loose lengths ("don" for "don't", several events for "1,234" or "日本"),
     so only starts are used: a word starts at the first event inside it and ends where the next word starts.
-    A word eSpeak says nothing for ("—") joins the word before it.
+    A word eSpeak says nothing for ("—") joins the word before it, or the next one at the start.
     """
     tokens = [(match.start(), match.end()) for match in re.finditer(r"\S+", text)]
     ends = [end for _, end in tokens]
@@ -151,12 +151,17 @@ def _word_timings(text: str, events: list[tuple[int, int, float]], duration: flo
     for position, _length, seconds in events:
         starts.setdefault(bisect.bisect_right(ends, position), seconds)  # the token holding (or after) it
     groups: list[tuple[int, int, float]] = []  # first character, last character, start time
+    opening = None  # where silent words before the first spoken one begin: they join it
     for index, (first, last) in enumerate(tokens):
-        if groups and index not in starts:
+        if index not in starts and groups:
             groups[-1] = (groups[-1][0], last, groups[-1][2])
+        elif index not in starts and index < len(tokens) - 1:
+            opening = first if opening is None else opening
         else:
             previous = groups[-1][2] if groups else 0.0
-            groups.append((first, last, min(max(starts.get(index, 0.0), previous), duration)))
+            begin = first if opening is None else opening
+            opening = None
+            groups.append((begin, last, min(max(starts.get(index, 0.0), previous), duration)))
     following = [start for _, _, start in groups[1:]] + [duration]
     return [WordTiming(text=text[first:last], start=start, end=end)
             for (first, last, start), end in zip(groups, following)]
