@@ -6,9 +6,11 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
-from google.api_core.exceptions import GoogleAPICallError
+from google.api_core.exceptions import GoogleAPICallError, PreconditionFailed
 from google.auth.credentials import AnonymousCredentials
 from google.auth.exceptions import GoogleAuthError
 from google.cloud import storage
@@ -80,3 +82,20 @@ def storage_client(project: str | None) -> storage.Client:
     if os.environ.get("STORAGE_EMULATOR_HOST"):
         return storage.Client(project=project, credentials=AnonymousCredentials())
     return storage.Client() if project is None else storage.Client(project=project)
+
+
+def object_uri(blob: storage.Blob) -> str:
+    return f"gs://{blob.bucket.name}/{blob.name}"
+
+
+@contextmanager
+def failures_as(error_type: type[Exception], action: str, uri: str) -> Iterator[None]:
+    """Turn any transport or API error into one `error_type` line naming the object; a 412
+    passes through, for the caller to judge."""
+    try:
+        yield
+    except PreconditionFailed:
+        raise
+    except GCS_FAILURES as error:
+        detail = " ".join(str(error).split())[:300]
+        raise error_type(f"{action} {uri} failed: {detail}") from error

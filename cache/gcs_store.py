@@ -31,7 +31,6 @@ import base64
 import json
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import google_crc32c
@@ -41,7 +40,7 @@ from google.cloud.storage.retry import DEFAULT_RETRY
 
 from cache.keys import bytes_digest, file_digest
 from cache.store import Artifact, ArtifactStore, BaseArtifactStore, KeptManifest, NodeRecord
-from cache.gcs_client import GCS_FAILURES, TIMEOUT_S, GcsTarget, storage_client
+from cache.gcs_client import TIMEOUT_S, GcsTarget, failures_as, object_uri, storage_client
 
 
 class GcsStoreError(RuntimeError):
@@ -79,10 +78,10 @@ class GcsArtifactStore(BaseArtifactStore):
         blob = self._blob(digest)
         with self.local.work_dir() as scratch:
             download = scratch / digest
-            with _failure("download", _uri(blob)):
+            with failures_as(GcsStoreError, "download", object_uri(blob)):
                 blob.download_to_filename(str(download), timeout=TIMEOUT_S)
             if file_digest(download) != digest:
-                raise GcsStoreError(f"{_uri(blob)} does not hash to its name: the stored blob is "
+                raise GcsStoreError(f"{object_uri(blob)} does not hash to its name: the stored blob is "
                                     "corrupt; `reelflow cache verify` lists such blobs")
             self.local.put_file(download, "application/octet-stream")
         return path
@@ -109,7 +108,7 @@ class GcsArtifactStore(BaseArtifactStore):
         path = self.local.blob_path(artifact.digest)
         blob.metadata = {"sha256": artifact.digest, "crc32c": _crc32c(path)}
         try:
-            with _failure("upload", _uri(blob)):
+            with failures_as(GcsStoreError, "upload", object_uri(blob)):
                 blob.upload_from_filename(str(path), content_type=artifact.media_type,
                                           if_generation_match=found.generation if found else 0,
                                           timeout=TIMEOUT_S)
@@ -117,7 +116,7 @@ class GcsArtifactStore(BaseArtifactStore):
             # Written since we looked: by another machine storing the same bytes, or by an
             # attempt of ours whose reply was lost and which the client retried.
             if not self.verify(artifact):
-                raise GcsStoreError(f"{_uri(blob)} changed while storing it; run again") from None
+                raise GcsStoreError(f"{object_uri(blob)} changed while storing it; run again") from None
         return artifact
 
     # Index and kept manifests --------------------------------------------------------
@@ -180,11 +179,11 @@ class GcsArtifactStore(BaseArtifactStore):
         return self._object("blobs", digest)
 
     def _stat(self, blob: storage.Blob) -> storage.Blob | None:
-        with _failure("read metadata of", _uri(blob)):
+        with failures_as(GcsStoreError, "read metadata of", object_uri(blob)):
             return self.bucket.get_blob(blob.name, timeout=TIMEOUT_S)
 
     def _read(self, blob: storage.Blob) -> bytes | None:
-        with _failure("download", _uri(blob)):
+        with failures_as(GcsStoreError, "download", object_uri(blob)):
             try:
                 return blob.download_as_bytes(timeout=TIMEOUT_S)
             except NotFound:
@@ -192,12 +191,12 @@ class GcsArtifactStore(BaseArtifactStore):
 
     def _write_json(self, blob: storage.Blob, text: str) -> None:
         # Unconditional (last writer wins) and retried: writing the same entry twice is harmless.
-        with _failure("upload", _uri(blob)):
+        with failures_as(GcsStoreError, "upload", object_uri(blob)):
             blob.upload_from_string(text, content_type="application/json", timeout=TIMEOUT_S,
                                     retry=DEFAULT_RETRY)
 
     def _delete(self, blob: storage.Blob) -> None:
-        with _failure("delete", _uri(blob)):
+        with failures_as(GcsStoreError, "delete", object_uri(blob)):
             try:
                 blob.delete(timeout=TIMEOUT_S)
             except NotFound:
@@ -206,7 +205,7 @@ class GcsArtifactStore(BaseArtifactStore):
     def _listing(self, folder: str, suffix: str = "") -> Iterator[tuple[str, storage.Blob]]:
         """(name under `folder` without `suffix`, object) for every object in `folder`."""
         prefix = self.target.object_name(folder, "") + "/"
-        with _failure("list", f"gs://{self.bucket.name}/{prefix}"):
+        with failures_as(GcsStoreError, "list", f"gs://{self.bucket.name}/{prefix}"):
             blobs = list(self.client.list_blobs(self.bucket, prefix=prefix, timeout=TIMEOUT_S))
         for blob in blobs:
             name = blob.name[len(prefix):]
@@ -238,19 +237,3 @@ def _crc32c(path: Path) -> str:
         while chunk := handle.read(1 << 20):
             checksum.update(chunk)
     return base64.b64encode(checksum.digest()).decode()
-
-
-def _uri(blob: storage.Blob) -> str:
-    return f"gs://{blob.bucket.name}/{blob.name}"
-
-
-@contextmanager
-def _failure(action: str, uri: str) -> Iterator[None]:
-    """Turn any transport or API error into one GcsStoreError naming the object."""
-    try:
-        yield
-    except PreconditionFailed:
-        raise  # the caller's to judge
-    except GCS_FAILURES as error:
-        detail = " ".join(str(error).split())[:300]
-        raise GcsStoreError(f"{action} {uri} failed: {detail}") from error

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -23,7 +21,7 @@ from google.api_core.exceptions import PreconditionFailed
 from google.auth.credentials import Signing
 from google.cloud import storage
 
-from cache.gcs_client import GCS_FAILURES, TIMEOUT_S, GcsTarget, check_segment
+from cache.gcs_client import TIMEOUT_S, GcsTarget, check_segment, failures_as, object_uri
 
 VIDEO_FILE = "video.mp4"
 MUTABLE_FILES = frozenset({"manifest.json", "storyboard.json"})  # may differ between runs
@@ -98,7 +96,7 @@ def _put(blob: storage.Blob, path: Path, found: storage.Blob | None) -> bool:
     if blob.name.rsplit("/", 1)[-1] in MUTABLE_FILES:
         blob.cache_control = "no-cache"  # later runs replace it; don't let caches pin it
     try:
-        with _failure("upload", blob):
+        with failures_as(GcsPublishError, "upload", object_uri(blob)):
             blob.upload_from_filename(str(path), content_type=content_type,
                                       if_generation_match=found.generation if found else 0,
                                       timeout=TIMEOUT_S)
@@ -109,11 +107,11 @@ def _put(blob: storage.Blob, path: Path, found: storage.Blob | None) -> bool:
         now = _stat(blob)
         if now is not None and _same(now, path):
             return False
-        raise GcsPublishError(f"{_uri(blob)} changed while publishing; run again") from None
+        raise GcsPublishError(f"{object_uri(blob)} changed while publishing; run again") from None
 
 
 def _stat(blob: storage.Blob) -> storage.Blob | None:
-    with _failure("read metadata of", blob):
+    with failures_as(GcsPublishError, "read metadata of", object_uri(blob)):
         return blob.bucket.get_blob(blob.name, timeout=TIMEOUT_S)
 
 
@@ -132,21 +130,5 @@ def _same(found: storage.Blob, path: Path) -> bool:
 
 
 def _conflict(found: storage.Blob) -> str:
-    return (f"{_uri(found)} already exists with different content (size {found.size}, "
+    return (f"{object_uri(found)} already exists with different content (size {found.size}, "
             f"crc32c {found.crc32c}); refusing to overwrite it")
-
-
-def _uri(blob: storage.Blob) -> str:
-    return f"gs://{blob.bucket.name}/{blob.name}"
-
-
-@contextmanager
-def _failure(action: str, blob: storage.Blob) -> Iterator[None]:
-    """Turn any transport or API error into one GcsPublishError naming the object."""
-    try:
-        yield
-    except PreconditionFailed:
-        raise  # the caller's to judge
-    except GCS_FAILURES as error:
-        detail = " ".join(str(error).split())[:300]
-        raise GcsPublishError(f"{action} {_uri(blob)} failed: {detail}") from error
