@@ -1,4 +1,4 @@
-"""The final render: every scene's clip, narration and captions in one ffmpeg encode.
+"""The final render: every scene's clip, narration and captions, each frame encoded once.
 
 Scene lengths are whole frames, so picture, narration and captions share one timeline:
 scene i starts at the sum of the lengths before it, and crossfades never shorten the video
@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from itertools import accumulate
 from pathlib import Path
 
-from tasks.ffmpeg import FINAL_AUDIO_ARGS, FINAL_VIDEO_ARGS, MediaError, run_ffmpeg
+from tasks.ffmpeg import FASTSTART, FINAL_AUDIO_ARGS, FINAL_VIDEO_ARGS, MediaError, run_ffmpeg
 from tasks.providers.base import WordTiming
 from tasks.subtitles import SceneWords, burn_filter, karaoke_ass
 
 TAIL = 0.3  # seconds of quiet after each scene's narration
 CROSSFADE = 0.4
+SEGMENT_SCENES = 8  # scenes per ffmpeg run: bounds its decoders, memory and argv
 SAMPLE_RATE = 48_000
 # A soft C major pad (C3 G3 C4 E4), each tone swelling at its own slow rate so it drifts.
 PAD_TONES = [(130.81, 0.1), (196.00, 0.13), (261.63, 0.17), (329.63, 0.23)]
@@ -34,7 +35,13 @@ class SceneMedia:
 
 def compose_video(scenes: list[SceneMedia], *, width: int, height: int, fps: int, music: bool,
                   video_out: Path, subtitles_out: Path, workdir: Path) -> float:
-    """Render the finished video and its captions; return the video's duration in seconds."""
+    """Render the finished video and its captions; return the video's duration in seconds.
+
+    The picture is encoded in segments of SEGMENT_SCENES scenes, each in its own ffmpeg run
+    with captions burned in, then the segments are joined without re-encoding and the
+    soundtrack is mixed over the whole narration. ffmpeg opens a decoder per input, so memory
+    and command lines stay the size of one segment however many scenes the video has.
+    """
     if not scenes:
         raise MediaError("cannot compose a video without scenes")
     workdir.mkdir(parents=True, exist_ok=True)
@@ -52,16 +59,30 @@ def compose_video(scenes: list[SceneMedia], *, width: int, height: int, fps: int
     subtitles_out.write_text(captions, encoding="utf-8")
 
     fade = max(1, min(round(CROSSFADE * fps), min(frames) // 2))
-    graph = workdir / "graph.txt"
-    graph.write_text(_video_graph(frames, fade, width, height, fps, ass_path)
-                     + _audio_graph(len(scenes), duration, music), encoding="utf-8")
-    inputs = []
-    for scene, count in zip(scenes, frames):
-        # Read no further than the scene needs (its length plus the fade into the next).
-        inputs += ["-t", f"{(count + fade + 1) / fps:.6f}", "-i", str(scene.clip)]
-    run_ffmpeg([*inputs, "-i", str(narration), "-/filter_complex", str(graph),
-                "-map", "[v]", "-map", "[a]", *FINAL_VIDEO_ARGS, *FINAL_AUDIO_ARGS,
-                str(video_out)], what="compose the final video")
+    segments = []
+    for first in range(0, len(scenes), SEGMENT_SCENES):
+        span = range(first, min(first + SEGMENT_SCENES, len(scenes)))
+        segment = workdir / f"segment-{len(segments):04d}.mp4"
+        graph = workdir / f"segment-{len(segments):04d}.txt"
+        graph.write_text(_segment_graph(frames, fade, span, width, height, fps, starts[first],
+                                        ass_path), encoding="utf-8")
+        inputs = []
+        for index in range(max(first - 1, 0), span.stop):
+            # Read no further than the scene needs (its length plus the fade into the next).
+            inputs += ["-t", f"{(frames[index] + fade + 1) / fps:.6f}",
+                       "-i", str(scenes[index].clip)]
+        run_ffmpeg([*inputs, "-/filter_complex", str(graph), "-map", "[v]", *FINAL_VIDEO_ARGS,
+                    str(segment)], what=f"compose scenes {span.start + 1}-{span.stop}")
+        segments.append(segment)
+
+    # Our own file names only (no user text), each quoted for the concat demuxer.
+    playlist = workdir / "segments.txt"
+    playlist.write_text("".join(f"file '{path.name}'\n" for path in segments), encoding="utf-8")
+    soundtrack = workdir / "soundtrack.txt"
+    soundtrack.write_text(_audio_graph(1, duration, music), encoding="utf-8")
+    run_ffmpeg(["-f", "concat", "-i", str(playlist), "-i", str(narration),
+                "-/filter_complex", str(soundtrack), "-map", "0:v", "-map", "[a]", "-c:v", "copy",
+                *FINAL_AUDIO_ARGS, *FASTSTART, str(video_out)], what="join the segments")
     return duration
 
 
@@ -92,39 +113,48 @@ def _write_narration(scenes: list[SceneMedia], fps: int, out: Path) -> list[int]
     return frames
 
 
-def _video_graph(frames: list[int], fade: int, width: int, height: int, fps: int,
-                 ass_path: Path) -> str:
-    """Scene i shows its clip's frames [fade, n) after crossfading in from scene i-1 over
-    `fade` frames, then lends frames [n, n + fade) to the crossfade into scene i+1.
+def _segment_graph(frames: list[int], fade: int, span: range, width: int, height: int,
+                   fps: int, start: int, ass_path: Path) -> str:
+    """The filter graph for the scenes in `span`, whose first frame is frame `start` of the video.
+
+    Scene i shows its clip's frames [fade, n) after crossfading in from scene i-1 over `fade`
+    frames, then lends frames [n, n + fade) to the crossfade into scene i+1. A segment after
+    the first therefore also reads the scene before it, for that scene's tail alone.
 
     Only those short windows go through xfade, which works in yuv444p: the bulk of every
     scene stays yuv420p from decoder to encoder, with no conversion.
     """
-    last = len(frames) - 1
+    first_input = max(span.start - 1, 0)
     lines, timeline = [], []
-    for i, count in enumerate(frames):
-        pieces = {"b": (fade if i else 0, count)}  # body; then head and tail, if it has them
-        if i:
-            pieces["h"] = (0, fade)
-        if i < last:
+    for i in range(first_input, span.stop):
+        count = frames[i]
+        pieces = {}  # body, head and tail, as far as this segment shows them
+        if i in span:
+            pieces["b"] = (fade if i else 0, count)
+            if i:
+                pieces["h"] = (0, fade)
+        if i + 1 in span:
             pieces["t"] = (count, count + fade)
-        span = max(end for _, end in pieces.values())
+        end = max(stop for _, stop in pieces.values())
         # fps/scale/crop/setsar/format are no-ops on conforming clips; concat needs them all
         # equal, and a model's clip of another shape or size is filled in, never stretched.
         # A short clip holds its last frame; trim cuts both long clips and the padding.
-        lines.append(f"[{i}:v]fps={fps},scale={width}:{height}:force_original_aspect_ratio="
-                     f"increase,crop={width}:{height},setsar=1,format=yuv420p,"
-                     f"tpad=stop_mode=clone:stop={span},split={len(pieces)}"
+        lines.append(f"[{i - first_input}:v]fps={fps},scale={width}:{height}:"
+                     f"force_original_aspect_ratio=increase,crop={width}:{height},setsar=1,"
+                     f"format=yuv420p,tpad=stop_mode=clone:stop={end},split={len(pieces)}"
                      + "".join(f"[{name}{i}]" for name in pieces) + ";")
-        lines += [f"[{name}{i}]trim=start_frame={first}:end_frame={end},"
-                  f"setpts=PTS-STARTPTS[{name}{i}p];" for name, (first, end) in pieces.items()]
-        if i:
-            lines.append(f"[t{i - 1}p][h{i}p]xfade=transition=fade:duration={fade / fps:.6f}:"
-                         f"offset=0,format=yuv420p[x{i}];")
-            timeline.append(f"[x{i}]")
-        timeline.append(f"[b{i}p]")
+        lines += [f"[{name}{i}]trim=start_frame={first}:end_frame={stop},"
+                  f"setpts=PTS-STARTPTS[{name}{i}p];" for name, (first, stop) in pieces.items()]
+        if i in span:
+            if i:
+                lines.append(f"[t{i - 1}p][h{i}p]xfade=transition=fade:"
+                             f"duration={fade / fps:.6f}:offset=0,format=yuv420p[x{i}];")
+                timeline.append(f"[x{i}]")
+            timeline.append(f"[b{i}p]")
+    # The captions are timed on the whole video: shift the segment there to burn them.
     lines.append("".join(timeline) + f"concat=n={len(timeline)}:v=1:a=0,"
-                 f"{burn_filter(ass_path)}[v];")
+                 f"setpts=PTS+{start}/({fps}*TB),{burn_filter(ass_path)},"
+                 "setpts=PTS-STARTPTS[v]")
     return "\n".join(lines) + "\n"
 
 

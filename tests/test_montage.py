@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tasks.montage import TAIL, SceneMedia, compose_video
+from tasks import montage
+from tasks.montage import CROSSFADE, TAIL, SceneMedia, compose_video
 from tasks.ffmpeg import INTERMEDIATE_VIDEO_ARGS, count_frames, probe, run_ffmpeg
 from tasks.providers.base import WordTiming
 
@@ -178,17 +179,53 @@ def test_filter_graph_survives_a_workdir_with_filter_syntax_in_its_name(tmp_path
     assert probe(video).duration == pytest.approx(duration, abs=2 * FRAME)
 
 
-def test_twenty_five_scenes_compose_in_one_run(tmp_path):
-    scenes = [scene(tmp_path, i, clip=0.5, audio=0.4, target=0.6 + (i % 3) * 0.1)
-              for i in range(25)]
-    total = sum(expected_length(0.4, 0.6 + (i % 3) * 0.1) for i in range(25))
+def test_segments_join_without_a_visible_seam(tmp_path, monkeypatch):
+    """Five scenes in three segments look and sound like the same five in one segment: the
+    crossfades across segment joins, the captions of later segments and the frame count."""
+    scenes = [scene(tmp_path, i, clip=1.0, audio=0.8, target=1.2, texts=(f"w{i}a", f"w{i}b"))
+              for i in range(5)]
+    _, whole, _ = compose(tmp_path, scenes, music=True, name="whole")
+    monkeypatch.setattr(montage, "SEGMENT_SCENES", 2)
+    duration, joined, _ = compose(tmp_path, scenes, music=True, name="joined")
 
-    duration, video, _ = compose(tmp_path, scenes, music=True)
+    assert len(list((tmp_path / "joined-work").glob("segment-*.mp4"))) == 3
+    assert len(list((tmp_path / "whole-work").glob("segment-*.mp4"))) == 1
+    assert count_frames(joined) == count_frames(whole) == round(duration * FPS)
+    assert probe(joined).duration == pytest.approx(duration, abs=2 * FRAME)
+    scene_length = expected_length(0.8, 1.2)
+    # Mid scene (a caption is up), mid crossfade, and the first frame after each join.
+    times = sorted({*(scene_length * (i + 0.5) for i in range(5)),
+                    *(scene_length * i + CROSSFADE / 2 for i in range(1, 5)),
+                    scene_length * 2 + FRAME / 2, scene_length * 4 + FRAME / 2})
+    for seconds in times:
+        one, other = frame_at(whole, seconds), frame_at(joined, seconds)
+        assert sum(abs(x - y) for x, y in zip(one, other)) / len(one) < 3, seconds
+    assert abs(loudness(whole, 0.1, duration - 0.1) - loudness(joined, 0.1, duration - 0.1)) < 1e-3
 
-    graph = (tmp_path / "out-work" / "graph.txt").read_text(encoding="utf-8")
-    assert graph.count("xfade=") == 24
-    assert duration == pytest.approx(total, abs=2 * FRAME)
-    assert probe(video).duration == pytest.approx(total, abs=2 * FRAME)
+
+def test_each_ffmpeg_run_stays_the_size_of_one_segment(tmp_path, monkeypatch):
+    """However many scenes, no ffmpeg run opens more than a segment's clips (plus the scene
+    before it, for the crossfade) or gets a longer command line or filter graph."""
+    runs = []
+
+    def recorded(args, *, what):
+        graphs = [Path(args[i + 1]) for i, arg in enumerate(args) if arg == "-/filter_complex"]
+        runs.append((args.count("-i"), len(" ".join(args).encode()),
+                     max((graph.stat().st_size for graph in graphs), default=0)))
+        run_ffmpeg(args, what=what)
+
+    monkeypatch.setattr(montage, "run_ffmpeg", recorded)
+    largest = {}
+    one = scene(tmp_path, 0, clip=0.3, audio=0.2, target=0.3)
+    for count in (2 * montage.SEGMENT_SCENES + 1, 6 * montage.SEGMENT_SCENES + 1):
+        scenes = [one] * count
+        runs.clear()
+        duration, video, _ = compose(tmp_path, scenes, name=f"n{count}")
+        assert count_frames(video) == round(duration * FPS)
+        assert max(inputs for inputs, _, _ in runs) <= montage.SEGMENT_SCENES + 1
+        largest[count] = (max(size for _, size, _ in runs), max(graph for _, _, graph in runs))
+    small, large = largest.values()
+    assert large[0] <= small[0] * 1.05 and large[1] <= small[1] * 1.05, largest
 
 
 def test_a_clip_of_another_shape_is_filled_in_not_stretched(tmp_path):
