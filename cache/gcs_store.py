@@ -168,7 +168,7 @@ class GcsArtifactStore(BaseArtifactStore):
 
     def _tidy(self) -> None:
         """The local copies are a cache: empty it (blobs are downloaded again when needed)."""
-        self.local._collect(None)  # gc already holds this machine's guard
+        self.local._collect()  # gc already holds this machine's guard
 
     # Requests: each with a timeout, each failure one GcsStoreError naming the object ----
 

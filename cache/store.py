@@ -75,13 +75,21 @@ class GcReport:
     removed_blobs: int = 0
     freed_bytes: int = 0
     expired_manifests: int = 0
+    kept_bytes: int = 0  # the blobs left
 
 
 @dataclass(frozen=True)
 class KeptManifest:
     name: str
-    saved_at: float  # seconds since the epoch; `gc(older_than_days=…)` expires by it
+    saved_at: float  # seconds since the epoch, renewed by each publish; `gc` expires by it
     manifest: dict
+
+    def node_keys(self) -> set[str]:
+        return {node["key"] for node in self.manifest.get("nodes", []) if node.get("key")}
+
+    def digests(self) -> set[str]:
+        return {digest for node in self.manifest.get("nodes", [])
+                for digest in node.get("outputs", {}).values()}
 
 
 @contextmanager
@@ -215,39 +223,50 @@ class BaseArtifactStore(ABC):
         with _flock(self._guard_file(), fcntl.LOCK_SH):
             yield
 
-    def gc(self, older_than_days: float | None = None) -> GcReport:
+    def gc(self, older_than_days: float | None = None, max_bytes: int | None = None) -> GcReport:
         """Remove nodes and blobs no kept manifest references, once no render is running.
 
-        With `older_than_days`, kept manifests older than that expire first, so what only
-        they referenced goes too.
+        Kept manifests expire first: with `older_than_days`, those saved longer ago; with
+        `max_bytes`, all but the most recently published videos whose blobs fit in that size.
+        What only expired manifests referenced goes too.
         """
         with _flock(self._guard_file(), fcntl.LOCK_EX):
-            return self._collect(older_than_days)
+            return self._collect(older_than_days, max_bytes)
 
-    def _collect(self, older_than_days: float | None) -> GcReport:
+    def _collect(self, older_than_days: float | None = None,
+                 max_bytes: int | None = None) -> GcReport:
         report = GcReport()
-        kept = self._kept()
-        if older_than_days is not None:
-            cutoff = time.time() - older_than_days * 86400
-            for manifest in kept:
-                if manifest.saved_at < cutoff:
-                    self._drop_kept(manifest.name)
-                    report.expired_manifests += 1
-            kept = [manifest for manifest in kept if manifest.saved_at >= cutoff]
-        keep_keys, keep_digests = set(), set()
-        for manifest in kept:
-            for node in manifest.manifest.get("nodes", []):
-                if node.get("key"):
-                    keep_keys.add(node["key"])
-                keep_digests.update(node.get("outputs", {}).values())
-        for record in self.records():
-            if record.key in keep_keys:
-                keep_digests.update(a.digest for a in record.outputs.values())
+        records = {record.key: record for record in self.records()}
+        sizes = self._blob_sizes()
+
+        def blobs_of(manifest: KeptManifest) -> set[str]:
+            return manifest.digests().union(
+                artifact.digest for key in manifest.node_keys() if key in records
+                for artifact in records[key].outputs.values())
+
+        kept, keep_digests, keeping = [], set(), True
+        cutoff = None if older_than_days is None else time.time() - older_than_days * 86400
+        # Newest first; once one expires every older one does, so an older video is never
+        # kept in place of a newer one.
+        for manifest in sorted(self._kept(), key=lambda kept: kept.saved_at, reverse=True):
+            needed = keep_digests | blobs_of(manifest)
+            keeping = (keeping and (cutoff is None or manifest.saved_at >= cutoff)
+                       and (max_bytes is None or sum(sizes.get(d, 0) for d in needed) <= max_bytes))
+            if keeping:
+                kept.append(manifest)
+                keep_digests = needed
             else:
-                self._forget_record(record.key)
+                self._drop_kept(manifest.name)
+                report.expired_manifests += 1
+        keep_keys = set().union(*(manifest.node_keys() for manifest in kept))
+        for key in records:
+            if key not in keep_keys:
+                self._forget_record(key)
                 report.removed_nodes += 1
-        for digest, size in self._blob_sizes().items():
-            if digest not in keep_digests:
+        for digest, size in sizes.items():
+            if digest in keep_digests:
+                report.kept_bytes += size
+            else:
                 report.freed_bytes += size
                 self._delete_blob(digest)
                 report.removed_blobs += 1

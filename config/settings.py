@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     profile: str = Field("local", pattern=r"^[a-z0-9_-]+$")
     store: str = Field(DEFAULT_STORE, description="Artifact store: a folder, or gs://BUCKET/PREFIX "
                        "shared by every machine of a cluster")
+    store_max_mb: float | None = Field(None, gt=0, description="`reelflow cache gc` keeps the "
+                                       "store's blobs within this many MB: the most recently "
+                                       "published videos that fit")
     task_runner: Literal["threads", "dask"] = "threads"
     dask_address: str | None = Field(None, description="Scheduler of an existing Dask cluster, "
                                      "e.g. tcp://10.0.0.5:8786")

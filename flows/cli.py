@@ -209,7 +209,8 @@ def serve(host: Annotated[str, typer.Option(help="Address of a server started he
 
     from deployments.catalog import deployments
     from flows.runners import task_runner
-    from flows.serve import create_concurrency_limits, prefect_server
+    from flows.limits import create_concurrency_limits
+    from flows.serve import prefect_server
 
     with prefect_server(host, port) as api_url, temporary_settings({PREFECT_API_URL: api_url}):
         create_concurrency_limits()
@@ -227,14 +228,19 @@ def _store() -> ArtifactStore:
 
 @cache_app.command("stats")
 def cache_stats() -> None:
-    """Nodes, blobs and bytes in the store."""
-    store = _store()
+    """Nodes, blobs and bytes in the store, and its size cap."""
+    settings = _settings(None)
+    store = open_store(settings.store)
     stats = store.stats()
+    cap = settings.store_max_mb
     typer.echo(f"store     {store.root}")
     typer.echo(f"nodes     {stats.nodes}  " + "  ".join(
         f"{kind}={count}" for kind, count in sorted(stats.by_kind.items())))
-    typer.echo(f"blobs     {stats.blobs}  ({stats.blob_bytes / 1e6:.1f} MB)")
+    typer.echo(f"blobs     {stats.blobs}  ({stats.blob_bytes / 1e6:.1f} MB"
+               + (f" of a {cap:g} MB cap" if cap else "") + ")")
     typer.echo(f"kept      {stats.kept_manifests} published manifests")
+    if cap and stats.blob_bytes > cap * 1e6:
+        typer.echo("over the cap: `reelflow cache gc` brings it under")
 
 
 @cache_app.command("ls")
@@ -260,11 +266,17 @@ def cache_verify() -> None:
 
 @cache_app.command("gc")
 def cache_gc(older_than: Annotated[Optional[float], typer.Option(
-        help="Also forget published videos older than this many days")] = None) -> None:
+        help="Also forget published videos older than this many days")] = None,
+             max_mb: Annotated[Optional[float], typer.Option(
+        help="Keep the store within this many MB [default: REELFLOW_STORE_MAX_MB]")] = None) -> None:
     """Remove nodes and blobs that no kept (published) manifest references."""
-    report = _store().gc(older_than_days=older_than)
+    settings = _settings(None, store_max_mb=max_mb)
+    cap = settings.store_max_mb
+    report = open_store(settings.store).gc(
+        older_than_days=older_than, max_bytes=None if cap is None else int(cap * 1e6))
     typer.echo(f"removed {report.removed_nodes} nodes, {report.removed_blobs} blobs "
-               f"({report.freed_bytes / 1e6:.1f} MB); expired {report.expired_manifests} manifests")
+               f"({report.freed_bytes / 1e6:.1f} MB); expired {report.expired_manifests} manifests; "
+               f"{report.kept_bytes / 1e6:.1f} MB left")
 
 
 def main() -> None:

@@ -74,6 +74,23 @@ def test_cache_commands_report_verify_and_collect(env, workspace):
     assert run(["cache", "stats"], env).stdout.count("nodes     0") == 1
 
 
+def test_the_store_is_reported_against_its_cap_and_gc_brings_it_under(env, workspace):
+    for topic in ("paper cranes", "paper boats"):
+        assert run(["make", topic, "--scenes", "1"], env).returncode == 0
+    capped = {**env, "REELFLOW_STORE_MAX_MB": "0.001"}
+    stats = run(["cache", "stats"], capped)
+    assert "of a 0.001 MB cap" in stats.stdout and "over the cap" in stats.stdout
+    video_bytes = sum(path.stat().st_size for path in (workspace["store"] / "blobs").glob("??/*"))
+    cap = (video_bytes - 1) / 1e6  # a byte short of both videos: the newer one stays
+    collected = run(["cache", "gc", "--max-mb", f"{cap:.6f}"], env)
+    assert "expired 1 manifests" in collected.stdout, collected.stdout
+    left = sum(path.stat().st_size for path in (workspace["store"] / "blobs").glob("??/*"))
+    assert 0 < left <= cap * 1e6
+    assert run(["cache", "verify"], env).returncode == 0
+    refused = run(["cache", "gc", "--max-mb", "-1"], env)
+    assert refused.returncode == 2 and refused.stderr.startswith("error: settings.store_max_mb")
+
+
 def test_verify_finds_a_corrupted_blob(env, workspace):
     assert run(["make", "origami", "--scenes", "1"], env).returncode == 0
     blob = next((workspace["store"] / "blobs").glob("??/*"))

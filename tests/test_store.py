@@ -214,6 +214,41 @@ def test_gc_older_than_expires_old_manifests(tmp_path):
     assert store.lookup("kept") is None and kept.key == "kept"
 
 
+def _video(store: BaseArtifactStore, name: str, *records: NodeRecord) -> None:
+    store.keep_manifest(name, {"nodes": [
+        {"key": r.key, "outputs": {n: a.digest for n, a in r.outputs.items()}} for r in records]})
+
+
+@pytest.mark.parametrize("cap, kept", [(3000, {"old", "new"}), (1600, {"new"}), (1000, set())])
+def test_gc_under_a_size_cap_keeps_the_newest_videos_that_fit(backend, cap, kept):
+    """Two videos of 1000 own bytes each, sharing 500: the cap decides how many stay."""
+    store = backend.store
+    shared = _record(store, "shared", b"s" * 500)
+    old = _record(store, "old", b"o" * 1000)
+    new = _record(store, "new", b"n" * 1000)
+    _video(store, "video-old", shared, old)
+    _video(store, "video-new", shared, new)
+    report = store.gc(max_bytes=cap)
+    left = {key for key in ("old", "new") if store.lookup(key) is not None}
+    assert left == kept
+    assert (store.lookup("shared") is not None) == bool(kept)
+    assert report.expired_manifests == 2 - len(kept)
+    assert report.kept_bytes == store.stats().blob_bytes <= cap
+    assert store.stats().kept_manifests == len(kept)
+
+
+def test_republishing_a_video_makes_it_the_newest_under_the_cap(tmp_path):
+    store = ArtifactStore(tmp_path)
+    first, second = _record(store, "first", b"1" * 1000), _record(store, "second", b"2" * 1000)
+    _video(store, "video-first", first)
+    _video(store, "video-second", second)
+    os.utime(store.kept / "video-first.json", (1, 1))
+    os.utime(store.kept / "video-second.json", (2, 2))
+    _video(store, "video-first", first)  # published again: now the newest
+    store.gc(max_bytes=1500)
+    assert store.lookup("first") is not None and store.lookup("second") is None
+
+
 def _gc_in_child(root: str, done) -> None:
     ArtifactStore(Path(root)).gc()
     done.set()
