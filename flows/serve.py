@@ -1,5 +1,4 @@
-"""`reelflow serve`: a Prefect server (unless PREFECT_API_URL names one), the providers'
-concurrency limits, and reelflow's deployments served until Ctrl-C."""
+"""`reelflow serve`: a Prefect server, unless PREFECT_API_URL names one."""
 
 from __future__ import annotations
 
@@ -11,8 +10,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import httpx
-
-from config.settings import load_settings, profile_path
 
 STARTUP_DEADLINE_S = 180  # a cold server takes about 20 s on two cores
 STOP_DEADLINE_S = 30
@@ -56,19 +53,3 @@ def _wait_until_healthy(api_url: str, server: subprocess.Popen) -> None:
         time.sleep(0.5)  # polling a process we started; there is no event to wait on
     raise RuntimeError(f"the Prefect server did not answer within {STARTUP_DEADLINE_S} s")
 
-
-def provider_limits() -> dict[str, int]:
-    """Concurrency per provider tag, from every profile (the smallest limit wins)."""
-    limits: dict[str, int] = {}
-    for path in sorted(profile_path("local").parent.glob("*.yaml")):
-        for provider, limit in load_settings(path.stem).provider_concurrency.items():
-            limits[f"provider:{provider}"] = min(limit, limits.get(f"provider:{provider}", limit))
-    return limits
-
-
-def create_concurrency_limits() -> None:
-    from prefect.client.orchestration import get_client
-
-    with get_client(sync_client=True) as client:
-        for tag, limit in provider_limits().items():
-            client.create_concurrency_limit(tag=tag, concurrency_limit=limit)

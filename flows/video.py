@@ -20,6 +20,7 @@ from cache import open_store
 from config.settings import Settings, load_settings
 from flows import report
 from flows.choices import ProfileName, StyleName
+from flows.limits import limited, provider_tag
 from tasks.clips import animate_keyframe
 from tasks.compose import compose_scenes
 from tasks.images import render_keyframe
@@ -131,9 +132,11 @@ def _render(storyboard: Storyboard, settings: Settings, upstream: list) -> Rende
     check_budget(storyboard, settings)
     report.storyboard_artifact(storyboard)
     scenes = storyboard.ordered_scenes()
-    speak = _tagged(synthesize_speech, settings.speech)
-    paint = _tagged(render_keyframe, settings.image)
-    animate = _tagged(animate_keyframe, settings.video)
+    chains = {synthesize_speech: settings.speech, render_keyframe: settings.image,
+              animate_keyframe: settings.video}
+    tags = limited({provider_tag(chain[0]) for chain in chains.values()})
+    speak, paint, animate = (_tagged(task, provider_tag(chain[0]), tags)
+                             for task, chain in chains.items())
     speech = [speak.submit(scene, storyboard, settings) for scene in scenes]
     keyframes = []
     for scene in scenes:
@@ -156,6 +159,6 @@ def _render(storyboard: Storyboard, settings: Settings, upstream: list) -> Rende
     return summary
 
 
-def _tagged(task, chain: list[str]):
-    """The task tagged `provider:<preferred>`, which Prefect's tag concurrency limits match."""
-    return task.with_options(tags={f"provider:{chain[0].split(':')[0]}"})
+def _tagged(task, tag: str, limited_tags: set[str]):
+    """The task with its preferred provider's tag, where the server limits that tag."""
+    return task.with_options(tags={tag}) if tag in limited_tags else task

@@ -199,3 +199,21 @@ def use_prices(monkeypatch, tmp_path, change) -> None:
     path = tmp_path / "prices.yaml"
     path.write_text(yaml.safe_dump(prices))
     monkeypatch.setenv("REELFLOW_PRICES", str(path))
+
+
+def test_a_provider_with_a_prefect_tag_limit_runs_its_tasks_within_it():
+    """With a limit of 1 on `provider:espeak`, speech tasks carry the tag and never overlap;
+    the other providers have no limit, so their tasks carry no tag (and skip Prefect's slot
+    acquisition)."""
+    with get_client(sync_client=True) as client:
+        client.create_concurrency_limit(tag="provider:espeak", concurrency_limit=1)
+        try:
+            state = render_storyboard(storyboard(3), return_state=True)
+            runs = client.read_task_runs(flow_run_filter=FlowRunFilter(
+                id=FlowRunFilterId(any_=[state.state_details.flow_run_id])))
+        finally:
+            client.delete_concurrency_limit_by_tag("provider:espeak")
+    speech = sorted((run for run in runs if run.name.endswith("-tts")), key=lambda r: r.start_time)
+    assert len(speech) == 3 and all(run.tags == ["provider:espeak"] for run in speech)
+    assert all(earlier.end_time <= later.start_time for earlier, later in zip(speech, speech[1:]))
+    assert all(not run.tags for run in runs if not run.name.endswith("-tts"))
