@@ -4,6 +4,7 @@ GCS publishes, all real SDK code talking to local fakes over HTTPS, on a real Pr
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 from pathlib import Path
@@ -167,3 +168,81 @@ def test_the_cli_makes_a_cloud_video_and_prints_its_signed_url(cloud, prefect_ap
                for name in published_objects())
     for canary in CANARIES.values():
         assert canary not in result.stdout + result.stderr
+
+
+def set_options(monkeypatch, provider: str, **options) -> None:
+    current = json.loads(os.environ["REELFLOW_PROVIDER_OPTIONS"])
+    current[provider] = {**current.get(provider, {}), **options}
+    monkeypatch.setenv("REELFLOW_PROVIDER_OPTIONS", json.dumps(current))
+
+
+def stored_providers(workspace) -> dict[str, set[str]]:
+    """Node kind → the providers the store holds results of."""
+    from cache.store import ArtifactStore
+
+    held: dict[str, set[str]] = {}
+    for record in ArtifactStore(workspace["store"]).records():
+        held.setdefault(record.kind, set()).add(record.provider)
+    return held
+
+
+def test_a_hung_voice_provider_trips_its_deadline_and_the_chain_falls_back(
+        cloud, monkeypatch, workspace):
+    """ElevenLabs accepts every request and never answers: each call times out, the node's
+    attempts run out, eSpeak speaks instead; once ElevenLabs answers, it is asked again."""
+    from tests.fakes.elevenlabs import TTS_PATH
+    from tests.fakes.server import HANG
+
+    monkeypatch.setenv("REELFLOW_SPEECH", "elevenlabs,espeak")
+    set_options(monkeypatch, "elevenlabs", timeout_s=0.5, attempts=2, deadline_s=5)
+    cloud["eleven"].server.fail("POST", TTS_PATH, [HANG, HANG])
+
+    summary = make_video(topic="tide pools", scenes=1)
+
+    tts = next(node for node in json.loads(summary.manifest.read_text())["nodes"]
+               if node["kind"] == "tts")
+    assert tts["provider"] == "espeak" and tts["status"] == "generated"
+    assert "elevenlabs" in tts["fallbacks"][0] and "timed out" in tts["fallbacks"][0].lower()
+    assert len(cloud["eleven"].server.calls("POST", TTS_PATH)) == 2  # the node's attempts
+    assert probe(summary.video).has_audio
+    assert stored_providers(workspace)["tts"] == {"espeak"}
+
+    again = make_video(topic="tide pools", scenes=1)  # ElevenLabs answers now
+    assert served_by(again)["s001-tts"] == "elevenlabs"
+    assert cloud["eleven"].billable == 1
+
+
+def test_garbage_from_any_provider_is_a_failure_and_never_stored(cloud, monkeypatch, workspace):
+    """Truncated audio, a picture that does not decode, a video that is not one: each node
+    falls back, nothing of the garbage reaches the store, and the next run asks again."""
+    from tests.fakes.elevenlabs import TTS_PATH, speech_reply
+    from tests.fakes.google import GENERATE
+
+    bad_png = b"not a png"
+    bad_video = b"not an mp4 at all"  # the Veo fake's "garbage" outcome
+    monkeypatch.setenv("REELFLOW_SPEECH", "elevenlabs,espeak")
+    monkeypatch.setenv("REELFLOW_IMAGE", "gemini-image,local")
+    monkeypatch.setenv("REELFLOW_VIDEO", "veo,kenburns")
+    cloud["eleven"].server.fail("POST", TTS_PATH, [speech_reply(
+        "Tide pools", audio=b"\x01\x02\x03")])
+    cloud["google"].fail("POST", GENERATE.replace("(?P<model>[^/:]+)", "gemini-2.5-flash-image"),
+                         [Response.json({"candidates": [{"content": {"role": "model", "parts": [
+                             {"inlineData": {"mimeType": "image/png",
+                                             "data": base64.b64encode(bad_png).decode()}}]},
+                             "finishReason": "STOP"}]})])
+    cloud["google"].outcomes = ["garbage"]
+
+    summary = make_video(topic="tide pools", scenes=1)
+
+    providers = served_by(summary)
+    assert (providers["s001-tts"], providers["s001-image"], providers["s001-clip"]) == (
+        "espeak", "local", "kenburns")
+    blobs = [path.read_bytes() for path in (workspace["store"] / "blobs").glob("??/*")]
+    assert not any(bad_png in blob or bad_video in blob for blob in blobs)
+    held = stored_providers(workspace)
+    assert (held["tts"], held["image"], held["clip"]) == ({"espeak"}, {"local"}, {"kenburns"})
+
+    again = make_video(topic="tide pools", scenes=1)  # every provider answers well now
+    providers = served_by(again)
+    assert (providers["s001-tts"], providers["s001-image"], providers["s001-clip"]) == (
+        "elevenlabs", "gemini-image", "veo")

@@ -1,15 +1,21 @@
 """Four renders at once on one store, sharing half their scenes: every distinct node is
-generated exactly once across all four, every video is right, and the store verifies."""
+generated exactly once across all four, every video is right, and the store verifies. Both
+stores: the local folder, and a bucket (gcp-storage-emulator in this process, on 127.0.0.1)
+that the four processes share through one machine's local cache and locks."""
 
 from __future__ import annotations
 
 import json
 import subprocess
+import uuid
 from collections import Counter
 
 import pytest
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import storage
 
 from tasks.ffmpeg import probe
+from tests.fakes.gcs import storage_emulator
 from tests.test_cli_input import REELFLOW, run
 
 SHARED = ["Tide pools hide a whole world.", "Anemones wave their arms."]
@@ -23,9 +29,19 @@ def storyboard(index: int) -> dict:
         for n, text in enumerate([*SHARED, *own])]}
 
 
-@pytest.fixture
-def env(cli_env, prefect_api_url):
-    return {**cli_env, "PREFECT_API_URL": prefect_api_url}
+@pytest.fixture(params=["local", "gcs"])
+def env(request, cli_env, prefect_api_url, tmp_path, monkeypatch):
+    env = {**cli_env, "PREFECT_API_URL": prefect_api_url}
+    if request.param == "local":
+        yield env
+        return
+    with storage_emulator() as url:
+        monkeypatch.setenv("STORAGE_EMULATOR_HOST", url)
+        client = storage.Client(project="test", credentials=AnonymousCredentials())
+        bucket = client.create_bucket(f"reelflow-store-{uuid.uuid4().hex[:12]}")
+        (tmp_path / "tmp").mkdir()  # a fresh local cache of the bucket, shared by the four
+        yield {**env, "STORAGE_EMULATOR_HOST": url, "REELFLOW_STORE": f"gs://{bucket.name}/cache",
+               "TMPDIR": str(tmp_path / "tmp")}
 
 
 def test_four_renders_sharing_scenes_generate_each_node_once(env, workspace, tmp_path):
