@@ -98,11 +98,16 @@ def _scene_events(scene: SceneWords) -> list[str]:
     words = [w for w in scene.words if escape_text(w.text.strip())]
     chunks = _chunks(words)
     scene_end = _cs(scene.start + scene.length)
-    events = []
+    events, carried = [], []
     for index, chunk in enumerate(chunks):
+        chunk = carried + chunk
         start = _cs(scene.start + chunk[0].start)
         following = chunks[index + 1][0].start if index + 1 < len(chunks) else chunk[-1].end + HOLD
         end = min(scene_end, _cs(scene.start + following))
+        if end <= start and index + 1 < len(chunks):
+            carried = chunk  # no time of its own before the next line starts: shown with it
+            continue
+        carried = []
         # Word i is highlighted from its own start until the next word's: gaps are counted too.
         marks = [_cs(scene.start + w.start) for w in chunk] + [_cs(scene.start + chunk[-1].end)]
         marks = [min(max(mark, start), end) for mark in marks]

@@ -92,6 +92,21 @@ def test_long_words_break_before_thirty_two_characters():
     assert lines == ["extraordinarily", "uncharacteristically long words"]
 
 
+def test_a_line_that_shares_its_instant_with_the_next_is_shown_with_it():
+    """A provider that gives seven words one time (or a sentence end and the next word the
+    same centisecond) leaves a first line with no time of its own: its words join the next
+    line instead of vanishing."""
+    texts = ["One.", "two", "three", "four", "five", "six", "seven"]
+    same = [WordTiming(text=t, start=1.0 + max(0, i - 1) * 0.4, end=1.0 + i * 0.4)
+            for i, t in enumerate(texts)]  # "One." and "two" start together
+    for timings in (same, [WordTiming(text=t, start=0.5, end=0.5) for t in texts]):
+        events = dialogues(karaoke_ass([SceneWords(0.0, 5.0, timings)], width=WIDTH,
+                                       height=HEIGHT))
+        shown = " ".join(KARAOKE_TAG.sub("", text) for _, _, text in events)
+        assert shown.split() == texts, events
+        assert all(end > start for start, end, _ in events)
+
+
 def test_captions_never_span_scenes_and_stay_inside_them():
     scenes = [SceneWords(0.0, 2.0, words("a", "b", "c", step=0.6)),  # its hold would pass 2 s
               SceneWords(2.0, 3.0, words("d", "e"))]
