@@ -31,6 +31,10 @@ from tasks.nodes import NodeOutcome
 from tasks.storyboard import Storyboard
 
 
+# Scratch older than this was left by a publish that was killed; younger may be another's.
+SCRATCH_MAX_AGE_S = 3600
+
+
 class PublishError(RuntimeError):
     """The output folder cannot take the video; nothing of it was published."""
 
@@ -49,6 +53,7 @@ def publish(storyboard: Storyboard, outcomes: list[NodeOutcome], composed: NodeO
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise PublishError(f"publish: cannot write to {out}: {error.strerror}") from error
+    _sweep(out, (".incoming-*", ".stale-*"))
     video = composed.output("video")
     folder = out / folder_name(storyboard, video.digest)
     published = folder / "video.mp4"
@@ -69,6 +74,7 @@ def publish(storyboard: Storyboard, outcomes: list[NodeOutcome], composed: NodeO
         "manifest.json": manifest.model_dump_json(indent=2).encode(),
     }
     if reused:
+        _sweep(folder, [f".{name}-*" for name in small_files])
         for name, data in small_files.items():
             _replace_file(folder / name, data)
     else:
@@ -118,6 +124,21 @@ def _publish_new_folder(folder: Path, store: ArtifactStore, composed: NodeOutcom
             os.rename(staging, folder)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _sweep(folder: Path, patterns) -> None:
+    """Remove the scratch (named by `patterns`) that a killed publish left in `folder`."""
+    cutoff = time.time() - SCRATCH_MAX_AGE_S
+    for path in (path for pattern in patterns for path in folder.glob(pattern)):
+        try:
+            if path.lstat().st_mtime >= cutoff:
+                continue
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+        except FileNotFoundError:  # another publish swept it first
+            continue
 
 
 def _replace_file(path: Path, data: bytes) -> None:

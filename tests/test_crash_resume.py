@@ -1,7 +1,10 @@
-"""kill -9 at random points of a render, then render again: the store stays consistent, no
-published folder is ever half-written, and every node finished before the kill is reused.
+"""kill -9 during a render, then render again: the store stays consistent, no published folder
+is ever half-written, and every node finished before the kill is reused.
 
-`make test` runs a fixed-seed handful of kill points; `make soak` runs many more.
+Two kinds of kill point: at a random moment (two in a row, on the render's clock), and at an
+exact call inside one phase of the work (tests/fakes/killpoint: the Nth speech, picture, clip,
+blob write, compose step or publish copy), chosen at random from a seed. `make test` runs a
+fixed-seed handful of each; `make soak` runs many more.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import os
 import random
 import signal
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +22,19 @@ from cache import open_store
 from tests.test_cli_input import REELFLOW, run
 
 PUBLISHED = {"manifest.json", "storyboard.json", "subtitles.ass", "video.mp4"}
+KILLPOINT = Path(__file__).parent / "fakes" / "killpoint"
+# Phase → (module, function, how many calls a 3-scene render makes, only calls naming this).
+PHASES = {
+    "speech": ("tasks.providers.espeak", "EspeakSpeech.synthesize", 3, ""),
+    "image": ("tasks.providers.local_image", "LocalImage.generate", 3, ""),
+    "clip": ("tasks.providers.kenburns", "KenBurnsAnimator.animate", 3, ""),
+    # A complete, fsynced blob about to be renamed into place (14 are written in all).
+    "blob write": ("os", "replace", 14, "/blobs/"),
+    # 1: before the picture is encoded; 2: before the segments are joined to the soundtrack.
+    "compose": ("tasks.montage", "run_ffmpeg", 2, ""),
+    # Copying the video (1) or the subtitles (2) into the folder being assembled.
+    "publish": ("shutil", "copyfile", 2, ".incoming-"),
+}
 
 
 def storyboard(seed: int) -> dict:
@@ -34,8 +51,9 @@ def env(cli_env, prefect_api_url):
     return {**cli_env, "PREFECT_API_URL": prefect_api_url}
 
 
-def render(env, board_file, kill_after: float | None):
-    """Render; with `kill_after`, SIGKILL the whole process group after that many seconds."""
+def render(env, board_file, kill_after: float | None = None):
+    """Render; with `kill_after`, SIGKILL the whole process group after that many seconds.
+    None when the render was killed, by the test or by a kill point."""
     process = subprocess.Popen([REELFLOW, "render", str(board_file), "--json"], env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                start_new_session=True)
@@ -46,6 +64,8 @@ def render(env, board_file, kill_after: float | None):
         process.wait()
         return None
     stdout, stderr = process.communicate()
+    if process.returncode == -signal.SIGKILL:
+        return None
     assert process.returncode == 0, stderr
     return json.loads(stdout)
 
@@ -66,10 +86,14 @@ def kill_and_resume(env, workspace, tmp_path, seed: int) -> None:
         render(env, board_file, kill_after=rng.uniform(1.0, 9.0))
         assert run(["cache", "verify"], env).returncode == 0
         published_folders_are_whole(workspace["out"])
+    resume_without_redoing(env, workspace, board_file)
+
+
+def resume_without_redoing(env, workspace, board_file) -> None:
     finished = {record.key for record in open_store(str(workspace["store"])).records()}
     open_store.cache_clear()
 
-    summary = render(env, board_file, kill_after=None)
+    summary = render(env, board_file)
 
     manifest = json.loads(open(summary["manifest"]).read())
     regenerated = {n["key"] for n in manifest["nodes"] if n["status"] == "generated" and n["key"]}
@@ -88,3 +112,35 @@ def test_renders_killed_at_random_points_resume_without_redoing_finished_nodes(
 @pytest.mark.parametrize("seed", range(100, 110))
 def test_soak_renders_killed_at_random_points(env, workspace, tmp_path, seed):
     kill_and_resume(env, workspace, tmp_path, seed)
+
+
+def kill_in_phase_and_resume(env, workspace, tmp_path, phase: str, call: int) -> None:
+    module, function, _, text = PHASES[phase]
+    board_file = tmp_path / f"board-{phase}-{call}.json"
+    board_file.write_text(json.dumps(storyboard(hash((phase, call)) % 10_000)))
+    killing = {**env, "PYTHONPATH": str(KILLPOINT),
+               "REELFLOW_TEST_KILL_AT": f"{module}:{function}:{call}:{text}"}
+    assert render(killing, board_file) is None, f"the render ended before {phase} call {call}"
+    assert run(["cache", "verify"], env).returncode == 0
+    published_folders_are_whole(workspace["out"])
+    scratch = list(workspace["out"].glob(".*")) if workspace["out"].exists() else []
+    assert bool(scratch) == (phase == "publish")  # killed while assembling its folder
+    for path in scratch:  # as if the crash was long ago: the next publish sweeps it
+        os.utime(path, (1, 1))
+    resume_without_redoing(env, workspace, board_file)
+    assert not list(workspace["out"].glob(".*"))
+
+
+@pytest.mark.parametrize("phase", PHASES)
+def test_a_render_killed_inside_each_phase_resumes_without_redoing_finished_nodes(
+        env, workspace, tmp_path, phase):
+    call = random.Random(phase).randint(1, PHASES[phase][2])
+    kill_in_phase_and_resume(env, workspace, tmp_path, phase, call)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(200, 220))
+def test_soak_renders_killed_inside_random_phases(env, workspace, tmp_path, seed):
+    rng = random.Random(seed)
+    phase = rng.choice(list(PHASES))
+    kill_in_phase_and_resume(env, workspace, tmp_path, phase, rng.randint(1, PHASES[phase][2]))

@@ -6,6 +6,7 @@ Each test reads like a script: render, change one thing, render, then `check_exe
 from __future__ import annotations
 
 import json
+import os
 import re
 
 import pytest
@@ -79,6 +80,23 @@ def test_first_render_publishes_a_playable_video_with_karaoke_subtitles():
     for node in manifest["nodes"]:
         assert node["provider"] and node["model"] and "seconds" in node
         assert node["kind"] == "publish" or (len(node["key"]) == 64 and node["outputs"])
+
+
+def test_publishing_sweeps_old_scratch_of_killed_publishes_and_nothing_else(workspace):
+    """Scratch an hour old was left by a killed publish; younger scratch may be another
+    render's, in progress; other dot files are the user's."""
+    out = workspace["out"]
+    old_staging, old_stale, young_staging, users = (
+        out / ".incoming-old", out / ".stale-video-123", out / ".incoming-young", out / ".git")
+    for folder in (old_staging, old_stale, young_staging, users):
+        folder.mkdir(parents=True)
+        (folder / "video.mp4").write_bytes(b"partial")
+    for folder in (old_staging, old_stale, users):
+        os.utime(folder, (1, 1))
+
+    render(storyboard(1))
+
+    assert sorted(p.name for p in out.glob(".*")) == [".git", ".incoming-young"]
 
 
 def test_no_change_rerun_generates_nothing_and_shows_cached_in_prefect():
