@@ -15,7 +15,7 @@ from typing import Annotated, Optional
 
 from config.prefect_defaults import apply_prefect_defaults
 
-apply_prefect_defaults()  # before Prefect is imported anywhere
+DEFAULTED = apply_prefect_defaults()  # before Prefect is imported anywhere
 
 import typer  # noqa: E402
 from pydantic import ValidationError  # noqa: E402
@@ -205,14 +205,17 @@ def serve(host: Annotated[str, typer.Option(help="Address of a server started he
     """Open the Prefect UI with reelflow's deployments. Ctrl-C stops everything it started."""
     settings = _settings(None)
     from prefect import serve as serve_deployments
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.settings import PREFECT_API_URL, PREFECT_LOGGING_LEVEL, temporary_settings
 
     from deployments.catalog import deployments
-    from flows.runners import task_runner
     from flows.limits import create_concurrency_limits
+    from flows.runners import task_runner
     from flows.serve import prefect_server
 
-    with prefect_server(host, port) as api_url, temporary_settings({PREFECT_API_URL: api_url}):
+    # Served runs are watched in the UI, not through progress bars: they log at INFO.
+    served_settings = {PREFECT_LOGGING_LEVEL: "INFO"} if "PREFECT_LOGGING_LEVEL" in DEFAULTED else {}
+    with prefect_server(host, port) as api_url, \
+            temporary_settings({PREFECT_API_URL: api_url, **served_settings}):
         create_concurrency_limits()
         served = deployments(task_runner(settings))
         for deployment in served:  # registered before we say so; serving repeats it harmlessly

@@ -16,6 +16,8 @@ from prefect.client.schemas.filters import (
     FlowRunFilter,
     FlowRunFilterId,
     FlowRunFilterParentFlowRunId,
+    LogFilter,
+    LogFilterFlowRunId,
 )
 from prefect.deployments import run_deployment
 
@@ -32,6 +34,7 @@ def served(prefect_api_url: str, tmp_path_factory) -> dict[str, Path]:
     env = {**os.environ, "PREFECT_API_URL": prefect_api_url, "REELFLOW_STORE": str(paths["store"]),
            "REELFLOW_OUT": str(paths["out"]), "REELFLOW_SHORT_SIDE": "180", "REELFLOW_FPS": "12"}
     env.pop("REELFLOW_PROFILE", None)
+    env.pop("PREFECT_LOGGING_LEVEL", None)  # as a user has it: reelflow picks the level
     process = subprocess.Popen([REELFLOW, "serve"], env=env, stderr=subprocess.PIPE, text=True)
     try:
         # It says which deployments it serves once they are registered.
@@ -78,6 +81,12 @@ def test_make_video_runs_from_the_deployment_and_shows_its_artifacts(served):
                if a.type == "markdown")
     names = set(task_states(flow_run.id))
     assert {"plan-storyboard", "scene-s001-tts", "scene-s002-clip", "compose-video"} <= names
+    with get_client(sync_client=True) as client:  # the UI's Logs tab tells the run's story
+        logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(
+            any_=[flow_run.id])))
+    finished = {log.task_run_id for log in logs
+                if log.task_run_id and log.message.startswith("Finished in state")}
+    assert len(finished) == len(names)  # every task run logged its end
 
 
 def test_rerun_with_edits_regenerates_only_the_edited_scene(served):
