@@ -1,6 +1,9 @@
 """EspeakSpeech against the real eSpeak NG library."""
 
 import io
+import os
+import subprocess
+import sys
 import wave
 from concurrent.futures import ThreadPoolExecutor
 
@@ -115,3 +118,27 @@ def test_faster_rate_gives_shorter_audio():
 def test_rate_outside_espeak_range_is_rejected():
     with pytest.raises(ValidationError):
         EspeakSpeech({"rate": 500})
+
+
+SPEAK_IN_A_PROCESS = """
+import os, signal, sys
+from tasks.providers.base import SpeechRequest
+from tasks.providers.espeak import EspeakSpeech
+EspeakSpeech().synthesize(SpeechRequest(text="Hello.", voice="en-us", language="en"))
+if sys.argv[1] == "kill":
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_killed_process_leaves_its_library_copy_and_the_next_process_removes_it(tmp_path):
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    living = tmp_path / f"reelflow-espeak-{os.getpid()}-inuse"  # a running process's copy
+    living.mkdir()
+
+    killed = subprocess.run([sys.executable, "-c", SPEAK_IN_A_PROCESS, "kill"], env=env)
+    assert killed.returncode == -9
+    left = sorted(p.name for p in tmp_path.iterdir() if p != living)
+    assert len(left) == 1 and left[0].startswith("reelflow-espeak-")
+
+    subprocess.run([sys.executable, "-c", SPEAK_IN_A_PROCESS, "exit"], env=env, check=True)
+    assert [p.name for p in tmp_path.iterdir()] == [living.name]

@@ -5,9 +5,10 @@ from __future__ import annotations
 import _ctypes
 import bisect
 import ctypes
+import os
+import re
 import shutil
 import tempfile
-import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -51,15 +52,35 @@ _Callback = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctype
 
 _lock = threading.Lock()  # the library is one global, thread-unsafe state machine
 _folder: tempfile.TemporaryDirectory | None = None
+_COPY_PREFIX = "reelflow-espeak-"  # then the owner's pid: reelflow-espeak-1234-abcd1234
 
 
 def _library_path() -> str:
     """Our own copy of the library: nothing else in the process can share its state or keep it loaded."""
     global _folder
     if _folder is None:
-        _folder = tempfile.TemporaryDirectory(prefix="reelflow-espeak-")
+        _remove_copies_of_dead_processes()
+        _folder = tempfile.TemporaryDirectory(prefix=f"{_COPY_PREFIX}{os.getpid()}-")
         shutil.copy(espeakng_loader.get_library_path(), _folder.name)
     return str(Path(_folder.name) / Path(espeakng_loader.get_library_path()).name)
+
+
+def _remove_copies_of_dead_processes() -> None:
+    """A process killed with SIGKILL never removes its copy: the next one to start does."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{_COPY_PREFIX}*-*"):
+        owner = folder.name.removeprefix(_COPY_PREFIX).split("-", 1)[0]
+        if owner.isdigit() and not _alive(int(owner)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 class EspeakSpeech(SpeechSynthesizer):
