@@ -26,7 +26,7 @@ browser:
 test: install browser
 	$(BIN)/pytest
 
-# The long randomized runs (kill points, faults) that `make test` samples with fixed seeds.
+# The long randomized kill-point runs that `make test` samples with fixed seeds.
 soak: install browser
 	$(BIN)/pytest -m slow
 
