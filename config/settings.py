@@ -27,6 +27,16 @@ def _split_chain(value):
 ProviderChain = Annotated[list[str], NoDecode, BeforeValidator(_split_chain), Field(min_length=1)]
 
 
+def _split_folders(value):
+    """REELFLOW_CHARACTERS="./cast:/shared/cast" → a list, as PATH is split."""
+    if isinstance(value, str):
+        return [Path(part) for part in value.split(os.pathsep) if part.strip()]
+    return value
+
+
+ProfileFolders = Annotated[list[Path], NoDecode, BeforeValidator(_split_folders)]
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="REELFLOW_", env_file=".env", extra="ignore", frozen=True
@@ -57,8 +67,10 @@ class Settings(BaseSettings):
     provider_concurrency: dict[str, int] = Field(default_factory=dict)
     default_concurrency: int = Field(4, ge=1)
     max_cost: float | None = Field(None, ge=0, description="Stop before spending more (USD)")
-    continuity: bool = Field(False, description="Give each keyframe the previous one as a "
-                             "reference, where the image provider takes references")
+    characters: ProfileFolders = Field(default_factory=list, description="Folders of character "
+                                       "profiles besides config/characters (os.pathsep-separated)")
+    locations: ProfileFolders = Field(default_factory=list, description="Folders of location "
+                                      "profiles besides config/locations")
     publish: str | None = Field(None, description="Also publish to gs://BUCKET/PREFIX")
     gcs_project: str | None = None
     gcs_signing_key: Path | None = Field(None, description="Service-account JSON to sign URLs")

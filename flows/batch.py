@@ -40,6 +40,8 @@ def make_videos(
     profile: Profile = None,
     max_cost: MaxCost = None,
     concurrency: Annotated[int, Field(ge=1, le=16)] = 2,
+    cast: list[str] | None = None,
+    places: list[str] | None = None,
     out: Path | None = None,
     short_side: ShortSide = None,
     publish: str | None = None,
@@ -55,13 +57,15 @@ def make_videos(
         profile: Providers to use: local (offline, free) or cloud.
         max_cost: Refuse to spend more than this many US dollars on each video.
         concurrency: Videos made at once.
+        cast: Characters of a dialogue, by id, in every video.
+        places: Locations the scenes take place in, by id.
         out: Folder to publish into (default ./out).
         short_side: Short side of the video in pixels (default 1080).
         publish: Also publish to gs://BUCKET/PREFIX.
     """
     every = [*(topics or []), *(read_topics(topics_file) if topics_file else [])]
     shared = dict(scenes=scenes, aspect=aspect, style=style, profile=profile, max_cost=max_cost,
-                  out=out, short_side=short_side, publish=publish)
+                  cast=cast, places=places, out=out, short_side=short_side, publish=publish)
 
     def make_one(topic: str) -> BatchRow:
         state = make_video(topic=topic, **shared, return_state=True)

@@ -7,6 +7,7 @@ the field, and nothing is generated, stored or published.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -49,6 +50,12 @@ ShortSide = Annotated[Optional[int], typer.Option(help="Short side of the video 
 AsJson = Annotated[bool, typer.Option("--json", help="Print a machine-readable summary")]
 Publish = Annotated[Optional[str], typer.Option(help="Also publish to gs://BUCKET/PREFIX")]
 MaxCost = Annotated[Optional[float], typer.Option(help="Refuse to spend more than this (USD)")]
+Cast = Annotated[Optional[str], typer.Option(help="Characters of a dialogue, by id: mira,otto")]
+Places = Annotated[Optional[str], typer.Option(help="Locations the scenes take place in, by id")]
+CharacterDirs = Annotated[Optional[list[Path]], typer.Option(
+    "--characters", help="A folder of character profiles (repeatable) [env: REELFLOW_CHARACTERS]")]
+LocationDirs = Annotated[Optional[list[Path]], typer.Option(
+    "--locations", help="A folder of location profiles (repeatable) [env: REELFLOW_LOCATIONS]")]
 
 
 class BadInput(Exception):
@@ -88,7 +95,27 @@ def _render_settings(**options) -> Settings:
     return settings
 
 
-def _request(topic, script, scenes, aspect, style, voice, language, music, seed) -> VideoRequest:
+def _use_profile_folders(characters: list[Path] | None, locations: list[Path] | None) -> None:
+    """--characters and --locations add to REELFLOW_CHARACTERS and REELFLOW_LOCATIONS, which
+    the flows run in this process read as every other setting."""
+    for variable, folders in (("REELFLOW_CHARACTERS", characters), ("REELFLOW_LOCATIONS", locations)):
+        if folders:
+            given = [str(folder.expanduser().resolve()) for folder in folders]
+            os.environ[variable] = os.pathsep.join(filter(None, [os.environ.get(variable), *given]))
+
+
+def _ids(value: str | None) -> list[str]:
+    return [part.strip() for part in (value or "").split(",") if part.strip()]
+
+
+def _request(settings, topic, script, scenes, aspect, style, voice, language, music, seed,
+             cast, places) -> VideoRequest:
+    from config.bible import BibleError, cast_and_places
+
+    try:
+        characters, locations = cast_and_places(settings, _ids(cast), _ids(places))
+    except BibleError as error:
+        raise BadInput(str(error)) from None
     text = None
     if script is not None:
         try:
@@ -97,7 +124,8 @@ def _request(topic, script, scenes, aspect, style, voice, language, music, seed)
             raise BadInput(f"script: cannot read {script}: {error}") from None
     try:
         return VideoRequest(topic=topic, script=text, scenes=scenes, aspect=aspect, style=style,
-                            voice=voice, language=language, music=music, seed=seed)
+                            voice=voice, language=language, music=music, seed=seed,
+                            characters=characters, locations=locations)
     except ValidationError as error:
         raise BadInput(_field_error(error, "")) from None
 
@@ -131,6 +159,10 @@ def _print_summary(summary, as_json: bool) -> None:
         return
     stderr.print(f"generated {summary.generated}, reused {summary.cached}, "
                  f"cost ${summary.cost_usd:.4f}, saved ${summary.saved_usd:.4f}")
+    if summary.placeholders:
+        missing = ", ".join(n.id for n in summary.nodes if n.status == "placeholder")
+        stderr.print(f"[yellow]placeholders for {missing}: every provider failed (see "
+                     "manifest.json); the next run asks them again[/]")
     typer.echo(str(summary.video))
     if summary.url:
         typer.echo(summary.url)
@@ -140,10 +172,14 @@ def _print_summary(summary, as_json: bool) -> None:
 def plan(topic: Topic = None, script: ScriptFile = None, scenes: Scenes = 6,
          aspect: AspectOpt = Aspect.portrait, style: Style = "documentary",
          voice: Voice = "en-us", language: Language = "en", music: Music = True,
-         seed: Seed = 0, profile: Profile = None) -> None:
+         seed: Seed = 0, cast: Cast = None, places: Places = None,
+         characters: CharacterDirs = None, locations: LocationDirs = None,
+         profile: Profile = None) -> None:
     """Print a storyboard for TOPIC (or --script) as JSON."""
-    request = _request(topic, script, scenes, aspect, style, voice, language, music, seed)
+    _use_profile_folders(characters, locations)
     settings = _settings(profile)
+    request = _request(settings, topic, script, scenes, aspect, style, voice, language, music,
+                       seed, cast, places)
     from tasks.plan import load_storyboard, plan as plan_node
 
     typer.echo(load_storyboard(plan_node(request, settings), settings).model_dump_json(indent=2))
@@ -161,7 +197,7 @@ def render(storyboard: Annotated[str, typer.Argument(help="Storyboard JSON file,
     from flows.runners import task_runner
     from flows.video import render_storyboard
 
-    with node_progress(stderr, scenes=len(board.scenes), planning=False), _refusals():
+    with node_progress(stderr, planning=False), _refusals():
         summary = render_storyboard.with_options(task_runner=task_runner(settings))(
             board, **options)
     _print_summary(summary, as_json)
@@ -171,20 +207,25 @@ def render(storyboard: Annotated[str, typer.Argument(help="Storyboard JSON file,
 def make(topic: Topic = None, script: ScriptFile = None, scenes: Scenes = 6,
          aspect: AspectOpt = Aspect.portrait, style: Style = "documentary",
          voice: Voice = "en-us", language: Language = "en", music: Music = True,
-         seed: Seed = 0, profile: Profile = None, out: Out = None,
+         seed: Seed = 0, cast: Cast = None, places: Places = None,
+         characters: CharacterDirs = None, locations: LocationDirs = None,
+         profile: Profile = None, out: Out = None,
          short_side: ShortSide = None, publish: Publish = None, max_cost: MaxCost = None,
          as_json: AsJson = False) -> None:
     """Plan, render and publish a video for TOPIC (or --script)."""
-    request = _request(topic, script, scenes, aspect, style, voice, language, music, seed)
     options = dict(profile=profile, out=out, short_side=short_side, publish=publish,
                    max_cost=max_cost)
+    _use_profile_folders(characters, locations)
     settings = _render_settings(**options)
+    request = _request(settings, topic, script, scenes, aspect, style, voice, language, music,
+                       seed, cast, places)
     from flows.runners import task_runner
     from flows.video import make_video
 
-    with node_progress(stderr, scenes=None if script else scenes, planning=True), _refusals():
+    asked = request.model_dump(exclude={"characters", "locations"})
+    with node_progress(stderr, planning=True), _refusals():
         summary = make_video.with_options(task_runner=task_runner(settings))(
-            **request.model_dump(), **options)
+            **asked, cast=_ids(cast), places=_ids(places), **options)
     _print_summary(summary, as_json)
 
 

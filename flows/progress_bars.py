@@ -3,36 +3,44 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from collections import Counter
 from contextlib import contextmanager
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from tasks import progress
+from tasks.graph import KINDS, video_graph
 from tasks.nodes import NodeOutcome
-
-LABELS = {"plan": "storyboard", "tts": "voices", "image": "keyframes", "clip": "clips",
-          "compose": "compose"}
-
+from tasks.storyboard import Storyboard
 
 @contextmanager
-def node_progress(console: Console, *, scenes: int | None, planning: bool) -> Iterator[None]:
-    """Show progress while the block renders; `scenes` may be unknown until planning is done."""
+def node_progress(console: Console, *, planning: bool) -> Iterator[None]:
+    """Show progress while the block renders: a bar per node kind of the storyboard's graph,
+    sized as soon as the storyboard is known (after planning, when there is a plan)."""
     bars = Progress(TextColumn("{task.description:<11}"), BarColumn(), MofNCompleteColumn(),
                     TextColumn("{task.fields[last]}"), TimeElapsedColumn(),
                     console=console, transient=False)
-    totals = {"tts": scenes, "image": scenes, "clip": scenes, "compose": 1}
+    ids = {kind.name: bars.add_task(kind.label, total=None, last="", visible=False)
+           for kind in KINDS.values()}
     if planning:
-        totals = {"plan": 1, **totals}
-    ids = {kind: bars.add_task(LABELS[kind], total=total, last="") for kind, total in totals.items()}
+        ids["plan"] = bars.add_task("storyboard", total=1, last="")
     counts = dict.fromkeys(ids, 0)
 
-    def advance(outcome: NodeOutcome) -> None:
-        if outcome.kind not in ids:
+    def sized(storyboard: Storyboard) -> None:
+        totals = Counter(step.kind for step in video_graph(storyboard))
+        for kind, total in totals.items():
+            bars.update(ids[kind], total=total, visible=True)
+
+    def advance(event: NodeOutcome | Storyboard) -> None:
+        if isinstance(event, Storyboard):
+            sized(event)
             return
-        counts[outcome.kind] += 1
-        bars.update(ids[outcome.kind], completed=counts[outcome.kind],
-                    last=f"{outcome.id} {outcome.status}")
+        if event.kind not in ids:
+            return
+        counts[event.kind] += 1
+        bars.update(ids[event.kind], completed=counts[event.kind], visible=True,
+                    last=f"{event.id} {event.status}")
 
     with bars, progress.listening(advance):
         yield

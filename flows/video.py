@@ -1,4 +1,5 @@
-"""The video flows: plan → per scene (speech ∥ keyframe → clip) → compose → publish.
+"""The video flows: plan → the storyboard's graph (references, sprites, a voice per line, a
+keyframe and a clip per scene, compose; see tasks/graph.py) → publish.
 
 The flows only wire tasks together; every task stores its own output and comes back Cached
 when the store already holds it. Tasks go through `.submit().result()`: a direct call would
@@ -17,18 +18,17 @@ from pydantic import Field
 from slugify import slugify
 
 from cache import open_store
+from config.bible import cast_and_places
 from config.settings import Settings, load_settings
 from flows import report
 from flows.choices import ProfileName, StyleName
 from flows.limits import limited, provider_tag
-from tasks.clips import animate_keyframe
-from tasks.compose import compose_scenes
-from tasks.images import render_keyframe
+from tasks import progress
+from tasks.graph import KINDS, make_node, video_graph
 from tasks.manifest import RenderSummary
 from tasks.plan import load_storyboard, plan_storyboard
 from tasks.preflight import check_budget, check_keys
 from tasks.publish import publish_video
-from tasks.speech import synthesize_speech
 from tasks.storyboard import MAX_SCENES, Aspect, Storyboard, VideoRequest
 
 # Prefect builds each deployment's run form from these types (enums become select boxes) and
@@ -57,6 +57,8 @@ def make_video(
     language: str = "en",
     music: bool = True,
     seed: Annotated[int, Field(ge=0)] = 0,
+    cast: list[str] | None = None,
+    places: list[str] | None = None,
     out: Path | None = None,
     short_side: ShortSide = None,
     publish: str | None = None,
@@ -75,14 +77,17 @@ def make_video(
         language: Narration language code, e.g. en.
         music: Background music under the narration.
         seed: Change it for different pictures from the same storyboard.
+        cast: Characters of a dialogue, by id (config/characters or REELFLOW_CHARACTERS).
+        places: Locations the scenes take place in, by id (config/locations).
         out: Folder to publish into (default ./out).
         short_side: Short side of the video in pixels (default 1080).
         publish: Also publish to gs://BUCKET/PREFIX.
     """
+    settings = run_settings(profile, out, short_side, publish, max_cost)
+    characters, locations = cast_and_places(settings, cast or [], places or [])
     request = VideoRequest(topic=topic, script=script, scenes=scenes, aspect=aspect,
                            style=StyleName(style).value, voice=voice, language=language,
-                           music=music, seed=seed)
-    settings = run_settings(profile, out, short_side, publish, max_cost)
+                           music=music, seed=seed, characters=characters, locations=locations)
     planned = plan_storyboard.submit(request, settings).result()
     storyboard = load_storyboard(planned, settings)
     return render(storyboard, settings, [planned])
@@ -131,34 +136,33 @@ def render(storyboard: Storyboard, settings: Settings, upstream: list) -> Render
 def _render(storyboard: Storyboard, settings: Settings, upstream: list) -> RenderSummary:
     check_budget(storyboard, settings)
     report.storyboard_artifact(storyboard)
-    scenes = storyboard.ordered_scenes()
-    chains = {synthesize_speech: settings.speech, render_keyframe: settings.image,
-              animate_keyframe: settings.video}
-    tags = limited({provider_tag(chain[0]) for chain in chains.values()})
-    speak, paint, animate = (_tagged(task, provider_tag(chain[0]), tags)
-                             for task, chain in chains.items())
-    speech = [speak.submit(scene, storyboard, settings) for scene in scenes]
-    keyframes = []
-    for scene in scenes:
-        # With continuity each keyframe waits for the one before, its reference picture.
-        previous = keyframes[-1] if settings.continuity and keyframes else None
-        keyframes.append(paint.submit(scene, storyboard, settings, previous))
-    clips = [animate.submit(scene, keyframe, storyboard, settings)
-             for scene, keyframe in zip(scenes, keyframes)]
-    progress = report.Progress(len(speech) + len(keyframes) + len(clips) + 2)
-    for _ in as_completed([*speech, *keyframes, *clips]):
-        progress.advance()
-    # Results in order: the first failed node raises its own error here.
-    voices, shots = [f.result() for f in speech], [f.result() for f in clips]
-    composed = compose_scenes.submit(storyboard, voices, shots, settings).result()
-    progress.advance()
-    outcomes = [*upstream, *voices, *(f.result() for f in keyframes), *shots]
-    summary = publish_video.submit(storyboard, outcomes, composed, settings).result()
-    progress.advance()
+    progress.emit(storyboard)  # the CLI sizes its bars from the graph
+    makers = _node_tasks(settings)
+    futures = {}
+    for step in video_graph(storyboard):  # each after the nodes it needs, and waits for those alone
+        futures[step.id] = makers[step.kind].submit(
+            step, {needed: futures[needed] for needed in step.needs}, storyboard, settings)
+    finished = report.Progress(len(futures) + 1)
+    for _ in as_completed(list(futures.values())):
+        finished.advance()
+    # The first node that failed raises its own error here, not one that merely waited on it.
+    for future in futures.values():
+        if future.state.is_failed():
+            future.result()
+    outcomes = [future.result() for future in futures.values()]
+    summary = publish_video.submit(storyboard, [*upstream, *outcomes[:-1]], outcomes[-1],
+                                   settings).result()
+    finished.advance()
     report.summary_artifacts(summary)
     return summary
 
 
-def _tagged(task, tag: str, limited_tags: set[str]):
-    """The task with its preferred provider's tag, where the server limits that tag."""
-    return task.with_options(tags={tag}) if tag in limited_tags else task
+def _node_tasks(settings: Settings) -> dict:
+    """The node task of each kind, named after it, with its preferred provider's tag where
+    the server limits that tag."""
+    tags = {name: provider_tag(getattr(settings, kind.modality.value)[0])
+            for name, kind in KINDS.items() if kind.modality}
+    limited_tags = limited(set(tags.values()))
+    return {name: make_node.with_options(
+        name=name, tags={tags[name]} if tags.get(name) in limited_tags else set())
+        for name in KINDS}

@@ -15,3 +15,22 @@ def wav_bytes(pcm: bytes, rate: int) -> bytes:
         out.setframerate(rate)
         out.writeframes(pcm)
     return buffer.getvalue()
+
+
+def join_lines(lines: list[bytes], gap: float) -> tuple[bytes, list[tuple[float, float]]]:
+    """One WAV of 16-bit mono `lines` with `gap` seconds of quiet between them, and where each
+    line starts and ends in it."""
+    frames, spans, offset, rate = [], [], 0.0, None
+    for index, data in enumerate(lines):
+        with wave.open(io.BytesIO(data)) as reader:
+            rate = rate or reader.getframerate()
+            if (reader.getframerate(), reader.getnchannels(), reader.getsampwidth()) != (rate, 1, 2):
+                raise ValueError("speech lines differ in format; expected 16-bit mono")
+            pcm = reader.readframes(reader.getnframes())
+        if index:
+            frames.append(b"\0\0" * round(gap * rate))
+            offset += round(gap * rate) / rate
+        frames.append(pcm)
+        spans.append((offset, offset + len(pcm) / 2 / rate))
+        offset += len(pcm) / 2 / rate
+    return wav_bytes(b"".join(frames), rate), spans

@@ -6,48 +6,39 @@ the last frame or trims to the scene's length, and crops to the video's shape.
 
 from __future__ import annotations
 
-from prefect import task
-from prefect.cache_policies import NO_CACHE
+from typing import TYPE_CHECKING
 
 from cache import open_store
 from config.settings import Settings
-from tasks.nodes import Generator, Node, NodeOutcome, produce, reported
-from tasks.providers.base import ClipAnimator, ClipRequest, Modality, Usage
-from tasks.storyboard import Scene, Storyboard
+from tasks.nodes import Generator, Node
+from tasks.prompts import scene_prompt
+from tasks.providers.base import ClipAnimator, ClipRequest, Usage
+from tasks.storyboard import Storyboard
+
+if TYPE_CHECKING:
+    from tasks.graph import Step, Upstream
 
 CLIP_VERSION = 1
 
 
-def clip_node(scene: Scene, keyframe: NodeOutcome, storyboard: Storyboard, settings: Settings,
-              animator: ClipAnimator) -> tuple[Node, Generator]:
-    image = keyframe.output("image")
+def describe(step: Step, storyboard: Storyboard, settings: Settings, animator: ClipAnimator,
+             upstream: Upstream) -> tuple[Node, Generator]:
+    scene = next(s for s in storyboard.scenes if s.id == step.scene)
+    image = upstream[f"{scene.id}-image"]["image"]
     aspect = animator.fit_aspect(storyboard.aspect)
     width, height = aspect.size(settings.short_side)
-    request = ClipRequest(image=open_store(settings.store).blob_path(image.digest),
-                          prompt=scene.visual_prompt if animator.uses_prompt else "",
-                          motion=scene.camera,
-                          duration=animator.fit_duration(scene.duration), width=width,
-                          height=height, fps=settings.fps, aspect=aspect)
-    node = Node.served_by(animator, id=f"{scene.id}-clip", kind="clip", version=CLIP_VERSION,
-                          scene=scene.id, params=request.model_dump(mode="json", exclude={"image"}),
-                          inputs={"image": image.digest},
-                          expected=Usage(video_seconds=request.duration))
+    params = dict(prompt=scene_prompt(scene, storyboard) if animator.uses_prompt else "",
+                  motion=scene.camera, duration=animator.fit_duration(scene.duration),
+                  width=width, height=height, fps=settings.fps, aspect=aspect)
+    node = Node.served_by(animator, id=step.id, kind="clip", version=CLIP_VERSION,
+                          scene=scene.id, inputs={"image": image.digest},
+                          params={name: getattr(value, "value", value)  # enums as JSON
+                                  for name, value in params.items()},
+                          expected=Usage(video_seconds=params["duration"]))
 
     def generate(workdir):
+        request = ClipRequest(image=open_store(settings.store).blob_path(image.digest), **params)
         result = animator.animate(request, workdir)
         return {"clip": (result.video, "video/mp4")}, result.usage
 
     return node, generate
-
-
-def animate(scene: Scene, keyframe: NodeOutcome, storyboard: Storyboard,
-            settings: Settings) -> NodeOutcome:
-    return produce(settings, Modality.video,
-                   lambda animator: clip_node(scene, keyframe, storyboard, settings, animator))
-
-
-@task(name="clip", task_run_name="scene-{scene.id}-clip", cache_policy=NO_CACHE)
-def animate_keyframe(scene: Scene, keyframe: NodeOutcome, storyboard: Storyboard,
-                     settings: Settings) -> NodeOutcome:
-    """Turn a scene's keyframe into a motion clip."""
-    return reported(animate(scene, keyframe, storyboard, settings))

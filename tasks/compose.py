@@ -1,60 +1,79 @@
-"""The compose node: every scene's clip, narration and karaoke words cut into one video."""
+"""The compose node: every scene's clip, lines and karaoke words cut into one video, with the
+cast's sprites over dialogue scenes."""
 
 from __future__ import annotations
 
 import json
-
-from prefect import task
-from prefect.cache_policies import NO_CACHE
+from typing import TYPE_CHECKING
 
 from cache import open_store
 from config.settings import Settings
+from tasks.audio import join_lines
 from tasks.montage import SceneMedia, compose_video
-from tasks.nodes import Node, NodeOutcome, produce_node, reported
+from tasks.nodes import Generator, Node
 from tasks.providers.base import Usage, WordTiming
+from tasks.speech import line_id
+from tasks.stage import CastSprite
 from tasks.storyboard import Storyboard
+from tasks.subtitles import Speaker, Turn
 
-COMPOSE_VERSION = 1
+if TYPE_CHECKING:
+    from tasks.graph import Step, Upstream
+
+COMPOSE_VERSION = 2
+LINE_GAP_SECONDS = 0.25
 
 
-def compose(storyboard: Storyboard, speech: list[NodeOutcome], clips: list[NodeOutcome],
-            settings: Settings) -> NodeOutcome:
-    """`speech` and `clips` are in the storyboard's scene order."""
-    store = open_store(settings.store)
+def describe(step: Step, storyboard: Storyboard, settings: Settings, provider: None,
+             upstream: Upstream) -> tuple[Node, Generator]:
     scenes = storyboard.ordered_scenes()
     width, height = storyboard.aspect.size(settings.short_side)
     inputs = {}
-    for index, (voice, clip) in enumerate(zip(speech, clips)):
-        inputs[f"{index:03d}-audio"] = voice.output("audio").digest
-        inputs[f"{index:03d}-words"] = voice.output("words").digest
-        inputs[f"{index:03d}-clip"] = clip.output("clip").digest
+    for index, scene in enumerate(scenes):
+        for number in range(1, len(scene.lines) + 1):
+            voice = upstream[line_id(scene, number)]
+            inputs[f"{index:03d}-l{number:02d}-audio"] = voice["audio"].digest
+            inputs[f"{index:03d}-l{number:02d}-words"] = voice["words"].digest
+        inputs[f"{index:03d}-clip"] = upstream[f"{scene.id}-clip"]["clip"].digest
+    on_stage = {member for scene in scenes for member in scene.cast}
+    for member in sorted(on_stage):
+        for pose in ("talking", "listening"):
+            inputs[f"sprite-{member}-{pose}"] = upstream[f"sprite-{member}"][pose].digest
+    speakers = {c.id: Speaker(c.name, c.shown_color) for c in storyboard.characters}
     node = Node(id="compose", kind="compose", version=COMPOSE_VERSION, provider="reelflow",
                 provider_version=1, model="ffmpeg", inputs=inputs,
                 params={"targets": [scene.duration for scene in scenes], "width": width,
-                        "height": height, "fps": settings.fps, "music": storyboard.music})
+                        "height": height, "fps": settings.fps, "music": storyboard.music,
+                        "gap": LINE_GAP_SECONDS,
+                        "speakers": [[line.speaker for line in scene.lines] for scene in scenes],
+                        "cast": [scene.cast for scene in scenes],
+                        "names": {i: [s.name, s.color] for i, s in sorted(speakers.items())}})
 
     def generate(workdir):
-        media = [
-            SceneMedia(
-                clip=store.blob_path(clip.output("clip").digest),
-                audio=store.blob_path(voice.output("audio").digest),
-                words=[WordTiming(**word) for word in
-                       json.loads(store.read_bytes(voice.output("words")))],
-                target=scene.duration,
-            )
-            for scene, voice, clip in zip(scenes, speech, clips)
-        ]
+        store = open_store(settings.store)
+        sprites = {member: CastSprite(member, *(store.blob_path(inputs[f"sprite-{member}-{pose}"])
+                                                for pose in ("talking", "listening")))
+                   for member in on_stage}
+        media = []
+        for index, scene in enumerate(scenes):
+            audio, spans = join_lines(
+                [store.blob_path(inputs[f"{index:03d}-l{n:02d}-audio"]).read_bytes()
+                 for n in range(1, len(scene.lines) + 1)], LINE_GAP_SECONDS)
+            words, turns = [], []
+            for n, (line, (start, end)) in enumerate(zip(scene.lines, spans), 1):
+                said = json.loads(store.blob_path(inputs[f"{index:03d}-l{n:02d}-words"]).read_bytes())
+                turns.append(Turn(line.speaker, len(words), start, end))
+                words += [WordTiming(text=w["text"], start=w["start"] + start, end=w["end"] + start)
+                          for w in said]
+            path = workdir / f"scene-{index:04d}.wav"
+            path.write_bytes(audio)
+            media.append(SceneMedia(clip=store.blob_path(inputs[f"{index:03d}-clip"]), audio=path,
+                                    words=words, target=scene.duration, turns=tuple(turns),
+                                    cast=tuple(sprites[member] for member in scene.cast)))
         video, subtitles = workdir / "video.mp4", workdir / "subtitles.ass"
         compose_video(media, width=width, height=height, fps=settings.fps,
                       music=storyboard.music, video_out=video, subtitles_out=subtitles,
-                      workdir=workdir)
+                      workdir=workdir, speakers=speakers)
         return {"video": (video, "video/mp4"), "subtitles": (subtitles, "text/x-ass")}, Usage()
 
-    return produce_node(settings, node, generate)
-
-
-@task(name="compose", task_run_name="compose-video", cache_policy=NO_CACHE)
-def compose_scenes(storyboard: Storyboard, speech: list[NodeOutcome], clips: list[NodeOutcome],
-                   settings: Settings) -> NodeOutcome:
-    """Cut the scenes into one video with karaoke subtitles and music."""
-    return reported(compose(storyboard, speech, clips, settings))
+    return node, generate

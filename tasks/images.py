@@ -1,50 +1,46 @@
-"""The image node: a scene's keyframe at the output size."""
+"""The image node: a scene's keyframe at the output size, drawn with the references of its cast
+and its location (never with another keyframe, so keyframes are made in parallel and an edit
+to one scene redoes that scene alone)."""
 
 from __future__ import annotations
 
-from prefect import task
-from prefect.cache_policies import NO_CACHE
+from typing import TYPE_CHECKING
 
 from cache import open_store
 from config.settings import Settings
-from tasks.nodes import Generator, Node, NodeOutcome, produce, reported
-from tasks.providers.base import ImageGenerator, ImageRequest, Modality, Usage
-from tasks.storyboard import Scene, Storyboard
+from tasks.nodes import Generator, Node
+from tasks.prompts import scene_prompt
+from tasks.providers.base import ImageGenerator, ImageReference, ImageRequest, Usage
+from tasks.storyboard import Storyboard
+
+if TYPE_CHECKING:
+    from tasks.graph import Step, Upstream
 
 IMAGE_VERSION = 1
 
 
-def image_node(scene: Scene, storyboard: Storyboard, settings: Settings,
-               generator: ImageGenerator, previous: NodeOutcome | None) -> tuple[Node, Generator]:
+def describe(step: Step, storyboard: Storyboard, settings: Settings, generator: ImageGenerator,
+             upstream: Upstream) -> tuple[Node, Generator]:
+    scene = next(s for s in storyboard.scenes if s.id == step.scene)
     width, height = storyboard.aspect.size(settings.short_side)
-    inputs, references = {}, []
-    if previous is not None and generator.accepts_reference_images:
-        reference = previous.output("image")
-        inputs["reference"] = reference.digest
-        references.append(open_store(settings.store).blob_path(reference.digest))
-    request = ImageRequest(prompt=scene.visual_prompt, style=storyboard.style, width=width,
-                           height=height, seed=storyboard.seed, aspect=storyboard.aspect,
-                           references=references)
-    node = Node.served_by(generator, id=f"{scene.id}-image", kind="image",
-                          version=IMAGE_VERSION, scene=scene.id, inputs=inputs,
-                          params=request.model_dump(mode="json", exclude={"references"}),
-                          expected=Usage(images=1))
+    # A model that takes no pictures still gets the bible in its prompt; only one that does
+    # depends on the references' bytes.
+    subjects = [("character", storyboard.character(member).name) for member in scene.cast]
+    if scene.location:
+        subjects.append(("location", storyboard.location(scene.location).name or scene.location))
+    references = ([upstream[needed]["image"].digest for needed in step.needs]
+                  if generator.accepts_reference_images else [])
+    params = dict(prompt=scene_prompt(scene, storyboard), style=storyboard.style, width=width,
+                  height=height, seed=storyboard.seed, aspect=storyboard.aspect.value)
+    node = Node.served_by(generator, id=step.id, kind="image", version=IMAGE_VERSION,
+                          scene=scene.id, params=params, expected=Usage(images=1),
+                          inputs={f"reference-{i}": d for i, d in enumerate(references)})
 
     def generate(workdir):
-        result = generator.generate(request)
+        store = open_store(settings.store)
+        result = generator.generate(ImageRequest(**params, references=[
+            ImageReference(path=store.blob_path(digest), subject=subject, name=name)
+            for digest, (subject, name) in zip(references, subjects)]))
         return {"image": (result.png, "image/png")}, result.usage
 
     return node, generate
-
-
-def paint(scene: Scene, storyboard: Storyboard, settings: Settings,
-          previous: NodeOutcome | None = None) -> NodeOutcome:
-    return produce(settings, Modality.image,
-                   lambda generator: image_node(scene, storyboard, settings, generator, previous))
-
-
-@task(name="image", task_run_name="scene-{scene.id}-image", cache_policy=NO_CACHE)
-def render_keyframe(scene: Scene, storyboard: Storyboard, settings: Settings,
-                    previous: NodeOutcome | None = None) -> NodeOutcome:
-    """Paint a scene's keyframe (consistent with the previous one, with `continuity`)."""
-    return reported(paint(scene, storyboard, settings, previous))

@@ -50,6 +50,7 @@ class Manifest(BaseModel):
     nodes: list[ManifestNode]
     generated: int
     cached: int
+    placeholders: int = 0  # pictures no provider could make: the next run asks again
     cost_usd: float
     saved_usd: float
 
@@ -61,6 +62,7 @@ class Manifest(BaseModel):
             nodes=nodes,
             generated=sum(node.status == "generated" for node in nodes),
             cached=sum(node.status == "cached" for node in nodes),
+            placeholders=sum(node.status == "placeholder" for node in nodes),
             cost_usd=round(sum(node.cost_usd for node in nodes), 6),
             saved_usd=round(sum(node.saved_usd for node in nodes), 6),
         )
@@ -84,6 +86,7 @@ class RenderSummary(BaseModel):
     nodes: list[SummaryNode]
     generated: int
     cached: int
+    placeholders: int = 0
     cost_usd: float
     saved_usd: float
 
@@ -94,5 +97,6 @@ class RenderSummary(BaseModel):
             manifest=folder / "manifest.json", url=manifest.url,
             nodes=[SummaryNode(**node.model_dump(include=set(SummaryNode.model_fields)))
                    for node in manifest.nodes],
-            **manifest.model_dump(include={"generated", "cached", "cost_usd", "saved_usd"}),
+            **manifest.model_dump(include={"generated", "cached", "placeholders", "cost_usd",
+                                            "saved_usd"}),
         )

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from tasks.ffmpeg import FASTSTART, FINAL_AUDIO_ARGS, FINAL_VIDEO_ARGS, MediaError, run_ffmpeg
 from tasks.providers.base import WordTiming
-from tasks.subtitles import SceneWords, burn_filter, karaoke_ass
+from tasks.stage import CastSprite, Stage, draw_stage
+from tasks.subtitles import SceneWords, Speaker, Turn, burn_filter, karaoke_ass
 
 TAIL = 0.3  # seconds of quiet after each scene's narration
 CROSSFADE = 0.4
@@ -31,10 +32,13 @@ class SceneMedia:
     audio: Path  # 16-bit PCM mono WAV of the scene's narration
     words: list[WordTiming]  # relative to the start of `audio`
     target: float  # the storyboard's target duration for this scene, seconds
+    turns: tuple[Turn, ...] = ()  # who speaks when; none: the narrator throughout
+    cast: tuple[CastSprite, ...] = ()  # characters on screen, in order; their sprites
 
 
 def compose_video(scenes: list[SceneMedia], *, width: int, height: int, fps: int, music: bool,
-                  video_out: Path, subtitles_out: Path, workdir: Path) -> float:
+                  video_out: Path, subtitles_out: Path, workdir: Path,
+                  speakers: dict[str, Speaker] | None = None) -> float:
     """Render the finished video and its captions; return the video's duration in seconds.
 
     The picture is encoded in segments of SEGMENT_SCENES scenes, each in its own ffmpeg run
@@ -51,26 +55,34 @@ def compose_video(scenes: list[SceneMedia], *, width: int, height: int, fps: int
     duration = starts[-1] / fps
 
     captions = karaoke_ass(
-        [SceneWords(start / fps, count / fps, scene.words)
+        [SceneWords(start / fps, count / fps, scene.words, scene.turns)
          for start, count, scene in zip(starts, frames, scenes)],
-        width=width, height=height)
+        width=width, height=height, speakers=speakers)
     ass_path = workdir / "captions.ass"
     ass_path.write_text(captions, encoding="utf-8")
     subtitles_out.write_text(captions, encoding="utf-8")
 
     fade = max(1, min(round(CROSSFADE * fps), min(frames) // 2))
+    # The characters on stage, drawn once per scene into one picture of all its poses.
+    stages = {index: draw_stage(scene.cast, scene.turns, width, height,
+                                workdir / f"stage-{index:04d}.png")
+              for index, scene in enumerate(scenes) if scene.cast}
     segments = []
     for first in range(0, len(scenes), SEGMENT_SCENES):
         span = range(first, min(first + SEGMENT_SCENES, len(scenes)))
         segment = workdir / f"segment-{len(segments):04d}.mp4"
         graph = workdir / f"segment-{len(segments):04d}.txt"
+        read = range(max(first - 1, 0), span.stop)
+        staged = {index: stages[index] for index in read if index in stages}
         graph.write_text(_segment_graph(frames, fade, span, width, height, fps, starts[first],
-                                        ass_path), encoding="utf-8")
+                                        ass_path, staged), encoding="utf-8")
         inputs = []
-        for index in range(max(first - 1, 0), span.stop):
+        for index in read:
             # Read no further than the scene needs (its length plus the fade into the next).
             inputs += ["-t", f"{(frames[index] + fade + 1) / fps:.6f}",
                        "-i", str(scenes[index].clip)]
+        for stage in staged.values():  # one still picture each, after the clips
+            inputs += ["-i", str(stage.path)]
         run_ffmpeg([*inputs, "-/filter_complex", str(graph), "-map", "[v]", *FINAL_VIDEO_ARGS,
                     str(segment)], what=f"compose scenes {span.start + 1}-{span.stop}")
         segments.append(segment)
@@ -114,7 +126,7 @@ def _write_narration(scenes: list[SceneMedia], fps: int, out: Path) -> list[int]
 
 
 def _segment_graph(frames: list[int], fade: int, span: range, width: int, height: int,
-                   fps: int, start: int, ass_path: Path) -> str:
+                   fps: int, start: int, ass_path: Path, stages: dict[int, Stage]) -> str:
     """The filter graph for the scenes in `span`, whose first frame is frame `start` of the video.
 
     Scene i shows its clip's frames [fade, n) after crossfading in from scene i-1 over `fade`
@@ -125,6 +137,7 @@ def _segment_graph(frames: list[int], fade: int, span: range, width: int, height
     scene stays yuv420p from decoder to encoder, with no conversion.
     """
     first_input = max(span.start - 1, 0)
+    stage_inputs = {index: span.stop - first_input + n for n, index in enumerate(stages)}
     lines, timeline = [], []
     for i in range(first_input, span.stop):
         count = frames[i]
@@ -139,10 +152,16 @@ def _segment_graph(frames: list[int], fade: int, span: range, width: int, height
         # fps/scale/crop/setsar/format are no-ops on conforming clips; concat needs them all
         # equal, and a model's clip of another shape or size is filled in, never stretched.
         # A short clip holds its last frame; trim cuts both long clips and the padding.
-        lines.append(f"[{i - first_input}:v]fps={fps},scale={width}:{height}:"
-                     f"force_original_aspect_ratio=increase,crop={width}:{height},setsar=1,"
-                     f"format=yuv420p,tpad=stop_mode=clone:stop={end},split={len(pieces)}"
-                     + "".join(f"[{name}{i}]" for name in pieces) + ";")
+        scene = f"[{i - first_input}:v]"
+        conform = (f"fps={fps},scale={width}:{height}:force_original_aspect_ratio=increase,"
+                   f"crop={width}:{height},setsar=1,format=yuv420p,tpad=stop_mode=clone:stop={end}")
+        if i in stages:  # the cast drawn over the scene's own timeline, from its first frame
+            lines.append(f"{scene}setpts=PTS-STARTPTS,{conform}[c{i}];")
+            lines += stages[i].overlay(f"[{stage_inputs[i]}:v]", f"[c{i}]", f"[s{i}]", tag=str(i))
+            lines.append(f"[s{i}]split={len(pieces)}" + "".join(f"[{name}{i}]" for name in pieces) + ";")
+        else:
+            lines.append(f"{scene}{conform},split={len(pieces)}"
+                         + "".join(f"[{name}{i}]" for name in pieces) + ";")
         lines += [f"[{name}{i}]trim=start_frame={first}:end_frame={stop},"
                   f"setpts=PTS-STARTPTS[{name}{i}p];" for name, (first, stop) in pieces.items()]
         if i in span:

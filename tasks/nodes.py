@@ -26,8 +26,10 @@ from tasks import budget, progress
 from tasks.providers import registry
 from tasks.providers.base import Modality, Provider, Usage
 
-NodeKind = Literal["plan", "tts", "image", "clip", "compose", "publish"]
-Status = Literal["generated", "cached"]
+# "plan" and "publish", and the kinds of the video graph (tasks/graph.py).
+NodeKind = str
+# A placeholder stands in for a picture no provider could make; the next run asks again.
+Status = Literal["generated", "cached", "placeholder"]
 
 # A generator returns its outputs (name → bytes or a file it wrote, and a media type) and
 # the usage the price table charges for.
@@ -140,6 +142,20 @@ def produce_node(settings: Settings, node: Node, generate: Generator) -> NodeOut
                 status = "generated"
     outcome = NodeOutcome(id=node.id, kind=node.kind, scene=node.scene, status=status,
                           record=record, seconds=round(time.monotonic() - started, 3))
+    progress.emit(outcome)
+    return outcome
+
+
+def stand_in(settings: Settings, node: Node, error: NodeError) -> NodeOutcome:
+    """A placeholder picture for `node`, stored as a blob but never under the node's key."""
+    from tasks.pictures import placeholder
+
+    artifact = open_store(settings.store).put_bytes(
+        placeholder(node.params["width"], node.params["height"]), "image/png")
+    record = NodeRecord(key=node.key, kind=node.kind, provider="reelflow", model="placeholder",
+                        parts=node.key_parts(), outputs={"image": artifact})
+    outcome = NodeOutcome(id=node.id, kind=node.kind, scene=node.scene, status="placeholder",
+                          record=record, seconds=0.0, fallbacks=[str(error)])
     progress.emit(outcome)
     return outcome
 

@@ -3,16 +3,14 @@ estimated cost (nodes already stored count 0) fits --max-cost."""
 
 from __future__ import annotations
 
-from config.pricing import cost_usd, price_table
-from config.secrets import secret
 from cache import open_store
+from cache.store import Artifact
+from config.secrets import secret
 from config.settings import Settings
 from tasks.budget import BudgetExceeded
-from tasks.clips import clip_node
-from tasks.images import image_node
-from tasks.nodes import NodeOutcome, expected_cost, provider_chain
+from tasks.graph import KINDS, preferred, video_graph
+from tasks.nodes import expected_cost, provider_chain
 from tasks.providers.base import Modality
-from tasks.speech import speech_node
 from tasks.storyboard import Storyboard
 
 
@@ -24,29 +22,28 @@ def check_keys(settings: Settings) -> None:
                 secret(provider.needs_key)
 
 
+class _NotMadeYet(dict):
+    """The outputs of a node that is not stored: any output, with a digest no blob has."""
+
+    def __missing__(self, name: str) -> Artifact:
+        return Artifact(digest="0" * 64, media_type="", size=0)
+
+
 def estimate_usd(storyboard: Storyboard, settings: Settings) -> float:
-    """What rendering `storyboard` with the preferred providers would cost now."""
+    """What rendering `storyboard` with the preferred providers would cost now: the graph
+    walked in order, each node priced unless the store has it."""
     store = open_store(settings.store)
-    synthesizer, generator, animator = (provider_chain(settings, m)[0]
-                                        for m in (Modality.speech, Modality.image, Modality.video))
-    total, previous = 0.0, None
-    for scene in storyboard.ordered_scenes():
-        speech, _ = speech_node(scene, storyboard, settings, synthesizer)
-        total += 0.0 if store.lookup(speech.key) else expected_cost(settings, speech)
-        image, _ = image_node(scene, storyboard, settings, generator,
-                              previous if settings.continuity else None)
-        record = store.lookup(image.key)
-        if record is None:
-            total += expected_cost(settings, image)
-            previous = None
-            seconds = animator.fit_duration(scene.duration)
-            total += cost_usd(animator.name, animator.model, {"video_seconds": seconds},
-                              price_table(settings.prices))
-            continue
-        previous = NodeOutcome(id=image.id, kind="image", scene=scene.id, status="cached",
-                               record=record, seconds=0.0)
-        clip, _ = clip_node(scene, previous, storyboard, settings, animator)
-        total += 0.0 if store.lookup(clip.key) else expected_cost(settings, clip)
+    made: dict[str, dict] = {}
+    total = 0.0
+    for step in video_graph(storyboard):
+        kind = KINDS[step.kind]
+        upstream = {needed: made[needed] for needed in step.needs}
+        node, _ = kind.describe(step, storyboard, settings, preferred(settings, kind), upstream)
+        known = all(not isinstance(outputs, _NotMadeYet) for outputs in upstream.values())
+        record = store.lookup(node.key) if known else None
+        made[step.id] = record.outputs if record else _NotMadeYet()
+        if record is None and kind.modality is not None:
+            total += expected_cost(settings, node)
     return round(total, 6)
 
 

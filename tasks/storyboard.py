@@ -29,6 +29,11 @@ NARRATOR = "narrator"
 
 # Ids become parts of file and object names: a conservative slug keeps them safe there.
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+# A voice id of any provider (eSpeak's en-us+f3, ElevenLabs' 21m00Tcm4TlvDq8ikWAM).
+VOICE_PATTERN = r"^[A-Za-z0-9_+-]{1,64}$"
+MAX_CAST = 8
+# Colours for characters whose profile names none: distinct on dark and light pictures.
+CAST_COLORS = ["#F2C14E", "#5FAD56", "#4D9DE0", "#E15554", "#B07BF7", "#3BCEAC"]
 
 
 def _reject_control_characters(value: str) -> str:
@@ -43,9 +48,13 @@ def _fold_whitespace(value: str) -> str:
     return re.sub(r"\s+", " ", value).strip()
 
 
-def _fold_whitespace_keep_paragraphs(value: str) -> str:
+def _fold_whitespace_keep_lines(value: str) -> str:
+    """Spaces folded within each line; line breaks kept (a dialogue line is one line); blank
+    lines between paragraphs folded to one."""
     paragraphs = re.split(r"\n\s*\n", value.strip())
-    return "\n\n".join(_fold_whitespace(p) for p in paragraphs if p.strip())
+    return "\n\n".join(
+        "\n".join(_fold_whitespace(line) for line in p.splitlines() if line.strip())
+        for p in paragraphs if p.strip())
 
 
 def _not_blank(value: str) -> str:
@@ -61,11 +70,13 @@ def _known_style(value: str) -> str:
 
 
 Style = Annotated[str, AfterValidator(_known_style)]
+Voice = Annotated[str, Field(pattern=VOICE_PATTERN)]
+Color = Annotated[str, Field(pattern=r"^#[0-9A-Fa-f]{6}$")]
 
 
 def Text(max_chars: int, *, paragraphs: bool = False, blank_ok: bool = False):  # noqa: N802
     """A user-text field: length-checked, control characters refused, whitespace folded."""
-    fold = _fold_whitespace_keep_paragraphs if paragraphs else _fold_whitespace
+    fold = _fold_whitespace_keep_lines if paragraphs else _fold_whitespace
     validators = [AfterValidator(_reject_control_characters), AfterValidator(fold)]
     if not blank_ok:
         validators.append(AfterValidator(_not_blank))
@@ -101,6 +112,74 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class Picture(_Strict):
+    """A user's picture (a reference or a sprite): the file it is read from and the digest of
+    its bytes. Keys use the digest only, so moving or renaming the file changes nothing."""
+
+    path: str
+    digest: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+class SpritePose(str, Enum):
+    talking = "talking"
+    listening = "listening"
+
+
+class Character(_Strict):
+    """A recurring character of the story bible (config/characters/*.yaml and the user's folders).
+    Every field that shapes a picture or a voice is part of the keys that use it."""
+
+    id: str = Field(pattern=ID_PATTERN)
+    name: Text(100)
+    appearance: Text(MAX_LINE_CHARS, blank_ok=True) = ""
+    wardrobe: Text(MAX_LINE_CHARS, blank_ok=True) = ""
+    personality: Text(MAX_LINE_CHARS, blank_ok=True) = ""
+    catchphrases: list[Text(200)] = Field(default_factory=list, max_length=20)
+    color: Color | None = None  # caption name, silhouettes; default: one of CAST_COLORS
+    voices: dict[Annotated[str, Field(pattern=ID_PATTERN)], Voice] = Field(
+        default_factory=dict, description="Speech provider name → that provider's voice id")
+    references: list[Picture] = Field(default_factory=list, max_length=8)
+    sprites: dict[SpritePose, Picture] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _both_sprites(self) -> Character:
+        if self.sprites and set(self.sprites) != set(SpritePose):
+            raise ValueError("sprites: give both talking and listening, or neither")
+        return self
+
+    @property
+    def shown_color(self) -> str:
+        """Its own colour, or one picked from its id (the same in every run)."""
+        return self.color or CAST_COLORS[sum(self.id.encode()) % len(CAST_COLORS)]
+
+    def describe(self) -> str:
+        """The character as the picture prompts say it: name, appearance, wardrobe."""
+        return "; ".join(filter(None, [self.name, self.appearance,
+                                       self.wardrobe and f"wearing {self.wardrobe}"]))
+
+
+class Location(_Strict):
+    """A place of the story bible (config/locations/*.yaml and the user's folders)."""
+
+    id: str = Field(pattern=ID_PATTERN)
+    name: Text(100, blank_ok=True) = ""
+    description: Text(MAX_LINE_CHARS)
+    lighting: Text(MAX_LINE_CHARS, blank_ok=True) = ""
+    palette: list[Color] = Field(default_factory=list, max_length=8)
+    camera: Text(MAX_LINE_CHARS, blank_ok=True) = ""
+    references: list[Picture] = Field(default_factory=list, max_length=8)
+
+    def describe(self) -> str:
+        """The place as the picture prompts say it: description, lighting, camera."""
+        return "; ".join(filter(None, [self.description, self.lighting and f"lit by {self.lighting}",
+                                       self.camera and f"camera: {self.camera}"]))
+
+
+class Line(_Strict):
+    speaker: str = Field(NARRATOR, pattern=ID_PATTERN)
+    text: Text(MAX_LINE_CHARS)
+
+
 class VideoRequest(_Strict):
     """What a person asks for: a topic or their own script, and how it should look and sound."""
 
@@ -109,30 +188,25 @@ class VideoRequest(_Strict):
     scenes: int = Field(6, ge=1, le=MAX_SCENES, description="Number of scenes")
     aspect: Aspect = Aspect.portrait
     style: Style = "documentary"
-    voice: str = Field("en-us", pattern=r"^[A-Za-z0-9_+-]{1,64}$")
+    voice: Voice = "en-us"
     language: str = Field("en", pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
     music: bool = True
     seed: int = Field(0, ge=0, le=2**31 - 1)
+    # The cast in order (the planner writes a dialogue between them) and the places it may use.
+    characters: list[Character] = Field(default_factory=list, max_length=MAX_CAST)
+    locations: list[Location] = Field(default_factory=list, max_length=50)
 
     @model_validator(mode="after")
     def _topic_or_script(self) -> VideoRequest:
         if not (self.topic or self.script):
             raise ValueError("give a topic or a script")
+        _reject_duplicates("characters", "id", [c.id for c in self.characters])
+        _reject_duplicates("locations", "id", [p.id for p in self.locations])
+        if self.script and self.characters:
+            from tasks.script import script_scenes
+
+            script_scenes(self.script, self.characters)  # a line naming no one is refused now
         return self
-
-
-class Character(_Strict):
-    """A named speaker. The narrator needs no entry; dialogue speakers do."""
-
-    id: str = Field(pattern=ID_PATTERN)
-    name: Text(100)
-    voice: str | None = Field(None, pattern=r"^[A-Za-z0-9_+-]{1,64}$")
-    description: Text(MAX_LINE_CHARS, blank_ok=True) = ""
-
-
-class Line(_Strict):
-    speaker: str = Field(NARRATOR, pattern=ID_PATTERN)
-    text: Text(MAX_LINE_CHARS)
 
 
 class Scene(_Strict):
@@ -144,6 +218,9 @@ class Scene(_Strict):
     visual_prompt: Text(MAX_LINE_CHARS)
     camera: CameraMotion = CameraMotion.zoom_in
     duration: float = Field(gt=0, le=120, description="Target length in seconds")
+    cast: list[Annotated[str, Field(pattern=ID_PATTERN)]] = Field(
+        default_factory=list, max_length=MAX_CAST, description="Character ids on screen")
+    location: str | None = Field(None, pattern=ID_PATTERN, description="A location id")
 
     @property
     def narration(self) -> str:
@@ -156,36 +233,46 @@ class Storyboard(_Strict):
     title: Text(200)
     style: Style = "documentary"
     aspect: Aspect = Aspect.portrait
-    voice: str = Field("en-us", pattern=r"^[A-Za-z0-9_+-]{1,64}$")
+    voice: Voice = "en-us"
     language: str = Field("en", pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
     music: bool = True
     seed: int = Field(0, ge=0, le=2**31 - 1)
+    # The bible's profiles the scenes use, embedded whole: a render needs nothing else.
     characters: list[Character] = Field(default_factory=list, max_length=50)
+    locations: list[Location] = Field(default_factory=list, max_length=50)
     scenes: list[Scene] = Field(min_length=1, max_length=MAX_SCENES)
 
     @model_validator(mode="after")
     def _consistent(self) -> Storyboard:
         _reject_duplicates("scenes", "id", [s.id for s in self.scenes])
         _reject_duplicates("scenes", "order", [s.order for s in self.scenes])
-        _reject_duplicates("characters", "id", [c.id for c in self.characters])
-        speakers = {NARRATOR} | {c.id for c in self.characters}
+        # Characters and locations share one id space: both name reference nodes (ref-<id>).
+        _reject_duplicates("characters and locations", "id",
+                           [c.id for c in self.characters] + [p.id for p in self.locations])
+        characters, locations = {c.id for c in self.characters}, {p.id for p in self.locations}
         for scene in self.scenes:
-            for line in scene.lines:
-                if line.speaker not in speakers:
-                    raise ValueError(
-                        f"scene {scene.id!r} has speaker {line.speaker!r}, "
-                        "which is neither 'narrator' nor a character id"
-                    )
+            for member in scene.cast:
+                if member not in characters:
+                    raise ValueError(f"scene {scene.id!r}: cast {member!r} is not a character "
+                                     "of this storyboard")
+            if scene.location is not None and scene.location not in locations:
+                raise ValueError(f"scene {scene.id!r}: location {scene.location!r} is not a "
+                                 "location of this storyboard")
+            for number, line in enumerate(scene.lines, 1):
+                if line.speaker != NARRATOR and line.speaker not in scene.cast:
+                    raise ValueError(f"scene {scene.id!r} line {number}: speaker "
+                                     f"{line.speaker!r} is neither 'narrator' nor in the "
+                                     "scene's cast")
         return self
 
     def ordered_scenes(self) -> list[Scene]:
         return sorted(self.scenes, key=lambda scene: scene.order)
 
-    def voice_for(self, speaker: str) -> str:
-        for character in self.characters:
-            if character.id == speaker and character.voice:
-                return character.voice
-        return self.voice
+    def character(self, character_id: str) -> Character:
+        return next(c for c in self.characters if c.id == character_id)
+
+    def location(self, location_id: str) -> Location:
+        return next(p for p in self.locations if p.id == location_id)
 
     @property
     def duration(self) -> float:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,10 +35,29 @@ LINE_BREAKS = "\r\n\t\v\f\x85\u2028\u2029"
 
 
 @dataclass(frozen=True)
+class Turn:
+    """One line of a scene: who says it, from which of the scene's words, and when."""
+
+    speaker: str  # a character id, or "narrator"
+    first_word: int  # index of the line's first word in the scene's words
+    start: float  # relative to the scene's start, seconds
+    end: float
+
+
+@dataclass(frozen=True)
+class Speaker:
+    """How a character's lines look: its name shown before them, in its colour."""
+
+    name: str
+    color: str  # "#RRGGBB"
+
+
+@dataclass(frozen=True)
 class SceneWords:
     start: float  # the scene's offset in the final video, seconds
     length: float  # how long the scene is on screen; its captions never outlive it
     words: Sequence[WordTiming]  # relative to the scene's start
+    turns: Sequence[Turn] = ()  # none: the narrator says every word
 
 
 def escape_text(text: str) -> str:
@@ -68,17 +87,31 @@ def _filter_value(path: Path) -> str:
     return "".join("\\" + c if c in "\\'[],;" or c.isspace() else c for c in inner)
 
 
-def karaoke_ass(scenes: Sequence[SceneWords], *, width: int, height: int) -> str:
-    """An ASS document whose captions highlight each word as it is spoken."""
-    events = [event for scene in scenes for event in _scene_events(scene)]
-    return _header(width, height) + "".join(events)
+def karaoke_ass(scenes: Sequence[SceneWords], *, width: int, height: int,
+                speakers: Mapping[str, Speaker] | None = None) -> str:
+    """An ASS document whose captions highlight each word as it is spoken; a character's
+    lines get the character's style (its colour) and start with its name."""
+    speakers = speakers or {}
+    events = [event for scene in scenes for event in _scene_events(scene, speakers)]
+    return _header(width, height, speakers) + "".join(events)
 
 
-def _header(width: int, height: int) -> str:
+def _ass_color(color: str) -> str:
+    """#RRGGBB as ASS's &HAABBGGRR."""
+    red, green, blue = color[1:3], color[3:5], color[5:7]
+    return f"&H00{blue}{green}{red}".upper()
+
+
+def _header(width: int, height: int, speakers: Mapping[str, Speaker]) -> str:
     size = round(min(0.045 * height, 0.08 * width))
     outline = max(1, round(size * 0.08))
     margin_x, margin_v = round(0.08 * width), round(0.12 * height)  # clear of platform UI
     # Colours are &HAABBGGRR: PrimaryColour (yellow) = spoken, SecondaryColour (white) = to come.
+    # A character's style is the same with its colour for spoken words.
+    styles = "".join(
+        f"Style: {_style(speaker_id)},{FONT_FAMILY},{size},{_ass_color(speaker.color)},&H00FFFFFF,"
+        f"&H00000000,&H80000000,-1,0,0,0,100,100,0,0,1,{outline},0,2,{margin_x},{margin_x},"
+        f"{margin_v},1\n" for speaker_id, speaker in speakers.items())
     return (
         "[Script Info]\nScriptType: v4.00+\n"
         f"PlayResX: {width}\nPlayResY: {height}\n"
@@ -88,15 +121,32 @@ def _header(width: int, height: int) -> str:
         "BackColour, Bold, Italic, Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, "
         "BorderStyle, Outline, Shadow, Alignment, MarginL, MarginR, MarginV, Encoding\n"
         f"Style: Caption,{FONT_FAMILY},{size},&H0000FFFF,&H00FFFFFF,&H00000000,&H80000000,"
-        f"-1,0,0,0,100,100,0,0,1,{outline},0,2,{margin_x},{margin_x},{margin_v},1\n\n"
+        f"-1,0,0,0,100,100,0,0,1,{outline},0,2,{margin_x},{margin_x},{margin_v},1\n"
+        f"{styles}\n"
         "[Events]\n"
         "Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\n"
     )
 
 
-def _scene_events(scene: SceneWords) -> list[str]:
-    words = [w for w in scene.words if escape_text(w.text.strip())]
-    chunks = _chunks(words)
+def _style(speaker: str) -> str:
+    return f"Caption-{speaker}"  # ids are [a-z0-9_-]: safe in a style name
+
+
+def _scene_events(scene: SceneWords, speakers: Mapping[str, Speaker]) -> list[str]:
+    """Caption lines of a scene; a line never mixes two speakers' words."""
+    starts = {turn.first_word: turn.speaker for turn in scene.turns}
+    chunks, owners, speaker = [], [], None
+    current: list[WordTiming] = []
+    for index, word in enumerate(scene.words):
+        if index in starts and current:
+            chunks += _chunks(current)
+            owners += [speaker] * (len(chunks) - len(owners))
+            current = []
+        speaker = starts.get(index, speaker)
+        if escape_text(word.text.strip()):
+            current.append(word)
+    chunks += _chunks(current)
+    owners += [speaker] * (len(chunks) - len(owners))
     scene_end = _cs(scene.start + scene.length)
     events, carried = [], []
     for index, chunk in enumerate(chunks):
@@ -117,8 +167,13 @@ def _scene_events(scene: SceneWords) -> list[str]:
             f"{{\\k{marks[i + 1] - marks[i]}}}{escape_text(word.text.strip())}"
             for i, word in enumerate(chunk)
         )
+        style = "Caption"
+        if owners[index] in speakers:
+            # The name is a syllable of no length: drawn in the speaker's colour from the start.
+            style = _style(owners[index])
+            text = f"{{\\k0}}{escape_text(speakers[owners[index]].name)}: " + text
         if end > start:
-            events.append(f"Dialogue: 0,{_clock(start)},{_clock(end)},Caption,,0,0,0,,{text}\n")
+            events.append(f"Dialogue: 0,{_clock(start)},{_clock(end)},{style},,0,0,0,,{text}\n")
     return events
 
 

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from config.secrets import MissingSecretError
-from tasks.providers.base import ImageRequest, ProviderError
+from tasks.providers.base import ImageReference, ImageRequest, ProviderError
 from tasks.providers.gemini import GeminiImage, GeminiPlanner
 from tasks.storyboard import Aspect, VideoRequest
 from tests.fakes.google import (
@@ -133,15 +133,16 @@ def test_image_to_image_sends_the_references(google, tmp_path):
     for index, color in enumerate(["#ff0000", "#00ff00"]):
         path = tmp_path / f"ref{index}.png"
         path.write_bytes(make_png((40, 40), color))
-        references.append(path)
+        references.append(ImageReference(path=path, subject=("character", "location")[index],
+                                         name=("Mira", "The workshop")[index]))
 
     result = painter(google).generate(image_request(references=references, aspect=Aspect.landscape,
                                                     width=160, height=90))
 
     assert Image.open(io.BytesIO(result.png)).size == (160, 90)
     [call] = google.calls("POST", "generateContent")
-    assert inline_images(call) == [path.read_bytes() for path in references]
-    assert "reference images" in prompt_text(call)
+    assert inline_images(call) == [r.path.read_bytes() for r in references]
+    assert "image 1 is Mira (character); image 2 is The workshop (location)" in prompt_text(call)
     assert call.json()["generationConfig"]["imageConfig"] == {"aspectRatio": "16:9"}
 
 

@@ -104,7 +104,16 @@ def test_malformed_reply_is_an_error(fake, reply):
     assert len(calls(fake)) == 1
 
 
-def test_key_env_must_be_a_key_reelflow_reads():
-    with pytest.raises(ValueError, match="known"):
-        OpenAICompatiblePlanner({"key_env": "PATH"})
+def test_key_env_may_name_any_variable_and_that_key_is_redacted(monkeypatch):
+    from config.secrets import MissingSecretError, redact, secret
+
+    monkeypatch.setenv("GROQ_API_KEY", "gsk-canary-0123456789")
+    planner = OpenAICompatiblePlanner({"key_env": "GROQ_API_KEY"})
+    assert planner.needs_key == "GROQ_API_KEY"
+    assert redact("the server said gsk-canary-0123456789") == "the server said ***"
+    monkeypatch.delenv("GROQ_API_KEY")
+    with pytest.raises(MissingSecretError, match="GROQ_API_KEY is not set"):
+        secret(planner.needs_key)
+    with pytest.raises(ValueError, match="not an environment variable name"):
+        OpenAICompatiblePlanner({"key_env": "not a name"})
     assert "key_env" not in OpenAICompatiblePlanner().params()

@@ -17,9 +17,9 @@ def _board(**changes) -> dict:
             {"id": "s001", "order": 0, "lines": [{"text": "Bees dance."}],
              "visual_prompt": "a bee", "duration": 3},
             {"id": "s002", "order": 1, "lines": [{"speaker": "ada", "text": "I fly."}],
-             "visual_prompt": "a hive", "duration": 3},
+             "cast": ["ada"], "visual_prompt": "a hive", "duration": 3},
         ],
-        "characters": [{"id": "ada", "name": "Ada", "voice": "en-gb"}],
+        "characters": [{"id": "ada", "name": "Ada", "voices": {"espeak": "en-gb-x-rp"}}],
     }
     board.update(changes)
     return board
@@ -33,8 +33,8 @@ def _error_location(model, data) -> tuple:
 
 def test_a_narrator_and_named_speakers_are_representable():
     board = Storyboard.model_validate(_board())
-    assert board.voice_for("ada") == "en-gb"
-    assert board.voice_for("narrator") == board.voice
+    assert board.character("ada").voices == {"espeak": "en-gb-x-rp"}
+    assert [line.speaker for scene in board.scenes for line in scene.lines] == ["narrator", "ada"]
 
 
 @pytest.mark.parametrize("scenes, field", [
@@ -63,9 +63,22 @@ def test_duplicate_scene_ids_are_refused():
         Storyboard.model_validate(board)
 
 
-def test_an_unknown_speaker_is_refused():
-    board = _board(characters=[])
-    with pytest.raises(ValidationError, match="speaker 'ada'"):
+def test_an_unknown_speaker_or_cast_member_is_refused():
+    with pytest.raises(ValidationError, match="cast 'ada' is not a character"):
+        Storyboard.model_validate(_board(characters=[]))
+    board = _board()
+    board["scenes"][1]["cast"] = []
+    with pytest.raises(ValidationError, match="speaker 'ada' is neither"):
+        Storyboard.model_validate(board)
+
+
+def test_an_unknown_location_and_a_shared_id_are_refused():
+    board = _board()
+    board["scenes"][0]["location"] = "hive"
+    with pytest.raises(ValidationError, match="location 'hive' is not a location"):
+        Storyboard.model_validate(board)
+    board["locations"] = [{"id": "ada", "description": "a meadow"}]
+    with pytest.raises(ValidationError, match="duplicate id 'ada'"):
         Storyboard.model_validate(board)
 
 

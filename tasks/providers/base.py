@@ -10,10 +10,11 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from enum import Enum
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from config.secrets import declare
 from tasks.storyboard import Aspect, CameraMotion, Storyboard, VideoRequest
 
 
@@ -50,7 +51,7 @@ class Provider(ABC):
     name: ClassVar[str]
     modality: ClassVar[Modality]
     version: ClassVar[int] = 1
-    needs_key: ClassVar[str | None] = None  # environment variable holding its secret
+    needs_key: ClassVar[str | None] = None  # the environment variable holding its key: any name
     # Options that decide how to reach the provider, not what it makes: kept out of keys.
     transport_options: ClassVar[frozenset[str]] = frozenset(
         {"model", "base_url", "timeout_s", "deadline_s", "attempts", "poll_interval_s"})
@@ -65,6 +66,8 @@ class Provider(ABC):
 
     def __init__(self, options: dict | None = None):
         self.options = self.Options(**(options or {}))
+        if self.needs_key:
+            declare(self.needs_key)  # redacted from every message, whatever its name
 
     @property
     def model(self) -> str:
@@ -124,6 +127,14 @@ class SpeechSynthesizer(Provider):
 # Image -----------------------------------------------------------------------------
 
 
+class ImageReference(BaseModel):
+    """A picture the result must stay consistent with: a character's or a location's."""
+
+    path: Path  # a PNG
+    subject: Literal["character", "location"]
+    name: str
+
+
 class ImageRequest(BaseModel):
     prompt: str
     style: str
@@ -131,9 +142,9 @@ class ImageRequest(BaseModel):
     height: int
     seed: int
     aspect: Aspect = Aspect.portrait
-    # Pictures the result must stay consistent with (a character, the previous keyframe);
-    # only providers that declare `accepts_reference_images` get any.
-    references: list[Path] = Field(default_factory=list)
+    # The scene's cast, then its location; only providers that declare
+    # `accepts_reference_images` get any.
+    references: list[ImageReference] = Field(default_factory=list)
 
 
 class ImageResult(BaseModel):

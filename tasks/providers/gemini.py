@@ -136,8 +136,9 @@ class GeminiImage(ImageGenerator):
         model: str = "gemini-2.5-flash-image"
 
     def generate(self, request: ImageRequest) -> ImageResult:
-        references = [types.Part.from_bytes(data=path.read_bytes(), mime_type="image/png")
-                      for path in request.references]
+        references = [types.Part.from_bytes(data=reference.path.read_bytes(),
+                                            mime_type="image/png")
+                      for reference in request.references]
         config = types.GenerateContentConfig(
             response_modalities=["IMAGE"], seed=request.seed,
             image_config=types.ImageConfig(aspect_ratio=request.aspect.value))
@@ -159,8 +160,9 @@ def image_prompt(request: ImageRequest) -> str:
     lines.append(f"One full-bleed picture in a {request.aspect.value} aspect ratio, "
                  "without any text or lettering.")
     if request.references:
-        lines.append("Keep the characters, objects and look consistent with the reference "
-                     "image" + ("s." if len(request.references) > 1 else "."))
+        named = "; ".join(f"image {i} is {r.name} ({r.subject})"
+                          for i, r in enumerate(request.references, 1))
+        lines.append(f"Draw each character and place exactly as in its reference image: {named}.")
     return "\n".join(lines)
 
 

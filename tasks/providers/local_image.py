@@ -1,4 +1,7 @@
-"""Offline keyframes: a soft abstract composition painted from the style's palette."""
+"""Offline keyframes: a soft abstract composition painted from the style's palette, with the
+scene's references drawn in: the location's picture washed over the backdrop, each character
+as a silhouette in its reference's main colour. The offline path runs the same graph as the
+cloud one, and a change to a reference shows in every keyframe drawn from it."""
 
 from __future__ import annotations
 
@@ -8,10 +11,12 @@ import json
 import math
 import random
 
+from collections import Counter
+
 from PIL import Image, ImageColor, ImageDraw, ImageFilter, ImageOps
 
 from config.catalog import styles
-from tasks.providers.base import ImageGenerator, ImageRequest, ImageResult, Usage
+from tasks.providers.base import ImageGenerator, ImageReference, ImageRequest, ImageResult, Usage
 
 FALLBACK_STYLE = "documentary"
 # Everything is painted this many times smaller and enlarged at the end: soft shapes need no
@@ -24,6 +29,7 @@ Color = tuple[int, int, int]
 class LocalImage(ImageGenerator):
     name = "local"
     version = 1
+    accepts_reference_images = True
 
     class Options(ImageGenerator.Options):
         model: str = "procedural"
@@ -33,6 +39,7 @@ class LocalImage(ImageGenerator):
         palette = [ImageColor.getrgb(color) for color in styles()[style]["palette"]]
         rng = _rng(request.prompt, style, request.seed)
         canvas = _paint(palette, rng, request.width, request.height)
+        canvas = _draw_references(canvas, request.references)
         buffer = io.BytesIO()
         # Light compression: the bytes are cached and decoded once, so speed beats size.
         canvas.save(buffer, format="PNG", compress_level=1)
@@ -91,3 +98,45 @@ def _vignette(canvas: Image.Image, strength: float) -> Image.Image:
     edge = Image.radial_gradient("L").resize(canvas.size, Image.Resampling.BILINEAR)
     mask = edge.point(lambda value: int(value * strength))
     return Image.composite(Image.new("RGB", canvas.size, (0, 0, 0)), canvas, mask)
+
+
+def _draw_references(canvas: Image.Image, references: list[ImageReference]) -> Image.Image:
+    for reference in references:
+        if reference.subject == "location":
+            with Image.open(reference.path) as picture:
+                place = ImageOps.fit(picture.convert("RGB"), canvas.size)
+            canvas = Image.blend(canvas, place.filter(ImageFilter.GaussianBlur(canvas.width / 40)),
+                                 0.5)
+    cast = [r for r in references if r.subject == "character"]
+    for index, reference in enumerate(cast):
+        with Image.open(reference.path) as picture:
+            color = _main_color(picture)
+        canvas = _silhouette(canvas, color, (index + 1) / (len(cast) + 1))
+    return canvas
+
+
+def _main_color(picture: Image.Image) -> Color:
+    """The most common strong colour of a picture (skin, backdrop and greys lose to clothes)."""
+    small = picture.convert("RGBA").resize((48, 48), Image.Resampling.BILINEAR)
+    counts = Counter()
+    for red, green, blue, alpha in small.getdata():
+        strongest = max(red, green, blue)
+        if alpha > 128 and strongest > 40 and (strongest - min(red, green, blue)) / strongest > 0.5:
+            counts[(red // 32 * 32 + 16, green // 32 * 32 + 16, blue // 32 * 32 + 16)] += 1
+    return counts.most_common(1)[0][0] if counts else (200, 200, 200)
+
+
+def _silhouette(canvas: Image.Image, color: Color, across: float) -> Image.Image:
+    """A figure in `color` standing in the middle distance at `across` of the width, half
+    blended into the scene: the picture's subject, clear of where captions and sprites go."""
+    width, height = canvas.size
+    unit = min(width / 7, height / 10)
+    x, floor = across * width, height * 0.46
+    mask = Image.new("L", canvas.size, 0)
+    draw = ImageDraw.Draw(mask)
+    draw.rounded_rectangle((x - unit * 0.6, floor - unit * 1.9, x + unit * 0.6, floor),
+                           radius=unit * 0.4, fill=150)
+    draw.ellipse((x - unit * 0.38, floor - unit * 2.75, x + unit * 0.38, floor - unit * 1.99),
+                 fill=150)
+    mask = mask.filter(ImageFilter.GaussianBlur(max(1, unit / 25)))
+    return Image.composite(Image.new("RGB", canvas.size, color), canvas, mask)

@@ -1,16 +1,20 @@
-"""The offline planner: a user's script split into scenes, or a deterministic outline of a topic."""
+"""The offline planner: a user's script split into scenes, or a deterministic outline of a topic;
+with a cast, a deterministic dialogue between them."""
 
 from __future__ import annotations
 
 import re
 
 from tasks.providers.base import Planner, PlanResult, Usage
-from tasks.storyboard import CameraMotion, Line, Scene, Storyboard, VideoRequest
+from tasks.providers.planning import speaking_cast, storyboard_of
+from tasks.script import script_scenes
+from tasks.storyboard import CameraMotion, Character, Line, Scene, VideoRequest
 
 # eSpeak speaks about 2.9 words a second at its default rate; plan a little slower so a
 # scene's target length covers its narration.
 WORDS_PER_SECOND = 2.4
 SCENE_PADDING_SECONDS = 0.8
+LINE_PAUSE_SECONDS = 0.3  # compose leaves a short pause between a scene's lines
 MIN_SCENE_SECONDS = 2.5
 
 MOTIONS = [CameraMotion.zoom_in, CameraMotion.pan_right, CameraMotion.zoom_out,
@@ -26,40 +30,50 @@ POINTS = [
     "How experts think about {topic}.",
     "A quick way to remember how {topic} works.",
 ]
+# What the second speaker of a dialogue scene says back to a point.
+REPLIES = [
+    "Wait, really? Tell me more.",
+    "Huh. I never thought of it that way.",
+    "So that's how it works!",
+    "Show me an example.",
+    "That explains a lot.",
+]
 
 
 class LocalPlanner(Planner):
     name = "local"
-    version = 1
+    version = 2
 
     class Options(Planner.Options):
         model: str = "outline"
 
     def plan(self, request: VideoRequest) -> PlanResult:
+        cast = request.characters
         if request.script:
-            texts = _split_script(request.script, request.scenes)
-            title = request.topic or _first_words(request.script, 8)
+            scenes_lines = _script(request.script, request.scenes, cast)
+            title = request.topic or _first_words(scenes_lines[0][0].text, 8)
             subject = request.topic or title
         else:
             texts = _outline(request.topic, request.scenes)
+            scenes_lines = _dialogue(texts, cast) if cast else [[Line(text=t)] for t in texts]
             title = request.topic[:1].upper() + request.topic[1:]
             subject = request.topic
+        places = request.locations
         scenes = [
             Scene(
                 id=f"s{index + 1:03d}",
                 order=index,
-                lines=[Line(text=text)],
-                visual_prompt=f"{subject}: {text}"[:1000],
+                lines=lines,
+                cast=speaking_cast(lines, cast),
+                location=places[index % len(places)].id if places else None,
+                visual_prompt=f"{subject}: {' '.join(line.text for line in lines)}"[:1000],
                 camera=MOTIONS[index % len(MOTIONS)],
-                duration=_target_seconds(text),
+                duration=_target_seconds(lines),
             )
-            for index, text in enumerate(texts)
+            for index, lines in enumerate(scenes_lines)
         ]
-        storyboard = Storyboard(
-            title=title[:200], style=request.style, aspect=request.aspect, voice=request.voice,
-            language=request.language, music=request.music, seed=request.seed, scenes=scenes,
-        )
-        return PlanResult(storyboard=storyboard, usage=Usage(tokens=0))
+        return PlanResult(storyboard=storyboard_of(request, title[:200], scenes),
+                          usage=Usage(tokens=0))
 
 
 def _outline(topic: str, count: int) -> list[str]:
@@ -72,25 +86,54 @@ def _outline(topic: str, count: int) -> list[str]:
     return [hook, *points, close]
 
 
-def _split_script(script: str, count: int) -> list[str]:
-    """One scene per paragraph; a single paragraph is split by sentences into `count` scenes."""
-    paragraphs = [p.strip() for p in re.split(r"\n\s*\n", script) if p.strip()]
-    if len(paragraphs) > 1:
-        return [re.sub(r"\s+", " ", p)[:1000] for p in paragraphs]
-    sentences = [s for s in re.split(r"(?<=[.!?…])\s+", paragraphs[0]) if s]
-    count = min(count, len(sentences))
-    per_scene, extra = divmod(len(sentences), count)
-    scenes, start = [], 0
-    for index in range(count):
-        size = per_scene + (1 if index < extra else 0)
-        scenes.append(" ".join(sentences[start:start + size])[:1000])
-        start += size
+def _dialogue(points: list[str], cast: list[Character]) -> list[list[Line]]:
+    """Each outline point said by one cast member and answered by the next, taking turns;
+    the first and last scenes open and close on the speakers' catchphrases."""
+    scenes = []
+    for index, point in enumerate(points):
+        first, second = cast[index % len(cast)], cast[(index + 1) % len(cast)]
+        if index == 0 and first.catchphrases:
+            point = f"{first.catchphrases[0]} {point}"
+        lines = [Line(speaker=first.id, text=point)]
+        if second.id != first.id:
+            if index == len(points) - 1 and len(points) > 1:
+                reply = second.catchphrases[-1] if second.catchphrases else "See you next time!"
+            else:
+                reply = REPLIES[index % len(REPLIES)]
+            lines.append(Line(speaker=second.id, text=reply))
+        scenes.append(lines)
     return scenes
 
 
-def _target_seconds(text: str) -> float:
-    words = len(text.split())
-    return round(max(MIN_SCENE_SECONDS, words / WORDS_PER_SECOND + SCENE_PADDING_SECONDS), 1)
+def _script(script: str, count: int, cast: list[Character]) -> list[list[Line]]:
+    """One scene per paragraph; a single paragraph is split into `count` scenes: a narration
+    by sentences, a dialogue by lines."""
+    paragraphs = script_scenes(script, cast)
+    if len(paragraphs) > 1:
+        return paragraphs
+    lines = paragraphs[0]
+    if len(lines) == 1:
+        sentences = [s for s in re.split(r"(?<=[.!?…])\s+", lines[0].text) if s]
+        return [[Line(speaker=lines[0].speaker, text=" ".join(group))]
+                for group in _even_groups(sentences, count)]
+    return _even_groups(lines, count)
+
+
+def _even_groups(items: list, count: int) -> list[list]:
+    count = min(count, len(items))
+    per_group, extra = divmod(len(items), count)
+    groups, start = [], 0
+    for index in range(count):
+        size = per_group + (1 if index < extra else 0)
+        groups.append(items[start:start + size])
+        start += size
+    return groups
+
+
+def _target_seconds(lines: list[Line]) -> float:
+    words = sum(len(line.text.split()) for line in lines)
+    pauses = LINE_PAUSE_SECONDS * (len(lines) - 1)
+    return round(max(MIN_SCENE_SECONDS, words / WORDS_PER_SECOND + pauses + SCENE_PADDING_SECONDS), 1)
 
 
 def _first_words(text: str, count: int) -> str:

@@ -14,7 +14,7 @@ from typing import Literal
 import openai
 from pydantic import field_validator
 
-from config.secrets import Secrets, secret
+from config.secrets import VARIABLE, declare, secret
 from tasks.providers.base import Planner, PlanResult, ProviderError, TransientProviderError, Usage
 from tasks.providers.planning import DraftStoryboard, plan_with_one_repair
 from tasks.providers.retry import http_error, with_retries
@@ -42,15 +42,16 @@ class OpenAICompatiblePlanner(Planner):
 
         @field_validator("key_env")
         @classmethod
-        def _known_secret(cls, value: str | None) -> str | None:
-            if value is not None and value.lower() not in Secrets.model_fields:
-                known = ", ".join(sorted(name.upper() for name in Secrets.model_fields))
-                raise ValueError(f"{value} is not a key reelflow reads (known: {known})")
+        def _variable_name(cls, value: str | None) -> str | None:
+            if value is not None and not VARIABLE.match(value):
+                raise ValueError(f"{value!r} is not an environment variable name")
             return value
 
     def __init__(self, options: dict | None = None):
         super().__init__(options)
         self.needs_key = self.options.key_env
+        if self.needs_key:
+            declare(self.needs_key)
 
     def plan(self, request: VideoRequest) -> PlanResult:
         key = secret(self.options.key_env) if self.options.key_env else NO_KEY

@@ -11,11 +11,21 @@ from collections.abc import Callable
 from pydantic import BaseModel, Field, ValidationError
 
 from tasks.providers.base import ProviderError
-from tasks.storyboard import CameraMotion, Line, Scene, Storyboard, VideoRequest
+from tasks.storyboard import CameraMotion, Character, Line, Scene, Storyboard, VideoRequest
+
+
+class DraftLine(BaseModel):
+    speaker: str = Field(description="The id of the cast member who says it")
+    text: str = Field(description="What they say, in character: one or two sentences")
 
 
 class DraftScene(BaseModel):
-    narration: str = Field(description="What the narrator says in this scene, 1-3 sentences")
+    narration: str = Field("", description="What the narrator says in this scene, 1-3 sentences "
+                           "(empty when the scene is dialogue)")
+    lines: list[DraftLine] = Field(default_factory=list, description="With a cast: the scene's "
+                                   "dialogue, speakers alternating; empty otherwise")
+    location: str | None = Field(None, description="The id of the location it happens in, "
+                                 "or null")
     visual_prompt: str = Field(description="A vivid description of the scene's picture")
     camera: CameraMotion = Field(description="How the camera moves over the picture")
     duration: float = Field(description="Seconds on screen, long enough to speak the narration")
@@ -35,8 +45,26 @@ def planner_prompt(request: VideoRequest) -> str:
         f"Write a storyboard for a short {request.aspect.value} video of exactly "
         f"{request.scenes} scenes in the visual style '{request.style}', narrated in language "
         f"'{request.language}'. Open with a hook, make one point per scene, close with a "
-        f"takeaway. Reply with JSON only.\n\n{source}"
+        f"takeaway. Reply with JSON only.\n\n{_bible(request)}{source}"
     )
+
+
+def _bible(request: VideoRequest) -> str:
+    """The cast and places the model must use, as the profiles describe them."""
+    if not (request.characters or request.locations):
+        return ""
+    text = []
+    if request.characters:
+        text.append("Write each scene as a dialogue in `lines` (leave `narration` empty): the "
+                    "speakers alternate, each speaks in character and uses a catchphrase where "
+                    "it fits. The cast, by id:")
+        text += [f"- {c.id}: {c.describe()}. Personality: {c.personality or 'as you like'}. "
+                 f"Catchphrases: {'; '.join(c.catchphrases) or 'none'}."
+                 for c in request.characters]
+    if request.locations:
+        text.append("Set each scene in one of these locations (by id, in `location`):")
+        text += [f"- {p.id}: {p.describe()}" for p in request.locations]
+    return "\n".join(text) + "\n\n"
 
 
 def repair_prompt(prompt: str, reply: str, error: str) -> str:
@@ -45,15 +73,41 @@ def repair_prompt(prompt: str, reply: str, error: str) -> str:
 
 
 def to_storyboard(draft: DraftStoryboard, request: VideoRequest) -> Storyboard:
-    """Our storyboard from the model's draft: ids and order assigned here."""
+    """Our storyboard from the model's draft: ids and order assigned here; a speaker or a
+    location the request does not have is an error (sent back once for repair)."""
+    speakers = {key.casefold(): c.id for c in request.characters for key in (c.id, c.name)}
+    places = {p.id for p in request.locations}
+    scenes = []
+    for i, draft_scene in enumerate(draft.scenes):
+        lines = [Line(text=draft_scene.narration)] if draft_scene.narration.strip() else []
+        for line in draft_scene.lines:
+            if line.speaker.casefold() not in speakers:
+                raise ValueError(f"scenes.{i}.lines: speaker {line.speaker!r} is not in the cast")
+            lines.append(Line(speaker=speakers[line.speaker.casefold()], text=line.text))
+        if draft_scene.location is not None and draft_scene.location not in places:
+            raise ValueError(f"scenes.{i}.location: {draft_scene.location!r} is not a location")
+        scenes.append(Scene(id=f"s{i + 1:03d}", order=i, lines=lines,
+                            cast=speaking_cast(lines, request.characters),
+                            location=draft_scene.location, visual_prompt=draft_scene.visual_prompt,
+                            camera=draft_scene.camera, duration=draft_scene.duration))
+    return storyboard_of(request, draft.title, scenes)
+
+
+def speaking_cast(lines: list[Line], cast: list[Character]) -> list[str]:
+    """The cast members who speak in `lines`, in the cast's order."""
+    speaking = {line.speaker for line in lines}
+    return [c.id for c in cast if c.id in speaking]
+
+
+def storyboard_of(request: VideoRequest, title: str, scenes: list[Scene]) -> Storyboard:
+    """A storyboard of `scenes` for `request`, embedding the profiles the scenes use."""
+    cast = {member for scene in scenes for member in scene.cast}
+    places = {scene.location for scene in scenes}
     return Storyboard(
-        title=draft.title, style=request.style, aspect=request.aspect, voice=request.voice,
+        title=title, style=request.style, aspect=request.aspect, voice=request.voice,
         language=request.language, music=request.music, seed=request.seed,
-        scenes=[Scene(id=f"s{i + 1:03d}", order=i, lines=[Line(text=scene.narration)],
-                      visual_prompt=scene.visual_prompt, camera=scene.camera,
-                      duration=scene.duration)
-                for i, scene in enumerate(draft.scenes)],
-    )
+        characters=[c for c in request.characters if c.id in cast],
+        locations=[p for p in request.locations if p.id in places], scenes=scenes)
 
 
 def plan_with_one_repair(ask: Callable[[str], str], request: VideoRequest,

@@ -1,0 +1,129 @@
+"""The video's node graph, declared once: the flow runs it, the pre-flight estimate prices it
+and the progress display counts it.
+
+A node kind is a module with a `describe` function (a node and how to generate it, from the
+digests of its upstream outputs: no I/O) and one `Kind` line below. `video_graph` lists a
+storyboard's nodes in an order where every node comes after the nodes it needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from prefect.states import State
+
+from cache.store import Artifact
+from config.settings import Settings
+from tasks import clips, compose, images, references, speech, sprites
+from tasks.nodes import (
+    Generator,
+    Node,
+    NodeError,
+    NodeOutcome,
+    produce,
+    produce_node,
+    provider_chain,
+    reported,
+    stand_in,
+)
+from tasks.providers.base import Modality, Provider
+from tasks.storyboard import Storyboard
+
+# Upstream outputs by node id, then by output name.
+Upstream = Mapping[str, Mapping[str, Artifact]]
+Describe = Callable[["Step", Storyboard, Settings, Provider | None, Upstream],
+                    tuple[Node, Generator]]
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    label: str  # what the progress display calls these nodes
+    modality: Modality | None  # whose provider chain serves it; None: reelflow's own work
+    describe: Describe
+    # A picture to stand in when every provider of the chain failed: the run goes on.
+    placeholder: bool = False
+
+
+KINDS = {kind.name: kind for kind in [
+    Kind("reference", "references", Modality.image, references.describe, placeholder=True),
+    Kind("sprite", "sprites", None, sprites.describe),
+    Kind("tts", "voices", Modality.speech, speech.describe),
+    Kind("image", "keyframes", Modality.image, images.describe, placeholder=True),
+    Kind("clip", "clips", Modality.video, clips.describe),
+    Kind("compose", "compose", None, compose.describe),
+]}
+
+
+@dataclass(frozen=True)
+class Step:
+    """One node of a storyboard's graph: what it is of and which nodes it needs."""
+
+    id: str
+    kind: str
+    scene: str | None = None
+    subject: str | None = None  # a character or location id, or a line's index
+    needs: tuple[str, ...] = ()
+
+
+def video_graph(storyboard: Storyboard) -> list[Step]:
+    """Every node of `storyboard`, each after the nodes it needs."""
+    scenes = storyboard.ordered_scenes()
+    on_stage = _unique(member for scene in scenes for member in scene.cast)
+    places = _unique(scene.location for scene in scenes if scene.location)
+    steps = [Step(f"ref-{subject}", "reference", subject=subject) for subject in
+             [*on_stage, *places]]
+    for member in on_stage:
+        drawn = bool(storyboard.character(member).sprites)
+        steps.append(Step(f"sprite-{member}", "sprite", subject=member,
+                          needs=() if drawn else (f"ref-{member}",)))
+    lines = [Step(speech.line_id(scene, number), "tts", scene.id, str(number))
+             for scene in scenes for number in range(1, len(scene.lines) + 1)]
+    keyframes = [Step(f"{scene.id}-image", "image", scene.id, needs=tuple(
+        f"ref-{subject}" for subject in [*scene.cast, *filter(None, [scene.location])]))
+        for scene in scenes]
+    motion = [Step(f"{scene.id}-clip", "clip", scene.id, needs=(f"{scene.id}-image",))
+              for scene in scenes]
+    sprite_ids = tuple(f"sprite-{member}" for member in on_stage)
+    composed = Step("compose", "compose", needs=(
+        *(step.id for step in lines), *(step.id for step in motion), *sprite_ids))
+    return [*steps, *lines, *keyframes, *motion, composed]
+
+
+def preferred(settings: Settings, kind: Kind) -> Provider | None:
+    """The provider a kind's nodes go to first (None for reelflow's own work)."""
+    return provider_chain(settings, kind.modality)[0] if kind.modality else None
+
+
+def run_step(step: Step, upstream: dict[str, NodeOutcome], storyboard: Storyboard,
+             settings: Settings) -> NodeOutcome:
+    """The node of `step`: stored, or made by the first provider of its chain that can; for a
+    picture no provider could make, a placeholder."""
+    kind = KINDS[step.kind]
+    outputs = {node_id: outcome.record.outputs for node_id, outcome in upstream.items()}
+
+    def described(provider):
+        return kind.describe(step, storyboard, settings, provider, outputs)
+
+    if kind.modality is None:
+        return produce_node(settings, *described(None))
+    try:
+        return produce(settings, kind.modality, described)
+    except NodeError as error:
+        if not kind.placeholder:
+            raise
+        return stand_in(settings, described(preferred(settings, kind))[0], error)
+
+
+@task(name="node", task_run_name="{step.id}", cache_policy=NO_CACHE)
+def make_node(step: Step, upstream: dict[str, NodeOutcome], storyboard: Storyboard,
+              settings: Settings) -> NodeOutcome | State:
+    """Make one node of the video, or reuse it from the store."""
+    return reported(run_step(step, upstream, storyboard, settings))
+
+
+def _unique(values) -> list:
+    return list(dict.fromkeys(values))

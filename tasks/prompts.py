@@ -1,0 +1,25 @@
+"""The bible in every picture prompt: who is in a scene and where it happens, said the same way
+(cast order, then the location) every time, so the same scene always gets the same prompt."""
+
+from __future__ import annotations
+
+from tasks.storyboard import Character, Location, Scene, Storyboard
+
+
+def scene_prompt(scene: Scene, storyboard: Storyboard) -> str:
+    """A keyframe's or clip's prompt: the scene's picture, its cast as the bible describes them,
+    and its location."""
+    lines = [scene.visual_prompt]
+    lines += [f"{c.describe()}." for c in map(storyboard.character, scene.cast)]
+    if scene.location:
+        lines.append(f"Setting: {storyboard.location(scene.location).describe()}.")
+    return "\n".join(lines)
+
+
+def reference_prompt(subject: Character | Location) -> str:
+    """A reference sheet's prompt: the one picture every scene of this subject is drawn from."""
+    if isinstance(subject, Character):
+        return (f"Character reference sheet of {subject.describe()}. Full body, front view, "
+                "neutral pose, plain light background, even lighting.")
+    palette = f" Palette: {', '.join(subject.palette)}." if subject.palette else ""
+    return f"Establishing view of {subject.describe()}. No people.{palette}"
