@@ -32,6 +32,7 @@ soak: install browser
 
 bench: install
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/keyframes.py
 
 clean:
 	rm -rf $(VENV) out .reelflow

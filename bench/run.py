@@ -96,7 +96,7 @@ def moviepy_compose(summary, board: Storyboard, fps: int, workdir: Path) -> floa
         if index:
             clip = clip.with_effects([vfx.CrossFadeIn(fade)])
         layers.append(clip)
-        voices.append(AudioFileClip(str(store.blob_path(outputs[f"{scene.id}-tts"]["audio"])))
+        voices.append(AudioFileClip(str(store.blob_path(outputs[f"{scene.id}-l1-tts"]["audio"])))
                       .with_start(start))
         start += scene.duration - fade
     video = CompositeVideoClip(layers).with_audio(CompositeAudioClip(voices))

@@ -46,12 +46,12 @@ def load_profiles(model: type[Character] | type[Location],
     return profiles
 
 
-def pick(profiles: dict[str, BaseModel], ids: Iterable[str], what: str) -> list:
+def pick(profiles: dict[str, BaseModel], ids: Iterable[str], field: str, noun: str) -> list:
     """The profiles named by `ids`, in that order; an unknown id is an error naming the known."""
     chosen = []
     for wanted in ids:
         if wanted not in profiles:
-            raise BibleError(f"{what}: no {what.rstrip('s')} {wanted!r} "
+            raise BibleError(f"{field}: no {noun} {wanted!r} "
                              f"(known: {', '.join(sorted(profiles)) or 'none'})")
         chosen.append(profiles[wanted])
     return chosen
@@ -129,6 +129,8 @@ def cast_and_places(settings, cast: Iterable[str] = (), places: Iterable[str] = 
     """The profiles of `cast` and `places` (ids, in order) from the shipped folders and the
     settings' folders. Profiles are read only when some are asked for."""
     cast, places = list(cast), list(places)
-    characters = pick(load_profiles(Character, settings.characters), cast, "cast") if cast else []
-    locations = pick(load_profiles(Location, settings.locations), places, "places") if places else []
+    characters = (pick(load_profiles(Character, settings.characters), cast, "cast", "character")
+                  if cast else [])
+    locations = (pick(load_profiles(Location, settings.locations), places, "places", "location")
+                 if places else [])
     return characters, locations

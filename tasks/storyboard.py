@@ -16,6 +16,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    field_validator,
     model_validator,
 )
 
@@ -141,11 +142,12 @@ class Character(_Strict):
     references: list[Picture] = Field(default_factory=list, max_length=8)
     sprites: dict[SpritePose, Picture] = Field(default_factory=dict)
 
-    @model_validator(mode="after")
-    def _both_sprites(self) -> Character:
-        if self.sprites and set(self.sprites) != set(SpritePose):
-            raise ValueError("sprites: give both talking and listening, or neither")
-        return self
+    @field_validator("sprites")
+    @classmethod
+    def _both_sprites(cls, sprites: dict) -> dict:
+        if sprites and set(sprites) != set(SpritePose):
+            raise ValueError("give both talking and listening, or neither")
+        return sprites
 
     @property
     def shown_color(self) -> str:

@@ -30,7 +30,7 @@ def test_plan_piped_into_render_publishes_a_video(env, workspace):
 
     summary = json.loads(render.stdout)
     assert set(summary) == {"video", "storyboard", "manifest", "url", "nodes", "generated",
-                            "cached", "cost_usd", "saved_usd"}
+                            "cached", "placeholders", "cost_usd", "saved_usd"}
     assert summary["url"] is None  # published to a folder only
     assert {node["kind"] for node in summary["nodes"]} == {"tts", "image", "clip", "compose",
                                                            "publish"}
@@ -53,7 +53,7 @@ def test_editing_the_published_storyboard_reruns_only_that_scene(env, workspace)
     assert rerun.returncode == 0, rerun.stderr
 
     generated = {k for k, v in statuses(json.loads(rerun.stdout)).items() if v == "generated"}
-    assert generated == {f"{board['scenes'][2]['id']}-tts", "compose", "publish"}
+    assert generated == {f"{board['scenes'][2]['id']}-l1-tts", "compose", "publish"}
 
 
 def test_cache_commands_report_verify_and_collect(env, workspace):

@@ -208,7 +208,7 @@ def test_a_hung_voice_provider_trips_its_deadline_and_the_chain_falls_back(
     assert stored_providers(workspace)["tts"] == {"espeak"}
 
     again = make_video(topic="tide pools", scenes=1)  # ElevenLabs answers now
-    assert served_by(again)["s001-tts"] == "elevenlabs"
+    assert served_by(again)["s001-l1-tts"] == "elevenlabs"
     assert cloud["eleven"].billable == 1
 
 
@@ -235,7 +235,7 @@ def test_garbage_from_any_provider_is_a_failure_and_never_stored(cloud, monkeypa
     summary = make_video(topic="tide pools", scenes=1)
 
     providers = served_by(summary)
-    assert (providers["s001-tts"], providers["s001-image"], providers["s001-clip"]) == (
+    assert (providers["s001-l1-tts"], providers["s001-image"], providers["s001-clip"]) == (
         "espeak", "local", "kenburns")
     blobs = [path.read_bytes() for path in (workspace["store"] / "blobs").glob("??/*")]
     assert not any(bad_png in blob or bad_video in blob for blob in blobs)
@@ -244,5 +244,5 @@ def test_garbage_from_any_provider_is_a_failure_and_never_stored(cloud, monkeypa
 
     again = make_video(topic="tide pools", scenes=1)  # every provider answers well now
     providers = served_by(again)
-    assert (providers["s001-tts"], providers["s001-image"], providers["s001-clip"]) == (
+    assert (providers["s001-l1-tts"], providers["s001-image"], providers["s001-clip"]) == (
         "elevenlabs", "gemini-image", "veo")

@@ -247,8 +247,7 @@ def test_a_dask_cluster_renders_into_the_bucket_and_another_process_reuses_every
                 task_runner=DaskTaskRunner(address=cluster.scheduler_address))(board)
 
     ran_on = {task["key"].rsplit("-", 1)[0]: task["worker"] for task in tasks.data}
-    node_tasks = {"synthesize_speech", "render_keyframe", "animate_keyframe", "compose_scenes"}
-    assert node_tasks <= set(ran_on)
+    assert "make_node" in ran_on  # every node of the graph is this one task function
     assert set(ran_on.values()) <= set(worker_pids)
     assert os.getpid() not in worker_pids.values()
     assert summary.generated == len(summary.nodes) == 2 * 3 + 2

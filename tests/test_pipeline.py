@@ -106,10 +106,10 @@ def test_no_change_rerun_generates_nothing_and_shows_cached_in_prefect():
 
     check_execution(summary, set())
     assert summary.cached == summary.generated + len(summary.nodes)
-    node_tasks = {name: state for name, state in states.items() if name.startswith("scene-")}
+    node_tasks = {name: state for name, state in states.items() if name.startswith("s0")}
     assert len(node_tasks) == 9
     assert set(node_tasks.values()) == {"Cached"}
-    assert states["compose-video"] == "Cached"
+    assert states["compose"] == "Cached"
 
 
 def test_narration_edit_regenerates_only_that_scenes_speech():
@@ -119,9 +119,9 @@ def test_narration_edit_regenerates_only_that_scenes_speech():
     edited = edit_scene(board, 1, lines=[Line(text="A brand new line about crabs.")])
     summary, states = render(edited)
 
-    check_execution(summary, {f"{second.id}-tts", "compose", "publish"})
-    assert states[f"scene-{second.id}-tts"] == "Completed"
-    assert states[f"scene-{second.id}-image"] == "Cached"
+    check_execution(summary, {f"{second.id}-l1-tts", "compose", "publish"})
+    assert states[f"{second.id}-l1-tts"] == "Completed"
+    assert states[f"{second.id}-image"] == "Cached"
 
 
 def test_visual_prompt_edit_regenerates_only_that_scenes_image_and_clip():

@@ -72,7 +72,7 @@ def test_make_video_runs_from_the_deployment_and_shows_its_artifacts(served):
     assert artifacts["progress"].data == 100
     summary = next(a for a in flow_run_artifacts(flow_run.id)
                    if a.type == "markdown" and "| node |" in a.data)
-    assert "| s001-tts | espeak | generated |" in summary.data
+    assert "| s001-l1-tts | espeak | generated |" in summary.data
     assert "a full rerun would have cost" in summary.data
     link = next(a for a in flow_run_artifacts(flow_run.id)
                 if isinstance(a.data, str) and a.data.startswith("[Coral reefs"))
@@ -80,7 +80,7 @@ def test_make_video_runs_from_the_deployment_and_shows_its_artifacts(served):
     assert any('"scenes"' in a.data for a in flow_run_artifacts(flow_run.id)
                if a.type == "markdown")
     names = set(task_states(flow_run.id))
-    assert {"plan-storyboard", "scene-s001-tts", "scene-s002-clip", "compose-video"} <= names
+    assert {"plan-storyboard", "s001-l1-tts", "s002-image", "s002-clip", "compose"} <= names
     with get_client(sync_client=True) as client:  # the UI's Logs tab tells the run's story
         logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(
             any_=[flow_run.id])))
@@ -100,7 +100,7 @@ def test_rerun_with_edits_regenerates_only_the_edited_scene(served):
     assert rerun.state.is_completed(), rerun.state.message
     states = task_states(rerun.id)
     regenerated = {name for name, state in states.items() if state != "Cached"}
-    assert regenerated == {"scene-s002-tts", "compose-video", "publish-folder"}
+    assert regenerated == {"s002-l1-tts", "compose", "publish-folder"}
 
 
 def test_a_batch_with_a_bad_topic_makes_the_others_and_says_what_failed(served):

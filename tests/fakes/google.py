@@ -22,6 +22,7 @@ import json
 import re
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 from PIL import Image
@@ -133,6 +134,9 @@ class FakeGoogle:
         self.video = video
         self.polls = polls
         self.billed: Counter[str] = Counter()
+        # Called with each image request before it is answered, in the server's thread: a test
+        # can hold requests there to see which are in flight at once.
+        self.on_image: Callable[[Request], None] | None = None
         self._operations: dict[str, dict] = {}
         self.server.route("POST", GENERATE, self._generate)
         self.server.route("POST", PREDICT, self._predict)
@@ -160,6 +164,8 @@ class FakeGoogle:
         if self.replies:
             reply = self.replies.pop(0)
         elif "IMAGE" in body.get("generationConfig", {}).get("responseModalities", []):
+            if self.on_image:
+                self.on_image(request)
             aspect = body["generationConfig"].get("imageConfig", {}).get("aspectRatio", "1:1")
             reply = image_reply(make_png(IMAGE_SIZES[aspect]))
         else:
