@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import traceback
 
 import pytest
@@ -160,3 +161,49 @@ def test_reply_without_a_usable_image_is_a_provider_error(google, reply, match):
         painter(google).generate(image_request())
     assert CANARY not in failure_text(caught.value)
     assert len(google.calls("POST", "generateContent")) == 1
+
+
+def dialogue_reply(speakers: list[str], location: str | None = "workshop") -> dict:
+    return text_reply(json.dumps({"title": "Boxes", "scenes": [
+        {"lines": [{"speaker": speakers[0], "text": "Buckle up. Cats love boxes."},
+                   {"speaker": speakers[1], "text": "Let's take it apart and see."}],
+         "location": location, "visual_prompt": "a cat in a box", "camera": "zoom_in",
+         "duration": 5.0}]}))
+
+
+def cast_request():
+    from config.bible import load_profiles
+    from tasks.storyboard import Character, Location
+
+    characters, places = load_profiles(Character), load_profiles(Location)
+    return VideoRequest(topic="why cats love boxes", scenes=1,
+                        characters=[characters["mira"], characters["otto"]],
+                        locations=[places["workshop"]])
+
+
+def test_with_a_cast_the_planner_writes_a_dialogue_in_character_through_structured_output(google):
+    google.replies.append(dialogue_reply(["mira", "Otto"]))  # an id or a name, any case
+
+    board = planner(google).plan(cast_request()).storyboard
+
+    [scene] = board.scenes
+    assert [(line.speaker, line.text) for line in scene.lines] == [
+        ("mira", "Buckle up. Cats love boxes."), ("otto", "Let's take it apart and see.")]
+    assert (scene.cast, scene.location) == (["mira", "otto"], "workshop")
+    assert [c.id for c in board.characters] == ["mira", "otto"]  # the profiles travel with it
+    [call] = google.calls("POST", "generateContent")
+    prompt = prompt_text(call)
+    assert "- mira: Mira; a small woman" in prompt and "Buckle up." in prompt
+    assert "- workshop: a cluttered inventor's workshop" in prompt
+    schema = json.dumps(call.json()["generationConfig"]["responseSchema"])
+    assert "speaker" in schema and "location" in schema
+
+
+def test_a_dialogue_naming_someone_outside_the_cast_is_sent_back_once(google):
+    google.replies += [dialogue_reply(["mira", "bob"]), dialogue_reply(["otto", "mira"], None)]
+
+    board = planner(google).plan(cast_request()).storyboard
+
+    assert [line.speaker for line in board.scenes[0].lines] == ["otto", "mira"]
+    first, repair = google.calls("POST", "generateContent")
+    assert "speaker 'bob' is not in the cast" in prompt_text(repair)

@@ -11,7 +11,7 @@ from PIL import Image
 
 from config.secrets import MissingSecretError
 from tasks.ffmpeg import count_frames
-from tasks.providers.base import ClipRequest, ImageRequest, ProviderError
+from tasks.providers.base import ClipRequest, ImageReference, ImageRequest, ProviderError
 from tasks.providers.replicate import ReplicateAnimator, ReplicateImage
 from tasks.storyboard import Aspect, CameraMotion
 from tests.fakes.replicate import (
@@ -72,6 +72,26 @@ def test_image_prediction_is_created_by_model_name_with_the_token_and_polled(fak
     assert len(polls) == 2 and all(p.headers["authorization"] == f"Bearer {TOKEN}" for p in polls)
     [download] = fake.server.calls("GET", r"^/files/")
     assert "authorization" not in download.headers  # the token stays with the API
+
+
+def test_a_model_that_draws_from_references_gets_them_and_one_that_does_not_gets_none(
+        fake, tmp_path):
+    references = []
+    for index, subject in enumerate(["character", "location"]):
+        (tmp_path / f"ref{index}.png").write_bytes(sample_png())
+        references.append(ImageReference(path=tmp_path / f"ref{index}.png", subject=subject,
+                                         name=f"ref {index}"))
+    request = IMAGE.model_copy(update={"references": references})
+    plain = ReplicateImage({"base_url": fake.url, **FAST})
+    drawing = ReplicateImage({"base_url": fake.url, **FAST, "model": "google/nano-banana",
+                              "reference_input": "image_input"})
+    assert (plain.accepts_reference_images, drawing.accepts_reference_images) == (False, True)
+
+    drawing.generate(request)
+
+    [create] = creates(fake)
+    sent = create.json()["input"]["image_input"]
+    assert [base64.b64decode(uri.split(",", 1)[1]) for uri in sent] == [sample_png()] * 2
 
 
 def test_a_pinned_version_is_created_through_the_versions_endpoint(fake):

@@ -168,12 +168,21 @@ class ReplicateImage(_Predictions, ImageGenerator):
         model: str = "black-forest-labs/flux-schnell"  # "owner/name", or "owner/name:version"
         poll_interval_s: float = Field(2.0, gt=0)
         extra_input: dict[str, Any] = Field(default_factory=dict)  # model-specific inputs
+        # The model's input that takes reference pictures (a list of data URIs), for models
+        # that draw from references, e.g. "image_input" (google/nano-banana) or "input_images".
+        reference_input: str | None = Field(None, pattern=r"^[a-z_][a-z0-9_]{0,63}$")
+
+    def __init__(self, options: dict | None = None):
+        super().__init__(options)
+        self.accepts_reference_images = self.options.reference_input is not None
 
     def generate(self, request: ImageRequest) -> ImageResult:
         words = styles().get(request.style, {}).get("prompt")
         input = {"prompt": f"{request.prompt}, {words}" if words else request.prompt,
                  "aspect_ratio": request.aspect.value, "seed": request.seed,
                  "output_format": "png", **self.options.extra_input}
+        if self.options.reference_input and request.references:
+            input[self.options.reference_input] = [_data_uri(r.path) for r in request.references]
         output, deadline = self._predict(self.model, input)
         data = self._download(output, deadline)
         try:
