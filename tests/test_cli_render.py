@@ -109,7 +109,7 @@ def test_a_failing_provider_fails_the_run_naming_node_and_provider(env, workspac
 
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == (
-        "error: NodeError: intro-tts: espeak/espeak-ng failed: "
+        "error: NodeError: intro-l1-tts: espeak/espeak-ng failed: "
         "espeak has no voice 'zz-qq' nor one for 'zz'")
     assert not list(workspace["out"].glob("*/video.mp4"))  # nothing published
     assert run(["cache", "verify"], env).returncode == 0

@@ -86,7 +86,7 @@ def test_a_cloud_render_publishes_to_gcs_and_a_rerun_pays_nothing(cloud):
 
     providers = served_by(summary)
     assert providers["plan"] == "gemini"
-    assert {providers[f"s00{i}-{kind}"] for i in (1, 2) for kind in ("tts",)} == {"elevenlabs"}
+    assert {providers[f"s00{i}-l1-tts"] for i in (1, 2)} == {"elevenlabs"}
     assert {providers[f"s00{i}-image"] for i in (1, 2)} == {"gemini-image"}
     assert {providers[f"s00{i}-clip"] for i in (1, 2)} == {"veo"}
     info = probe(summary.video)

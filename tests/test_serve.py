@@ -139,4 +139,4 @@ def test_a_failed_node_names_itself_its_provider_and_the_reason(served):
     failed = run("make-video/make-video", topic="whale songs", scenes=1, voice="zz-qq",
                  language="zz")
     assert failed.state.is_failed()
-    assert "s001-tts: espeak/espeak-ng failed: espeak has no voice 'zz-qq'" in failed.state.message
+    assert "s001-l1-tts: espeak/espeak-ng failed: espeak has no voice 'zz-qq'" in failed.state.message
