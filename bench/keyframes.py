@@ -87,10 +87,11 @@ def main() -> None:
                       REELFLOW_PRICES=str(prices),
                       REELFLOW_PROVIDER_CONCURRENCY=json.dumps({"slow": 32}))
     registry.register(SlowImage)
+    from flows.options import RenderOptions
     from flows.video import render_storyboard
 
     render_storyboard(storyboard().model_copy(update={"title": "warm up", "seed": 1}),
-                      short_side=64)  # starts Prefect's server; not timed
+                      RenderOptions(short_side=64))  # starts Prefect's server; not timed
     SlowImage.spans.clear()
     render_storyboard(storyboard())
 

@@ -118,6 +118,7 @@ def main() -> None:
     os.environ.update(REELFLOW_STORE=str(workdir / "store"), REELFLOW_OUT=str(workdir / "out"),
                       REELFLOW_SHORT_SIDE=str(args.short_side))
     from config.settings import load_settings
+    from flows.options import RenderOptions
     from flows.video import render_storyboard
 
     settings = load_settings()
@@ -126,7 +127,7 @@ def main() -> None:
 
     render_storyboard(Storyboard(title="warm up", scenes=[Scene(
         id="w", order=0, lines=[Line(text="Warm up.")], visual_prompt="x", duration=1)]),
-        short_side=64)  # starts Prefect's server, so the timings below are the render alone
+        RenderOptions(short_side=64))  # starts Prefect's server, so the timings below are the render alone
 
     floor = floor_encode(width, height, settings.fps, board.duration, workdir)
     cold, cold_s = timed(render_storyboard, board)

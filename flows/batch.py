@@ -14,7 +14,8 @@ from prefect.artifacts import create_table_artifact
 from pydantic import BaseModel, Field
 
 from flows.choices import StyleName
-from flows.video import MaxCost, Profile, ShortSide, make_video
+from flows.options import RenderOptions
+from flows.video import make_video
 from tasks.storyboard import MAX_SCENES, Aspect
 
 TOPICS_FILE_TIMEOUT_S = 30
@@ -37,14 +38,10 @@ def make_videos(
     scenes: Annotated[int, Field(ge=1, le=MAX_SCENES)] = 6,
     aspect: Aspect = Aspect.portrait,
     style: StyleName = StyleName("documentary"),
-    profile: Profile = None,
-    max_cost: MaxCost = None,
     concurrency: Annotated[int, Field(ge=1, le=16)] = 2,
     cast: list[str] | None = None,
     places: list[str] | None = None,
-    out: Path | None = None,
-    short_side: ShortSide = None,
-    publish: str | None = None,
+    options: RenderOptions = RenderOptions(),
 ) -> list[BatchRow]:
     """Make one video per topic, a few at a time; one failure stops no other.
 
@@ -54,18 +51,14 @@ def make_videos(
         scenes: Scenes per video.
         aspect: Frame shape: 9:16 for shorts, 16:9 for landscape, 1:1 square.
         style: Visual style, from config/styles.yaml.
-        profile: Providers to use: local (offline, free) or cloud.
-        max_cost: Refuse to spend more than this many US dollars on each video.
         concurrency: Videos made at once.
         cast: Characters of a dialogue, by id, in every video.
         places: Locations the scenes take place in, by id.
-        out: Folder to publish into (default ./out).
-        short_side: Short side of the video in pixels (default 1080).
-        publish: Also publish to gs://BUCKET/PREFIX.
+        options: Profile, output folder, size, bucket and cost limit (max_cost is per video).
     """
     every = [*(topics or []), *(read_topics(topics_file) if topics_file else [])]
-    shared = dict(scenes=scenes, aspect=aspect, style=style, profile=profile, max_cost=max_cost,
-                  cast=cast, places=places, out=out, short_side=short_side, publish=publish)
+    shared = dict(scenes=scenes, aspect=aspect, style=style, cast=cast, places=places,
+                  options=options)
 
     def make_one(topic: str) -> BatchRow:
         state = make_video(topic=topic, **shared, return_state=True)

@@ -26,6 +26,7 @@ from rich.table import Table  # noqa: E402
 from cache import open_store  # noqa: E402
 from cache.store import ArtifactStore  # noqa: E402
 from config.settings import Settings, load_settings  # noqa: E402
+from flows.options import RenderOptions  # noqa: E402
 from flows.progress_bars import node_progress  # noqa: E402
 from tasks.storyboard import Aspect, Storyboard, VideoRequest  # noqa: E402
 
@@ -85,14 +86,18 @@ def _settings(profile, **overrides) -> Settings:
     return settings
 
 
-def _render_settings(**options) -> Settings:
-    """Settings for a render, with every configured provider's key present."""
-    settings = _settings(**options)
+def _render_options(**given) -> tuple[RenderOptions, Settings]:
+    """A render's options and its settings, with every configured provider's key present."""
+    try:
+        options = RenderOptions(**given)
+    except ValidationError as error:
+        raise BadInput(_field_error(error, "")) from None
+    settings = _settings(options.profile, **options.model_dump(exclude={"profile"}))
     from tasks.preflight import check_keys
 
     with _refusals():
         check_keys(settings)
-    return settings
+    return options, settings
 
 
 def _use_profile_folders(characters: list[Path] | None, locations: list[Path] | None) -> None:
@@ -191,15 +196,14 @@ def render(storyboard: Annotated[str, typer.Argument(help="Storyboard JSON file,
            publish: Publish = None, max_cost: MaxCost = None, as_json: AsJson = False) -> None:
     """Render a storyboard and publish the video."""
     board = _read_storyboard(storyboard)
-    options = dict(profile=profile, out=out, short_side=short_side, publish=publish,
-                   max_cost=max_cost)
-    settings = _render_settings(**options)
+    options, settings = _render_options(profile=profile, out=out, short_side=short_side,
+                                        publish=publish, max_cost=max_cost)
     from flows.runners import task_runner
     from flows.video import render_storyboard
 
     with node_progress(stderr, planning=False), _refusals():
         summary = render_storyboard.with_options(task_runner=task_runner(settings))(
-            board, **options)
+            board, options)
     _print_summary(summary, as_json)
 
 
@@ -213,10 +217,9 @@ def make(topic: Topic = None, script: ScriptFile = None, scenes: Scenes = 6,
          short_side: ShortSide = None, publish: Publish = None, max_cost: MaxCost = None,
          as_json: AsJson = False) -> None:
     """Plan, render and publish a video for TOPIC (or --script)."""
-    options = dict(profile=profile, out=out, short_side=short_side, publish=publish,
-                   max_cost=max_cost)
     _use_profile_folders(characters, locations)
-    settings = _render_settings(**options)
+    options, settings = _render_options(profile=profile, out=out, short_side=short_side,
+                                        publish=publish, max_cost=max_cost)
     request = _request(settings, topic, script, scenes, aspect, style, voice, language, music,
                        seed, cast, places)
     from flows.runners import task_runner
@@ -225,7 +228,7 @@ def make(topic: Topic = None, script: ScriptFile = None, scenes: Scenes = 6,
     asked = request.model_dump(exclude={"characters", "locations"})
     with node_progress(stderr, planning=True), _refusals():
         summary = make_video.with_options(task_runner=task_runner(settings))(
-            **asked, cast=_ids(cast), places=_ids(places), **options)
+            **asked, cast=_ids(cast), places=_ids(places), options=options)
     _print_summary(summary, as_json)
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 from prefect import flow
 from pydantic import BaseModel, ConfigDict, Field
 
-from flows.video import MaxCost, Profile, ShortSide, render, run_settings
+from flows.options import RenderOptions
+from flows.video import render, run_settings
 from tasks.manifest import RenderSummary
 from tasks.storyboard import Line, Storyboard
 
@@ -29,8 +30,7 @@ class SceneEdit(BaseModel):
 def rerun_with_edits(
     video: str,
     edits: list[SceneEdit],
-    profile: Profile = None, out: Path | None = None, short_side: ShortSide = None,
-    publish: str | None = None, max_cost: MaxCost = None,
+    options: RenderOptions = RenderOptions(),
 ) -> RenderSummary:
     """Render a published video again with some scenes edited; the rest is reused.
 
@@ -38,13 +38,10 @@ def rerun_with_edits(
         video: The published video: its folder name under the output folder (e.g.
             how-bees-make-honey-3f2a9c1b7d4e), or the path of its folder or storyboard.json.
         edits: The scenes to change: each names a scene and its new narration and/or picture.
-        profile: Providers to use: local (offline, free) or cloud.
-        out: The output folder the video was published to (default ./out).
-        short_side: Short side of the video in pixels (default 1080).
-        publish: Also publish to gs://BUCKET/PREFIX.
-        max_cost: Refuse to spend more than this many US dollars.
+        options: Profile, the output folder the video was published to, size, bucket and
+            cost limit (empty: the server's).
     """
-    settings = run_settings(profile, out, short_side, publish, max_cost)
+    settings = run_settings(options)
     source = published_storyboard(video, settings.out)
     return render(apply_edits(Storyboard.model_validate_json(source.read_text()), edits),
                   settings, [])

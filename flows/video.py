@@ -9,7 +9,6 @@ Prefect turns them into the deployment's run form.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 from prefect import flow
@@ -19,9 +18,10 @@ from slugify import slugify
 
 from cache import open_store
 from config.bible import cast_and_places
-from config.settings import Settings, load_settings
+from config.settings import Settings
 from flows import report
-from flows.choices import ProfileName, StyleName
+from flows.choices import StyleName
+from flows.options import RenderOptions
 from flows.limits import limited, provider_tag
 from tasks import progress
 from tasks.graph import KINDS, make_node, video_graph
@@ -33,9 +33,6 @@ from tasks.storyboard import MAX_SCENES, Aspect, Storyboard, VideoRequest
 
 # Prefect builds each deployment's run form from these types (enums become select boxes) and
 # takes each field's help text from the flow docstring's Args section.
-Profile = ProfileName | None
-MaxCost = Annotated[float, Field(ge=0)] | None
-ShortSide = Annotated[int, Field(ge=64, le=4096)] | None
 
 
 def _make_run_name() -> str:
@@ -50,8 +47,6 @@ def make_video(
     scenes: Annotated[int, Field(ge=1, le=MAX_SCENES)] = 6,
     aspect: Aspect = Aspect.portrait,
     style: StyleName = StyleName("documentary"),
-    profile: Profile = None,
-    max_cost: MaxCost = None,
     script: str | None = None,
     voice: str = "en-us",
     language: str = "en",
@@ -59,9 +54,7 @@ def make_video(
     seed: Annotated[int, Field(ge=0)] = 0,
     cast: list[str] | None = None,
     places: list[str] | None = None,
-    out: Path | None = None,
-    short_side: ShortSide = None,
-    publish: str | None = None,
+    options: RenderOptions = RenderOptions(),
 ) -> RenderSummary:
     """Plan a storyboard for a topic or script, then render and publish the video.
 
@@ -70,8 +63,6 @@ def make_video(
         scenes: How many scenes (each a few seconds).
         aspect: Frame shape: 9:16 for shorts, 16:9 for landscape, 1:1 square.
         style: Visual style, from config/styles.yaml.
-        profile: Providers to use: local (offline, free) or cloud. Default: the server's.
-        max_cost: Refuse to spend more than this many US dollars.
         script: Your own script instead of a topic: one scene per paragraph.
         voice: Narrator voice (an eSpeak voice; cloud voices are set in the profile).
         language: Narration language code, e.g. en.
@@ -79,11 +70,9 @@ def make_video(
         seed: Change it for different pictures from the same storyboard.
         cast: Characters of a dialogue, by id (config/characters or REELFLOW_CHARACTERS).
         places: Locations the scenes take place in, by id (config/locations).
-        out: Folder to publish into (default ./out).
-        short_side: Short side of the video in pixels (default 1080).
-        publish: Also publish to gs://BUCKET/PREFIX.
+        options: Profile, output folder, size, bucket and cost limit (empty: the server's).
     """
-    settings = run_settings(profile, out, short_side, publish, max_cost)
+    settings = run_settings(options)
     characters, locations = cast_and_places(settings, cast or [], places or [])
     request = VideoRequest(topic=topic, script=script, scenes=scenes, aspect=aspect,
                            style=StyleName(style).value, voice=voice, language=language,
@@ -102,26 +91,20 @@ def _render_run_name() -> str:
 
 
 @flow(name="render-storyboard", flow_run_name=_render_run_name)
-def render_storyboard(storyboard: Storyboard, profile: Profile = None, out: Path | None = None,
-                      short_side: ShortSide = None, publish: str | None = None,
-                      max_cost: MaxCost = None) -> RenderSummary:
+def render_storyboard(storyboard: Storyboard,
+                      options: RenderOptions = RenderOptions()) -> RenderSummary:
     """Render and publish a storyboard; only nodes whose inputs changed are generated.
 
     Args:
         storyboard: The storyboard, as `reelflow plan` writes it.
-        profile: Providers to use: local (offline, free) or cloud.
-        out: Folder to publish into (default ./out).
-        short_side: Short side of the video in pixels (default 1080).
-        publish: Also publish to gs://BUCKET/PREFIX.
-        max_cost: Refuse to spend more than this many US dollars.
+        options: Profile, output folder, size, bucket and cost limit (empty: the server's).
     """
-    return render(storyboard, run_settings(profile, out, short_side, publish, max_cost), [])
+    return render(storyboard, run_settings(options), [])
 
 
-def run_settings(profile, out, short_side, publish, max_cost) -> Settings:
-    """A run's settings from its parameters (over environment, .env, profile), keys checked."""
-    settings = load_settings(profile and ProfileName(profile).value, out=out,
-                             short_side=short_side, publish=publish, max_cost=max_cost)
+def run_settings(options: RenderOptions) -> Settings:
+    """A run's settings from its options (over environment, .env, profile), keys checked."""
+    settings = options.settings()
     check_keys(settings)
     return settings
 

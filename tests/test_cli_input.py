@@ -66,7 +66,7 @@ def test_a_bad_storyboard_is_refused_with_one_line(case, cli_env, workspace):
     (["make", "bees", "--profile", "nope"], "profile"),
     (["make", "bees", "--publish", "s3://bucket/videos"], "publish: not a gs:// URI"),
     (["make", "bees", "--publish", "gs://bucket/../up"], "publish:"),
-    (["make", "bees", "--max-cost", "-1"], "settings.max_cost"),
+    (["make", "bees", "--max-cost", "-1"], "max_cost"),
     (["make", "bees", "--profile", "cloud"], "GEMINI_API_KEY is not set"),
 ])
 def test_a_bad_request_is_refused_with_one_line(args, field, cli_env, workspace):

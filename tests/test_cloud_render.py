@@ -14,6 +14,7 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 
 from config.secrets import MissingSecretError
+from flows.options import RenderOptions
 from flows.video import make_video, render_storyboard
 from tasks.budget import BudgetExceeded
 from tasks.ffmpeg import probe
@@ -134,7 +135,7 @@ def test_a_safety_filtered_clip_falls_back_and_the_next_run_asks_veo_again(cloud
 
 def test_a_render_over_max_cost_is_refused_after_planning_before_any_media(cloud):
     with pytest.raises(BudgetExceeded, match="estimated at"):
-        make_video(topic="glaciers", scenes=3, max_cost=0.02)
+        make_video(topic="glaciers", scenes=3, options=RenderOptions(max_cost=0.02))
     assert dict(cloud["google"].billed) == {"text": 1}  # the storyboard, and nothing else
     assert cloud["eleven"].billable == 0
     assert not cloud["google"].calls("POST", "predictLongRunning")
@@ -142,7 +143,7 @@ def test_a_render_over_max_cost_is_refused_after_planning_before_any_media(cloud
 
 def test_a_plan_that_alone_would_pass_max_cost_is_never_asked_for(cloud):
     with pytest.raises(BudgetExceeded, match="max-cost: plan"):
-        make_video(topic="glaciers", scenes=3, max_cost=0.001)
+        make_video(topic="glaciers", scenes=3, options=RenderOptions(max_cost=0.001))
     assert not cloud["google"].calls()
 
 

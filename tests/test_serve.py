@@ -122,7 +122,7 @@ def test_a_batch_with_a_bad_topic_makes_the_others_and_says_what_failed(served):
 def test_a_failed_run_says_why_and_the_same_run_again_resumes_from_the_store(served, tmp_path):
     blocked = tmp_path / "videos"
     blocked.write_text("a file where the output folder should be")
-    parameters = dict(topic="river deltas", scenes=2, out=str(blocked))
+    parameters = dict(topic="river deltas", scenes=2, options={"out": str(blocked)})
 
     failed = run("make-video/make-video", **parameters)
     assert failed.state.is_failed()
