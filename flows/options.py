@@ -15,7 +15,7 @@ class RenderOptions(BaseModel):
     """How and where a video is rendered and published; anything left empty comes from the
     environment, .env or the profile."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=True)
 
     profile: ProfileName | None = Field(None, description="Providers to use: local (offline, "
                                         "free) or cloud. Default: the server's.")
@@ -28,5 +28,4 @@ class RenderOptions(BaseModel):
 
     def settings(self) -> Settings:
         """These options over the environment, .env and the profile."""
-        return load_settings(self.profile and ProfileName(self.profile).value,
-                             **self.model_dump(exclude={"profile"}))
+        return load_settings(self.profile, **self.model_dump(exclude={"profile"}))
