@@ -23,8 +23,18 @@ def test_make_video_offers_selects_for_aspect_style_and_profile_with_help_text()
     assert definitions["Aspect"]["enum"] == ["9:16", "16:9", "1:1"]
     assert set(definitions["StyleName"]["enum"]) >= {"documentary", "neon", "noir"}
     assert set(definitions["ProfileName"]["enum"]) == {"local", "cloud"}
-    for field in ("topic", "scenes", "aspect", "style", "profile", "max_cost"):
+    for field in ("topic", "scenes", "aspect", "style", "cast", "places", "options"):
         assert form["properties"][field]["description"], field
+    options = definitions["RenderOptions"]["properties"]
+    for field in ("profile", "out", "short_side", "publish", "max_cost"):
+        assert options[field]["description"], field
+
+
+def test_every_video_flow_takes_the_same_render_options():
+    for name, form in forms().items():
+        assert form["properties"]["options"]["title"].lower() == "options", name
+        assert set(form["definitions"]["RenderOptions"]["properties"]) == {
+            "profile", "out", "short_side", "publish", "max_cost"}, name
 
 
 def test_rerun_with_edits_takes_scene_edits_as_fields_not_json():
