@@ -14,6 +14,7 @@ from tasks.graph import KINDS, video_graph
 from tasks.nodes import NodeOutcome
 from tasks.storyboard import Storyboard
 
+
 @contextmanager
 def node_progress(console: Console, *, planning: bool) -> Iterator[None]:
     """Show progress while the block renders: a bar per node kind of the storyboard's graph,
@@ -21,10 +22,9 @@ def node_progress(console: Console, *, planning: bool) -> Iterator[None]:
     bars = Progress(TextColumn("{task.description:<11}"), BarColumn(), MofNCompleteColumn(),
                     TextColumn("{task.fields[last]}"), TimeElapsedColumn(),
                     console=console, transient=False)
-    ids = {kind.name: bars.add_task(kind.label, total=None, last="", visible=False)
-           for kind in KINDS.values()}
-    if planning:
-        ids["plan"] = bars.add_task("storyboard", total=1, last="")
+    ids = {"plan": bars.add_task("storyboard", total=1, last="")} if planning else {}
+    ids |= {kind.name: bars.add_task(kind.label, total=None, last="", visible=False)
+            for kind in KINDS.values()}
     counts = dict.fromkeys(ids, 0)
 
     def sized(storyboard: Storyboard) -> None:
