@@ -132,8 +132,9 @@ def _render(storyboard: Storyboard, settings: Settings, upstream: list) -> Rende
     for future in futures.values():
         if future.state.is_failed():
             future.result()
-    outcomes = [future.result() for future in futures.values()]
-    summary = publish_video.submit(storyboard, [*upstream, *outcomes[:-1]], outcomes[-1],
+    outcomes = {node_id: future.result() for node_id, future in futures.items()}
+    composed = outcomes.pop("compose")
+    summary = publish_video.submit(storyboard, [*upstream, *outcomes.values()], composed,
                                    settings).result()
     finished.advance()
     report.summary_artifacts(summary)
