@@ -184,6 +184,7 @@ def test_a_person_runs_make_video_from_the_prefect_ui_and_ctrl_c_stops_everythin
         video_card.click()
         expect(main.get_by_text(re.compile(rf"^{TOPIC}: video$", re.IGNORECASE))).to_be_visible()
         page.get_by_role("button", name="Show Raw Data").click()
+        expect(page.get_by_role("button", name="Hide Raw Data")).to_be_visible()
         expect(main.get_by_text(re.compile(r"\]\(file://\S+/video\.mp4\)"))).to_be_visible()
         screenshot(page, "video-artifact.png")
         browser.close()
