@@ -15,8 +15,8 @@ import threading
 from dotenv import dotenv_values
 
 VARIABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
-# The built-in providers' keys; registering a provider adds its own.
-_declared = {"GEMINI_API_KEY", "ELEVENLABS_API_KEY", "REPLICATE_API_TOKEN", "OPENAI_API_KEY"}
+# Filled as providers are built (tasks/providers/base.py), whatever their variables' names.
+_declared: set[str] = set()
 _lock = threading.Lock()
 
 
@@ -32,14 +32,23 @@ def declare(variable: str) -> None:
         _declared.add(variable)
 
 
-def _value(variable: str) -> str | None:
-    return os.environ.get(variable) or dotenv_values(".env").get(variable) or None
+def _values(variables: list[str]) -> list[str | None]:
+    """Each variable's value: the environment first, then `.env` (read once per call)."""
+    dotenv = None
+    values = []
+    for variable in variables:
+        value = os.environ.get(variable)
+        if not value:
+            dotenv = dotenv_values(".env") if dotenv is None else dotenv
+            value = dotenv.get(variable)
+        values.append(value or None)
+    return values
 
 
 def secret(variable: str) -> str:
     """The value of the key `variable` (e.g. GEMINI_API_KEY), or an error naming it."""
     declare(variable)
-    value = _value(variable)
+    [value] = _values([variable])
     if not value:
         raise MissingSecretError(f"{variable} is not set (put it in the environment or .env)")
     return value
@@ -50,7 +59,6 @@ def redact(text: str, *others: str) -> str:
     error messages that quote what a server echoed back."""
     with _lock:
         variables = sorted(_declared)
-    values = [_value(variable) for variable in variables]
-    for value in sorted(filter(None, [*values, *others]), key=len, reverse=True):
+    for value in sorted(filter(None, [*_values(variables), *others]), key=len, reverse=True):
         text = text.replace(value, "***")
     return text

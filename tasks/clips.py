@@ -23,7 +23,7 @@ CLIP_VERSION = 1
 
 def describe(step: Step, storyboard: Storyboard, settings: Settings, animator: ClipAnimator,
              upstream: Upstream) -> tuple[Node, Generator]:
-    scene = next(s for s in storyboard.scenes if s.id == step.scene)
+    scene = storyboard.scene(step.scene)
     image = upstream[f"{scene.id}-image"]["image"]
     aspect = animator.fit_aspect(storyboard.aspect)
     width, height = aspect.size(settings.short_side)

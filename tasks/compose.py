@@ -14,14 +14,13 @@ from tasks.nodes import Generator, Node
 from tasks.providers.base import Usage, WordTiming
 from tasks.speech import line_id
 from tasks.stage import CastSprite
-from tasks.storyboard import Storyboard
+from tasks.storyboard import LINE_GAP_SECONDS, SpritePose, Storyboard
 from tasks.subtitles import Speaker, Turn
 
 if TYPE_CHECKING:
     from tasks.graph import Step, Upstream
 
 COMPOSE_VERSION = 2
-LINE_GAP_SECONDS = 0.25
 
 
 def describe(step: Step, storyboard: Storyboard, settings: Settings, provider: None,
@@ -37,8 +36,8 @@ def describe(step: Step, storyboard: Storyboard, settings: Settings, provider: N
         inputs[f"{index:03d}-clip"] = upstream[f"{scene.id}-clip"]["clip"].digest
     on_stage = {member for scene in scenes for member in scene.cast}
     for member in sorted(on_stage):
-        for pose in ("talking", "listening"):
-            inputs[f"sprite-{member}-{pose}"] = upstream[f"sprite-{member}"][pose].digest
+        for pose in SpritePose:
+            inputs[f"sprite-{member}-{pose.value}"] = upstream[f"sprite-{member}"][pose.value].digest
     speakers = {c.id: Speaker(c.name, c.shown_color) for c in storyboard.characters}
     node = Node(id="compose", kind="compose", version=COMPOSE_VERSION, provider="reelflow",
                 provider_version=1, model="ffmpeg", inputs=inputs,
@@ -51,9 +50,9 @@ def describe(step: Step, storyboard: Storyboard, settings: Settings, provider: N
 
     def generate(workdir):
         store = open_store(settings.store)
-        sprites = {member: CastSprite(member, *(store.blob_path(inputs[f"sprite-{member}-{pose}"])
-                                                for pose in ("talking", "listening")))
-                   for member in on_stage}
+        sprites = {member: CastSprite(member, **{
+            pose.value: store.blob_path(inputs[f"sprite-{member}-{pose.value}"])
+            for pose in SpritePose}) for member in on_stage}
         media = []
         for index, scene in enumerate(scenes):
             audio, spans = join_lines(

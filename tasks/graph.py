@@ -34,7 +34,7 @@ from tasks.storyboard import Storyboard
 
 # Upstream outputs by node id, then by output name.
 Upstream = Mapping[str, Mapping[str, Artifact]]
-Describe = Callable[["Step", Storyboard, Settings, Provider | None, Upstream],
+DescribeStep = Callable[["Step", Storyboard, Settings, Provider | None, Upstream],
                     tuple[Node, Generator]]
 
 
@@ -43,7 +43,7 @@ class Kind:
     name: str
     label: str  # what the progress display calls these nodes
     modality: Modality | None  # whose provider chain serves it; None: reelflow's own work
-    describe: Describe
+    describe: DescribeStep
     # A picture to stand in when every provider of the chain failed: the run goes on.
     placeholder: bool = False
 
@@ -83,8 +83,7 @@ def video_graph(storyboard: Storyboard) -> list[Step]:
     lines = [Step(speech.line_id(scene, number), "tts", scene.id, str(number))
              for scene in scenes for number in range(1, len(scene.lines) + 1)]
     keyframes = [Step(f"{scene.id}-image", "image", scene.id, needs=tuple(
-        f"ref-{subject}" for subject in [*scene.cast, *filter(None, [scene.location])]))
-        for scene in scenes]
+        f"ref-{subject.id}" for subject in storyboard.drawn_from(scene))) for scene in scenes]
     motion = [Step(f"{scene.id}-clip", "clip", scene.id, needs=(f"{scene.id}-image",))
               for scene in scenes]
     sprite_ids = tuple(f"sprite-{member}" for member in on_stage)

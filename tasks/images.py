@@ -11,7 +11,7 @@ from config.settings import Settings
 from tasks.nodes import Generator, Node
 from tasks.prompts import scene_prompt
 from tasks.providers.base import ImageGenerator, ImageReference, ImageRequest, Usage
-from tasks.storyboard import Storyboard
+from tasks.storyboard import Character, Storyboard
 
 if TYPE_CHECKING:
     from tasks.graph import Step, Upstream
@@ -21,15 +21,12 @@ IMAGE_VERSION = 1
 
 def describe(step: Step, storyboard: Storyboard, settings: Settings, generator: ImageGenerator,
              upstream: Upstream) -> tuple[Node, Generator]:
-    scene = next(s for s in storyboard.scenes if s.id == step.scene)
+    scene = storyboard.scene(step.scene)
     width, height = storyboard.aspect.size(settings.short_side)
     # A model that takes no pictures still gets the bible in its prompt; only one that does
     # depends on the references' bytes.
-    subjects = [("character", storyboard.character(member).name) for member in scene.cast]
-    if scene.location:
-        subjects.append(("location", storyboard.location(scene.location).name or scene.location))
-    references = ([upstream[needed]["image"].digest for needed in step.needs]
-                  if generator.accepts_reference_images else [])
+    subjects = storyboard.drawn_from(scene) if generator.accepts_reference_images else []
+    references = [upstream[f"ref-{subject.id}"]["image"].digest for subject in subjects]
     params = dict(prompt=scene_prompt(scene, storyboard), style=storyboard.style, width=width,
                   height=height, seed=storyboard.seed, aspect=storyboard.aspect.value)
     node = Node.served_by(generator, id=step.id, kind="image", version=IMAGE_VERSION,
@@ -39,8 +36,9 @@ def describe(step: Step, storyboard: Storyboard, settings: Settings, generator: 
     def generate(workdir):
         store = open_store(settings.store)
         result = generator.generate(ImageRequest(**params, references=[
-            ImageReference(path=store.blob_path(digest), subject=subject, name=name)
-            for digest, (subject, name) in zip(references, subjects)]))
+            ImageReference(path=store.blob_path(digest), name=subject.name or subject.id,
+                           subject="character" if isinstance(subject, Character) else "location")
+            for digest, subject in zip(references, subjects)]))
         return {"image": (result.png, "image/png")}, result.usage
 
     return node, generate

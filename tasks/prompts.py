@@ -9,11 +9,9 @@ from tasks.storyboard import Character, Location, Scene, Storyboard
 def scene_prompt(scene: Scene, storyboard: Storyboard) -> str:
     """A keyframe's or clip's prompt: the scene's picture, its cast as the bible describes them,
     and its location."""
-    lines = [scene.visual_prompt]
-    lines += [f"{c.describe()}." for c in map(storyboard.character, scene.cast)]
-    if scene.location:
-        lines.append(f"Setting: {storyboard.location(scene.location).describe()}.")
-    return "\n".join(lines)
+    return "\n".join([scene.visual_prompt, *(
+        f"{s.describe()}." if isinstance(s, Character) else f"Setting: {s.describe()}."
+        for s in storyboard.drawn_from(scene))])
 
 
 def reference_prompt(subject: Character | Location) -> str:

@@ -19,12 +19,6 @@ if TYPE_CHECKING:
 REFERENCE_VERSION = 1
 
 
-def subject_of(step: Step, storyboard: Storyboard) -> Character | Location:
-    found = [*(c for c in storyboard.characters if c.id == step.subject),
-             *(p for p in storyboard.locations if p.id == step.subject)]
-    return found[0]
-
-
 def user_pictures(subject: Character | Location) -> list:
     """The profile's reference pictures; for a character with none, its listening sprite (a
     picture of it the user drew)."""
@@ -35,7 +29,7 @@ def user_pictures(subject: Character | Location) -> list:
 
 def describe(step: Step, storyboard: Storyboard, settings: Settings, generator: ImageGenerator,
              upstream: Upstream) -> tuple[Node, Generator]:
-    subject = subject_of(step, storyboard)
+    subject = storyboard.subject(step.subject)
     side = settings.short_side
     pictures = user_pictures(subject)
     if pictures:  # the user's pictures: no provider, no cost

@@ -36,7 +36,7 @@ def voice_for(speaker: str, storyboard: Storyboard, settings: Settings, provider
 
 def describe(step: Step, storyboard: Storyboard, settings: Settings,
              synthesizer: SpeechSynthesizer, upstream: Upstream) -> tuple[Node, Generator]:
-    scene = next(s for s in storyboard.scenes if s.id == step.scene)
+    scene = storyboard.scene(step.scene)
     line = scene.lines[int(step.subject) - 1]
     request = SpeechRequest(text=line.text, language=storyboard.language,
                             voice=voice_for(line.speaker, storyboard, settings, synthesizer.name))

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from tasks.storyboard import SpritePose
 from tasks.subtitles import Turn
 
 # The row sits above the caption area (captions take the bottom ~23% of the frame).
@@ -75,7 +76,7 @@ def draw_stage(cast: Sequence[CastSprite], turns: Sequence[Turn], width: int, he
     speakers = [member for member in cast if any(t.speaker == member.id for t in turns)]
     slot_width = width * ROW_SPAN / len(cast)
     left = (width - slot_width * len(cast)) / 2
-    pictures = {member.id: {pose: _load(getattr(member, pose)) for pose in ("talking", "listening")}
+    pictures = {member.id: {pose.value: _load(getattr(member, pose.value)) for pose in SpritePose}
                 for member in cast}
     slots = []
     for index, member in enumerate(cast):

@@ -33,6 +33,8 @@ ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 # A voice id of any provider (eSpeak's en-us+f3, ElevenLabs' 21m00Tcm4TlvDq8ikWAM).
 VOICE_PATTERN = r"^[A-Za-z0-9_+-]{1,64}$"
 MAX_CAST = 8
+# The pause between two lines of a scene: compose leaves it, planners count it in a scene's length.
+LINE_GAP_SECONDS = 0.25
 # Colours for characters whose profile names none: distinct on dark and light pictures.
 CAST_COLORS = ["#F2C14E", "#5FAD56", "#4D9DE0", "#E15554", "#B07BF7", "#3BCEAC"]
 
@@ -270,11 +272,24 @@ class Storyboard(_Strict):
     def ordered_scenes(self) -> list[Scene]:
         return sorted(self.scenes, key=lambda scene: scene.order)
 
+    def scene(self, scene_id: str) -> Scene:
+        return next(s for s in self.scenes if s.id == scene_id)
+
     def character(self, character_id: str) -> Character:
         return next(c for c in self.characters if c.id == character_id)
 
     def location(self, location_id: str) -> Location:
         return next(p for p in self.locations if p.id == location_id)
+
+    def subject(self, subject_id: str) -> Character | Location:
+        """A character or a location (they share one id space)."""
+        return next(s for s in [*self.characters, *self.locations] if s.id == subject_id)
+
+    def drawn_from(self, scene: Scene) -> list[Character | Location]:
+        """Who and where a scene's picture is drawn from, in the one order every prompt and
+        reference list uses: its cast, then its location."""
+        return [*map(self.character, scene.cast),
+                *([self.location(scene.location)] if scene.location else [])]
 
     @property
     def duration(self) -> float:

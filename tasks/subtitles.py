@@ -106,12 +106,16 @@ def _header(width: int, height: int, speakers: Mapping[str, Speaker]) -> str:
     size = round(min(0.045 * height, 0.08 * width))
     outline = max(1, round(size * 0.08))
     margin_x, margin_v = round(0.08 * width), round(0.12 * height)  # clear of platform UI
-    # Colours are &HAABBGGRR: PrimaryColour (yellow) = spoken, SecondaryColour (white) = to come.
-    # A character's style is the same with its colour for spoken words.
-    styles = "".join(
-        f"Style: {_style(speaker_id)},{FONT_FAMILY},{size},{_ass_color(speaker.color)},&H00FFFFFF,"
-        f"&H00000000,&H80000000,-1,0,0,0,100,100,0,0,1,{outline},0,2,{margin_x},{margin_x},"
-        f"{margin_v},1\n" for speaker_id, speaker in speakers.items())
+
+    def style(name: str, spoken: str) -> str:
+        # Colours are &HAABBGGRR: PrimaryColour = spoken, SecondaryColour (white) = to come.
+        return (f"Style: {name},{FONT_FAMILY},{size},{spoken},&H00FFFFFF,&H00000000,&H80000000,"
+                f"-1,0,0,0,100,100,0,0,1,{outline},0,2,{margin_x},{margin_x},{margin_v},1\n")
+
+    # The narrator's words turn yellow as they are spoken; a character's, its own colour.
+    styles = style("Caption", "&H0000FFFF") + "".join(
+        style(_style(speaker_id), _ass_color(speaker.color))
+        for speaker_id, speaker in speakers.items())
     return (
         "[Script Info]\nScriptType: v4.00+\n"
         f"PlayResX: {width}\nPlayResY: {height}\n"
@@ -120,8 +124,6 @@ def _header(width: int, height: int, speakers: Mapping[str, Speaker]) -> str:
         "Format: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, "
         "BackColour, Bold, Italic, Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, "
         "BorderStyle, Outline, Shadow, Alignment, MarginL, MarginR, MarginV, Encoding\n"
-        f"Style: Caption,{FONT_FAMILY},{size},&H0000FFFF,&H00FFFFFF,&H00000000,&H80000000,"
-        f"-1,0,0,0,100,100,0,0,1,{outline},0,2,{margin_x},{margin_x},{margin_v},1\n"
         f"{styles}\n"
         "[Events]\n"
         "Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\n"

@@ -6,7 +6,6 @@ cloud one, and a change to a reference shows in every keyframe drawn from it."""
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import math
 import random
@@ -16,6 +15,7 @@ from collections import Counter
 from PIL import Image, ImageColor, ImageDraw, ImageFilter, ImageOps
 
 from config.catalog import styles
+from tasks.pictures import png
 from tasks.providers.base import ImageGenerator, ImageReference, ImageRequest, ImageResult, Usage
 
 FALLBACK_STYLE = "documentary"
@@ -40,10 +40,8 @@ class LocalImage(ImageGenerator):
         rng = _rng(request.prompt, style, request.seed)
         canvas = _paint(palette, rng, request.width, request.height)
         canvas = _draw_references(canvas, request.references)
-        buffer = io.BytesIO()
         # Light compression: the bytes are cached and decoded once, so speed beats size.
-        canvas.save(buffer, format="PNG", compress_level=1)
-        return ImageResult(png=buffer.getvalue(), usage=Usage(images=1))
+        return ImageResult(png=png(canvas), usage=Usage(images=1))
 
 
 def _rng(prompt: str, style: str, seed: int) -> random.Random:

@@ -8,13 +8,12 @@ import re
 from tasks.providers.base import Planner, PlanResult, Usage
 from tasks.providers.planning import speaking_cast, storyboard_of
 from tasks.script import script_scenes
-from tasks.storyboard import CameraMotion, Character, Line, Scene, VideoRequest
+from tasks.storyboard import LINE_GAP_SECONDS, CameraMotion, Character, Line, Scene, VideoRequest
 
 # eSpeak speaks about 2.9 words a second at its default rate; plan a little slower so a
 # scene's target length covers its narration.
 WORDS_PER_SECOND = 2.4
 SCENE_PADDING_SECONDS = 0.8
-LINE_PAUSE_SECONDS = 0.3  # compose leaves a short pause between a scene's lines
 MIN_SCENE_SECONDS = 2.5
 
 MOTIONS = [CameraMotion.zoom_in, CameraMotion.pan_right, CameraMotion.zoom_out,
@@ -132,7 +131,7 @@ def _even_groups(items: list, count: int) -> list[list]:
 
 def _target_seconds(lines: list[Line]) -> float:
     words = sum(len(line.text.split()) for line in lines)
-    pauses = LINE_PAUSE_SECONDS * (len(lines) - 1)
+    pauses = LINE_GAP_SECONDS * (len(lines) - 1)
     return round(max(MIN_SCENE_SECONDS, words / WORDS_PER_SECOND + pauses + SCENE_PADDING_SECONDS), 1)
 
 
