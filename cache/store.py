@@ -186,6 +186,10 @@ class BaseArtifactStore(ABC):
             return record
         return None
 
+    def forget(self, key: str) -> None:
+        """Drop a node's record: the next render makes it again (its blobs go at `gc`)."""
+        self._forget_record(key)
+
     def records(self) -> Iterator[NodeRecord]:
         for key in self._record_keys():
             raw = self._load_record(key)

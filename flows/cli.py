@@ -302,13 +302,39 @@ def cache_ls() -> None:
 
 
 @cache_app.command("verify")
-def cache_verify() -> None:
+def cache_verify(media: Annotated[bool, typer.Option(
+        help="Also decode stored clips, pictures and speech and check them as a render does")] = False,
+                 repair: Annotated[bool, typer.Option(
+        help="Forget nodes whose media fails (with --media): the next render makes them again")] = False) -> None:
     """Re-hash every blob; report corrupt blobs and nodes whose blobs are gone."""
-    problems = _store().verify_all()
+    store = _store()
+    problems = store.verify_all()
+    if media:
+        for record, reason in _broken_media(store):
+            problems.append(f"node {record.key[:12]} ({record.kind}, {record.provider}) {reason}"
+                            + ("; forgotten" if repair else ""))
+            if repair:
+                store.forget(record.key)
     for problem in problems:
         typer.echo(problem)
     typer.echo(f"{len(problems)} problems")
     raise typer.Exit(1 if problems else 0)
+
+
+def _broken_media(store: ArtifactStore) -> Iterator[tuple]:
+    """Stored nodes whose media fails the checks a render holds new media to."""
+    from tasks.graph import KINDS
+    from tasks.providers.base import BrokenOutput
+
+    for record in store.records():
+        kind = KINDS.get(record.kind)
+        if kind is None or kind.check is None or not all(map(store.verify, record.outputs.values())):
+            continue  # not media, or already reported as corrupt or lost
+        outputs = {name: store.blob_path(artifact.digest) for name, artifact in record.outputs.items()}
+        try:
+            kind.check(record.parts["params"], outputs)
+        except BrokenOutput as error:
+            yield record, str(error)
 
 
 @cache_app.command("gc")

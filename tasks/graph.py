@@ -17,8 +17,9 @@ from prefect.states import State
 
 from cache.store import Artifact
 from config.settings import Settings
-from tasks import clips, compose, images, references, speech, sprites
+from tasks import checks, clips, compose, images, references, speech, sprites
 from tasks.nodes import (
+    Check,
     Generator,
     Node,
     NodeError,
@@ -44,16 +45,21 @@ class Kind:
     label: str  # what the progress display calls these nodes
     modality: Modality | None  # whose provider chain serves it; None: reelflow's own work
     describe: DescribeStep
+    # What its outputs must be before they are stored (tasks/checks.py); `cache verify
+    # --media` checks stored ones again.
+    check: Check | None = None
     # A picture to stand in when every provider of the chain failed: the run goes on.
     placeholder: bool = False
 
 
 KINDS = {kind.name: kind for kind in [
-    Kind("reference", "references", Modality.image, references.describe, placeholder=True),
+    Kind("reference", "references", Modality.image, references.describe, checks.picture,
+         placeholder=True),
     Kind("sprite", "sprites", None, sprites.describe),
-    Kind("tts", "voices", Modality.speech, speech.describe),
-    Kind("image", "keyframes", Modality.image, images.describe, placeholder=True),
-    Kind("clip", "clips", Modality.video, clips.describe),
+    Kind("tts", "voices", Modality.speech, speech.describe, checks.speech),
+    Kind("image", "keyframes", Modality.image, images.describe, checks.picture,
+         placeholder=True),
+    Kind("clip", "clips", Modality.video, clips.describe, checks.clip),
     Kind("compose", "compose", None, compose.describe),
 ]}
 
@@ -108,9 +114,9 @@ def run_step(step: Step, upstream: dict[str, NodeOutcome], storyboard: Storyboar
         return kind.describe(step, storyboard, settings, provider, outputs)
 
     if kind.modality is None:
-        return produce_node(settings, *described(None))
+        return produce_node(settings, *described(None), kind.check)
     try:
-        return produce(settings, kind.modality, described)
+        return produce(settings, kind.modality, described, kind.check)
     except NodeError as error:
         if not kind.placeholder:
             raise

@@ -22,9 +22,10 @@ from cache.store import Artifact, ArtifactStore, NodeRecord
 from config.pricing import cost_usd, price_table
 from config.secrets import redact
 from config.settings import Settings
-from tasks import budget, progress
-from tasks.providers import registry
-from tasks.providers.base import Modality, Provider, Usage
+from tasks import budget, progress, stopping
+from tasks.providers import billing, registry
+from tasks.providers.base import BrokenOutput, Modality, Provider, Usage
+from tasks.stopping import Stopped
 
 # "plan" and "publish", and the kinds of the video graph (tasks/graph.py).
 NodeKind = str
@@ -38,7 +39,12 @@ Generator = Callable[[Path], tuple[Outputs, Usage]]
 
 
 class NodeError(RuntimeError):
-    """A node could not be generated: which node, which provider, and why."""
+    """A node could not be generated: which node, which provider, and why; `spent_usd` is what
+    the provider billed for replies that could not be used."""
+
+    def __init__(self, message: str, spent_usd: float = 0.0):
+        super().__init__(message)
+        self.spent_usd = spent_usd
 
 
 class NodeOutcome(BaseModel):
@@ -51,11 +57,13 @@ class NodeOutcome(BaseModel):
     record: NodeRecord
     seconds: float
     fallbacks: list[str] = []  # why preferred providers did not serve this node
+    rejected_usd: float = 0.0  # billed for replies that failed their checks, by any provider
 
     @property
     def cost_usd(self) -> float:
-        """What this run paid for the node."""
-        return self.record.cost_usd if self.status == "generated" else 0.0
+        """What this run paid for the node, unusable replies included."""
+        made = self.record.cost_usd if self.status == "generated" else 0.0
+        return round(made + self.rejected_usd, 6)
 
     @property
     def saved_usd(self) -> float:
@@ -104,44 +112,55 @@ def provider_chain(settings: Settings, modality: Modality) -> list[Provider]:
 
 
 Describe = Callable[[Provider], tuple[Node, Generator]]
+# Raises BrokenOutput when generated outputs are not what the node's params asked for.
+Check = Callable[[dict, dict[str, bytes | Path]], None]
 
 
-def produce(settings: Settings, modality: Modality, describe: Describe) -> NodeOutcome:
+def produce(settings: Settings, modality: Modality, describe: Describe,
+            check: Check | None = None) -> NodeOutcome:
     """A node served by the first provider in the chain that has it stored or can make it.
 
     Each provider's result is stored under its own key, so a fallback's result never hides
     the preferred provider: the next run asks the preferred one again.
     """
     chain = provider_chain(settings, modality)
-    fallbacks = []
+    fallbacks, spent = [], 0.0
     for index, provider in enumerate(chain):
         node, generate = describe(provider)
         try:
-            outcome = produce_node(settings, node, generate)
+            outcome = produce_node(settings, node, generate, check,
+                                   attempts=provider.options.attempts)
         except NodeError as error:
+            spent += error.spent_usd
             if index == len(chain) - 1:
-                raise
+                raise NodeError(str(error), spent) from None
             fallbacks.append(str(error))
             continue
-        return outcome.model_copy(update={"fallbacks": fallbacks})
+        return outcome.model_copy(update={
+            "fallbacks": fallbacks, "rejected_usd": round(outcome.rejected_usd + spent, 6)})
     raise AssertionError("a provider chain is never empty")
 
 
-def produce_node(settings: Settings, node: Node, generate: Generator) -> NodeOutcome:
-    """The stored result of `node` if it verifies, else generate it (once across processes)."""
+def produce_node(settings: Settings, node: Node, generate: Generator, check: Check | None = None,
+                 attempts: int = 1) -> NodeOutcome:
+    """The stored result of `node` if it verifies, else generate it (once across processes):
+    up to `attempts` times while what it makes fails `check`."""
     store = open_store(settings.store)
     started = time.monotonic()
     key = node.key
     record = store.lookup(key)
     status: Status = "cached"
+    rejected = 0.0
     if record is None:
         with store.node_lock(key):
             record = store.lookup(key)  # another run may have made it while we waited
             if record is None:
-                record = _generate(settings, store, node, key, generate)
+                record, rejected = _generate(settings, store, node, key, generate, check,
+                                             attempts)
                 status = "generated"
     outcome = NodeOutcome(id=node.id, kind=node.kind, scene=node.scene, status=status,
-                          record=record, seconds=round(time.monotonic() - started, 3))
+                          record=record, seconds=round(time.monotonic() - started, 3),
+                          rejected_usd=rejected)
     progress.emit(outcome)
     return outcome
 
@@ -167,36 +186,76 @@ def expected_cost(settings: Settings, node: Node) -> float:
 
 
 def _generate(settings: Settings, store: ArtifactStore, node: Node, key: str,
-              generate: Generator) -> NodeRecord:
-    expected = expected_cost(settings, node)
+              generate: Generator, check: Check | None, attempts: int) -> tuple[NodeRecord, float]:
+    """The node made, checked and stored, and what its rejected replies cost."""
+    prices = price_table(settings.prices)
     ledger = budget.ledger(settings.max_cost)
-    ledger.reserve(node.id, expected)
-    actual = 0.0
-    try:
-        started = time.monotonic()
-        with store.work_dir() as workdir, provider_slot(settings, node.provider):
+    rejected = 0.0  # billed for replies that were not used, over every attempt
+    for attempt in range(1, attempts + 1):
+        expected = expected_cost(settings, node)
+        ledger.reserve(node.id, expected)
+        made = 0.0
+        with billing.metered() as dropped:
             try:
-                outputs, usage = generate(workdir)
-            except Exception as error:
-                # The message reaches manifests, Prefect states and logs: never with a key in it.
+                started = time.monotonic()
+                with store.work_dir() as workdir, provider_slot(settings, node.provider), \
+                        stopping.working(node.id, node.provider):
+                    outputs, usage = _checked(generate, workdir, node, check)
+                    artifacts = {
+                        name: store.put_file(value, media_type) if isinstance(value, Path)
+                        else store.put_bytes(value, media_type)
+                        for name, (value, media_type) in outputs.items()
+                    }
+            except BrokenOutput as error:
+                billing.charge(error)
+                spent = rejected + _cost(node, dropped, prices)
+                if attempt < attempts:
+                    rejected = spent
+                    continue  # the finally below settles what it cost
                 raise NodeError(redact(f"{node.id}: {node.provider}/{node.model} failed: "
-                                       f"{error}")) from None
-            artifacts = {
-                name: store.put_file(value, media_type) if isinstance(value, Path)
-                else store.put_bytes(value, media_type)
-                for name, (value, media_type) in outputs.items()
-            }
+                                       f"{error} ({attempts} attempts)"), spent) from None
+            except Stopped:
+                raise
+            except Exception as error:
+                # The message reaches manifests, Prefect states and logs: never with a key.
+                raise NodeError(redact(f"{node.id}: {node.provider}/{node.model} failed: "
+                                       f"{error}"), rejected + _cost(node, dropped, prices)) \
+                    from None
+            else:
+                used = {field: amount for field, amount in usage.model_dump().items() if amount}
+                made = cost_usd(node.provider, node.model, used, prices)
+                record = NodeRecord(
+                    key=key, kind=node.kind, provider=node.provider, model=node.model,
+                    parts=node.key_parts(), outputs=artifacts, usage=used, cost_usd=made,
+                    seconds=round(time.monotonic() - started, 3),
+                )
+                store.record(record)
+                return record, round(rejected + _cost(node, dropped, prices), 6)
+            finally:
+                ledger.settle(expected, made + _cost(node, dropped, prices))
+    raise AssertionError("attempts is at least 1")
+
+
+def _checked(generate: Generator, workdir: Path, node: Node,
+             check: Check | None) -> tuple[Outputs, Usage]:
+    """Generate, then check the outputs against the node's params; a broken output carries
+    what the provider billed for it."""
+    outputs, usage = generate(workdir)
+    if check is not None:
+        try:
+            check(node.params, {name: value for name, (value, _) in outputs.items()})
+        except BrokenOutput as error:
+            raise BrokenOutput(str(error), usage) from None
+    return outputs, usage
+
+
+def _cost(node: Node, usages: list[Usage], prices: dict) -> float:
+    """What `usages` of the node's provider cost."""
+    total = 0.0
+    for usage in usages:
         used = {field: amount for field, amount in usage.model_dump().items() if amount}
-        actual = cost_usd(node.provider, node.model, used, price_table(settings.prices))
-        record = NodeRecord(
-            key=key, kind=node.kind, provider=node.provider, model=node.model,
-            parts=node.key_parts(), outputs=artifacts, usage=used, cost_usd=actual,
-            seconds=round(time.monotonic() - started, 3),
-        )
-        store.record(record)
-        return record
-    finally:
-        ledger.settle(expected, actual)
+        total += cost_usd(node.provider, node.model, used, prices)
+    return round(total, 6)
 
 
 _slots: dict[tuple[str, int], threading.BoundedSemaphore] = {}

@@ -11,11 +11,14 @@ from PIL import Image
 
 from config.secrets import MissingSecretError
 from tasks.ffmpeg import count_frames
-from tasks.providers.base import ClipRequest, ImageReference, ImageRequest, ProviderError
+from tasks import checks
+from tasks.clips import conformed
+from tasks.providers.base import (
+    BrokenOutput, ClipRequest, ImageReference, ImageRequest, ProviderError)
 from tasks.providers.replicate import ReplicateAnimator, ReplicateImage
 from tasks.storyboard import Aspect, CameraMotion
 from tests.fakes.replicate import (
-    CANCEL_PATH, CREATE_PATH, CREATE_VERSION_PATH, GET_PATH, VIDEO_FRAMES, FakeReplicate,
+    CANCEL_PATH, CREATE_PATH, CREATE_VERSION_PATH, GET_PATH, FakeReplicate,
     sample_mp4, sample_png, zero_frame_mp4)
 from tests.fakes.server import RESET, Response
 
@@ -160,8 +163,8 @@ def test_clips_name_a_missing_token_too(fake, monkeypatch, tmp_path):
 
 def test_clip_is_written_to_the_workdir_and_decodes(fake, tmp_path):
     result = clip(fake, tmp_path)
-    assert result.video == tmp_path / "clip.mp4"
-    assert count_frames(result.video) == VIDEO_FRAMES
+    assert result.video == tmp_path / "replicate.mp4"
+    assert count_frames(result.video) == 81  # as many frames as the input asked for
     assert result.usage.video_seconds == pytest.approx(81 / 16)
     assert fake.succeeded == 1
 
@@ -194,13 +197,23 @@ def test_kling_is_asked_for_whole_seconds_from_a_start_image(fake, tmp_path):
     assert sent["duration"] == 10 and sent["start_image"].startswith("data:image/png;base64,")
 
 
-@pytest.mark.parametrize("output", ["none", "zero-frames", "truncated"])
-def test_unusable_clip_output_is_an_error(fake, tmp_path, output):
-    fake.output = {"none": None,
-                   "zero-frames": fake.file_url("empty.mp4", zero_frame_mp4(), "video/mp4"),
-                   "truncated": fake.file_url("cut.mp4", sample_mp4()[:400], "video/mp4")}[output]
-    with pytest.raises(ProviderError):
+def test_a_prediction_without_output_is_an_error(fake, tmp_path):
+    fake.output = None
+    with pytest.raises(ProviderError, match="without an output"):
         clip(fake, tmp_path)
+
+
+@pytest.mark.parametrize("output", ["zero-frames", "truncated", "short"])
+def test_unusable_clip_output_is_a_broken_output(fake, tmp_path, output):
+    fake.output = {"zero-frames": fake.file_url("empty.mp4", zero_frame_mp4(), "video/mp4"),
+                   "truncated": fake.file_url("cut.mp4", sample_mp4(81)[:400], "video/mp4"),
+                   "short": fake.file_url("short.mp4", sample_mp4(40), "video/mp4")}[output]
+    result = clip(fake, tmp_path)
+    request = ClipRequest(image=tmp_path / "keyframe.png", motion=CameraMotion.zoom_in,
+                          duration=81 / 16, width=90, height=160, fps=12, aspect=Aspect.portrait)
+    with pytest.raises(BrokenOutput):
+        checks.clip(request.model_dump(), {"clip": conformed(result.video, request, result.usage)})
+    assert fake.succeeded == 1  # billed all the same: the node's cost counts it
 
 
 def test_a_failed_clip_prediction_is_an_error(fake, tmp_path):

@@ -10,7 +10,8 @@ from google.oauth2.credentials import Credentials
 
 from config.secrets import MissingSecretError
 from tasks.ffmpeg import count_frames, probe
-from tasks.providers.base import ClipRequest, ProviderError
+from tasks.clips import conformed
+from tasks.providers.base import BrokenOutput, ClipRequest, ProviderError
 from tasks.providers.veo import VeoAnimator
 from tasks.storyboard import Aspect, CameraMotion
 from tests.fakes.google import FILTER_REASON, FakeGoogle, make_mp4, make_png
@@ -51,14 +52,15 @@ def workdir(tmp_path):
     return folder
 
 
-def test_clip_is_generated_polled_and_conformed(google, request_, tmp_path):
+def test_clip_is_generated_polled_and_conformed(google, request_, tmp_path, veo_video):
     veo = animator(google)
     result = veo.animate(request_, workdir(tmp_path))
 
-    assert result.video == tmp_path / "work" / "clip.mp4"
-    info = probe(result.video)
-    assert (info.width, info.height, info.has_audio) == (90, 160, False)
-    assert count_frames(result.video) > 0
+    assert result.video.read_bytes() == veo_video  # as Veo made it; the clip node conforms it
+    clip = conformed(result.video, request_, result.usage)
+    info = probe(clip)
+    assert (info.width, info.height, info.fps, info.has_audio) == (90, 160, 12, False)
+    assert count_frames(clip) > 0
     assert result.usage.video_seconds == 4.0  # 3.2 s asked, 4 s is the shortest Veo makes
     [submit] = google.calls("POST", "predictLongRunning")
     assert submit.path == ("/v1beta1/projects/reelflow-test/locations/us-central1/publishers/"
@@ -103,7 +105,7 @@ def test_operation_that_never_finishes_ends_the_node(google, request_, tmp_path)
     with pytest.raises(ProviderError, match=r"did not finish within 0.4s"):
         animator(google, deadline_s=0.4).animate(request_, workdir(tmp_path))
     assert len(google.calls("POST", "fetchPredictOperation")) >= 2
-    assert not (tmp_path / "work" / "clip.mp4").exists()
+    assert not (tmp_path / "work" / "veo.mp4").exists()
 
 
 def test_safety_filtered_result_names_the_filter(google, request_, tmp_path):
@@ -115,9 +117,17 @@ def test_safety_filtered_result_names_the_filter(google, request_, tmp_path):
     assert google.billed["video_seconds"] == 0
 
 
+def test_undecodable_video_is_a_broken_output_billed_as_made(google, request_, tmp_path):
+    google.outcomes.append("garbage")
+    result = animator(google).animate(request_, workdir(tmp_path))
+
+    with pytest.raises(BrokenOutput, match="does not decode") as caught:
+        conformed(result.video, request_, result.usage)
+    assert caught.value.usage.video_seconds == google.billed["video_seconds"] == 4
+
+
 @pytest.mark.parametrize("outcome, match", [
     ("error", "failed: Video generation failed due to an internal error"),
-    ("garbage", "does not decode"),
     ("gcs", "not returned inline"),
 ])
 def test_failed_operation_is_a_provider_error(google, request_, tmp_path, outcome, match):

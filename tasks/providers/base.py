@@ -47,6 +47,16 @@ class TransientProviderError(ProviderError):
         self.retry_after = retry_after
 
 
+class BrokenOutput(TransientProviderError):
+    """A reply that is not what was asked: malformed JSON, a picture or clip cut short, audio
+    shorter than its words. Retried like a transient failure, never stored; `usage` is what the
+    provider billed for it (it did the work), so the run's cost says what was really spent."""
+
+    def __init__(self, message: str, usage: Usage | None = None):
+        super().__init__(message)
+        self.usage = usage or Usage()
+
+
 class Provider(ABC):
     name: ClassVar[str]
     modality: ClassVar[Modality]
@@ -175,7 +185,9 @@ class ClipRequest(BaseModel):
 
 
 class ClipResult(BaseModel):
-    video: Path  # an H.264 mp4 without audio, written into the request's work folder
+    # A video written into the request's work folder; the clip node re-encodes it to the
+    # request's size and frame rate when it is not already so.
+    video: Path
     usage: Usage = Field(default_factory=Usage)
 
 
@@ -186,6 +198,8 @@ class ClipAnimator(Provider):
 
     modality = Modality.video
     durations: ClassVar[tuple[float, ...] | None] = None  # the only lengths it makes; None: any
+    # False: the model picks its clips' length itself, so a clip is not held to the asked one.
+    exact_length: ClassVar[bool] = True
     uses_prompt: ClassVar[bool] = True  # False: the visual prompt does not shape its clips
     max_duration: ClassVar[float | None] = None
     aspects: ClassVar[frozenset[Aspect]] = frozenset(Aspect)

@@ -29,7 +29,6 @@ from replicate.exceptions import ReplicateError
 
 from config.catalog import styles
 from config.secrets import secret
-from tasks.ffmpeg import count_frames
 from tasks.providers.base import (
     ClipAnimator, ClipRequest, ClipResult, ImageGenerator, ImageRequest, ImageResult,
     ProviderError, TransientProviderError, Usage)
@@ -199,7 +198,7 @@ class ReplicateImage(_Predictions, ImageGenerator):
 
 class ReplicateAnimator(_Predictions, ClipAnimator):
     name = NAME
-    version = 1
+    version = 2  # 2: clips are stored at the node's size and frame rate (tasks/clips.py)
     needs_key = "REPLICATE_API_TOKEN"
     durations = VIDEO_MODELS["wan-video/wan-2.2-i2v-fast"].durations  # the default model's
 
@@ -212,6 +211,7 @@ class ReplicateAnimator(_Predictions, ClipAnimator):
         super().__init__(options)
         self.spec = VIDEO_MODELS.get(self.model.partition(":")[0], UNKNOWN_VIDEO_MODEL)
         self.durations = self.spec.durations
+        self.exact_length = self.spec is not UNKNOWN_VIDEO_MODEL
         self.aspects = self.spec.aspects
 
     def animate(self, request: ClipRequest, workdir: Path) -> ClipResult:
@@ -219,10 +219,8 @@ class ReplicateAnimator(_Predictions, ClipAnimator):
         input = {self.spec.image_field: _data_uri(request.image), "prompt": prompt,
                  **self.spec.length_input(request.duration), **self.options.extra_input}
         output, deadline = self._predict(self.model, input)
-        video = workdir / "clip.mp4"
+        video = workdir / "replicate.mp4"
         video.write_bytes(self._download(output, deadline))
-        if count_frames(video) == 0:
-            raise ProviderError(f"{NAME}: the output video has no frame to decode")
         return ClipResult(video=video, usage=Usage(video_seconds=request.duration))
 
 

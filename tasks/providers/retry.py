@@ -25,7 +25,9 @@ from tenacity import (
 )
 
 from config.secrets import redact
-from tasks.providers.base import ProviderError, TransientProviderError
+from tasks import stopping
+from tasks.providers import billing
+from tasks.providers.base import BrokenOutput, ProviderError, TransientProviderError
 
 T = TypeVar("T")
 TRANSIENT_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
@@ -40,14 +42,32 @@ def _wait(state: RetryCallState) -> float:
 
 
 def with_retries(call: Callable[[], T], *, attempts: int, deadline_s: float) -> T:
-    """`call()` until it succeeds, fails permanently, runs out of attempts or of time."""
+    """`call()` until it succeeds, fails permanently, runs out of attempts or of time.
+
+    Each attempt stops first if the run is stopping. A transient failure that used up the
+    attempts comes out permanent, so an outer loop never multiplies the bound."""
     retrying = Retrying(
         retry=retry_if_exception_type(TransientProviderError),
         stop=stop_after_attempt(attempts) | stop_after_delay(deadline_s),
         wait=_wait,
+        sleep=stopping.wait,
         reraise=True,
     )
-    return retrying(call)
+    try:
+        return retrying(lambda: attempt(call))
+    except TransientProviderError as error:
+        raise ProviderError(f"{error} (gave up after {retrying.statistics.get('attempt_number', attempts)}"
+                            " attempts)") from None
+
+
+def attempt(call: Callable[[], T]) -> T:
+    """One try of `call()`: not started once the run is stopping; a broken reply charged."""
+    stopping.check()
+    try:
+        return call()
+    except BrokenOutput as error:
+        billing.charge(error)
+        raise
 
 
 def retry_after_seconds(value: str | None) -> float | None:

@@ -31,7 +31,6 @@ from google.genai import types
 from pydantic import Field
 
 from config.secrets import MissingSecretError, redact
-from tasks.ffmpeg import INTERMEDIATE_VIDEO_ARGS, MediaError, count_frames, run_ffmpeg
 from tasks.providers.base import ClipAnimator, ClipRequest, ClipResult, ProviderError, Usage
 from tasks.providers.gemini import google_call, http_options
 from tasks.providers.retry import with_retries
@@ -52,8 +51,8 @@ class VeoAnimator(ClipAnimator):
     credentials (tests: a fixed token) passes them as `VeoAnimator(options, credentials=...)`.
 
     The job is polled every `poll_interval_s`; one that has not finished within `deadline_s`
-    (submission and polling together) fails the node. The clip is re-encoded to the request's
-    size and frame rate, without audio.
+    (submission and polling together) fails the node. The clip node re-encodes what it returns
+    to the request's size and frame rate, without audio (tasks/clips.py).
     """
 
     name = "veo"
@@ -99,10 +98,8 @@ class VeoAnimator(ClipAnimator):
                 time.sleep(min(self.options.poll_interval_s, left))
                 operation = self._call(lambda: client.operations.get(operation), deadline,
                                        token)
-        raw = workdir / "veo.mp4"
-        raw.write_bytes(self._video(operation))
-        clip = workdir / "clip.mp4"
-        self._conform(raw, clip, request)
+        clip = workdir / "veo.mp4"
+        clip.write_bytes(self._video(operation))
         return ClipResult(video=clip, usage=Usage(video_seconds=duration))
 
     def _client(self) -> tuple[genai.Client, Credentials]:
@@ -151,19 +148,6 @@ class VeoAnimator(ClipAnimator):
             raise ProviderError(f"{self.name}: the video was not returned inline "
                                 f"({videos[0].uri}); leave the output storage unset")
         return videos[0].video_bytes
-
-    def _conform(self, source: Path, target: Path, request: ClipRequest) -> None:
-        """Re-encode to the request's size (crop-filled) and frame rate, video only."""
-        size = f"{request.width}:{request.height}"
-        try:
-            run_ffmpeg(["-i", str(source), "-map", "0:v:0", "-vf",
-                        f"scale={size}:force_original_aspect_ratio=increase,crop={size},"
-                        f"fps={request.fps}", "-an", *INTERMEDIATE_VIDEO_ARGS, str(target)],
-                       what=f"conform the {self.name} clip")
-        except MediaError as error:
-            raise ProviderError(f"{self.name}: the video does not decode: {error}") from None
-        if count_frames(target) == 0:
-            raise ProviderError(f"{self.name}: the video has no frames")
 
 
 def _prompt(request: ClipRequest) -> str:

@@ -20,9 +20,11 @@ import base64
 import io
 import json
 import re
+import tempfile
 import uuid
 from collections import Counter
 from collections.abc import Callable
+from functools import cache
 from pathlib import Path
 
 from PIL import Image
@@ -55,6 +57,13 @@ def make_mp4(path: Path, seconds: int = 4, size: tuple[int, int] = (160, 284)) -
                 "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(path)],
                what="make the fake Veo video")
     return path.read_bytes()
+
+
+@cache
+def veo_clip(seconds: int) -> bytes:
+    """The video Veo answers a job of `seconds` with."""
+    with tempfile.TemporaryDirectory() as folder:
+        return make_mp4(Path(folder) / "veo.mp4", seconds)
 
 
 def inline_images(request: Request) -> list[bytes]:
@@ -126,12 +135,12 @@ def _error(code: int, status: str, message: str) -> Response:
 
 
 class FakeGoogle:
-    def __init__(self, tls: TlsCert, *, video: bytes = b"", polls: int = 2):
+    def __init__(self, tls: TlsCert, *, video: bytes | None = None, polls: int = 2):
         self.server = FakeServer(tls)
         self.url = self.server.url
         self.replies: list[dict] = []  # raw generateContent bodies, answered first
         self.outcomes: list[str] = []  # how the next Veo jobs end: one of VEO_OUTCOMES
-        self.video = video
+        self.video = video  # what every Veo job answers; None: a clip of the asked length
         self.polls = polls
         self.billed: Counter[str] = Counter()
         # Called with each image request before it is answered, in the server's thread: a test
@@ -224,7 +233,8 @@ class FakeGoogle:
             result["videos"] = [{"gcsUri": "gs://bucket/veo/sample_0.mp4",
                                  "mimeType": "video/mp4"}]
         else:
-            video = self.video if outcome == "video" else b"not an mp4 at all"
+            video = (b"not an mp4 at all" if outcome == "garbage"
+                     else self.video or veo_clip(operation["seconds"]))
             result["videos"] = [{"bytesBase64Encoded": base64.b64encode(video).decode(),
                                  "mimeType": "video/mp4"}]
             self.billed["video_seconds"] += operation["seconds"]

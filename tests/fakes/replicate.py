@@ -31,7 +31,7 @@ CANCEL_PATH = r"^/v1/predictions/([^/]+)/cancel$"
 FILE_PATH = r"^/files/([^/]+)$"
 IMAGE_SIZE = (96, 64)  # not the size asked for: the provider must fit it
 VIDEO_SIZE = (48, 80)
-VIDEO_FRAMES = 8
+VIDEO_FRAMES = 8  # a sample clip's length; fakes answer video models with what they ask
 DEFAULT = object()  # `output`: what the model would answer
 
 
@@ -45,14 +45,22 @@ def sample_png() -> bytes:
 
 
 @cache
-def sample_mp4() -> bytes:
+def sample_mp4(frames: int = VIDEO_FRAMES, fps: int = 16) -> bytes:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "clip.mp4"
         width, height = VIDEO_SIZE
-        run_ffmpeg(["-f", "lavfi", "-i", f"testsrc=size={width}x{height}:rate=16",
-                    "-frames:v", str(VIDEO_FRAMES), "-c:v", "libx264", "-preset", "ultrafast",
+        run_ffmpeg(["-f", "lavfi", "-i", f"testsrc=size={width}x{height}:rate={fps}",
+                    "-frames:v", str(frames), "-c:v", "libx264", "-preset", "ultrafast",
                     "-pix_fmt", "yuv420p", str(path)], what="make the fake clip")
         return path.read_bytes()
+
+
+def asked_clip(input: dict) -> bytes:
+    """A clip as long as a video model's input asks: frames at a rate, whole seconds, or the
+    5 s a model that takes no length makes."""
+    if "num_frames" in input:
+        return sample_mp4(input["num_frames"], input.get("frames_per_second", 16))
+    return sample_mp4(round(float(input.get("duration", 5)) * 16), 16)
 
 
 @cache
@@ -76,8 +84,7 @@ class FakeReplicate:
         self.predictions: dict[str, dict] = {}
         self._gets: dict[str, int] = {}
         self._ids = itertools.count(1)
-        self.files = {"out-0.png": (sample_png(), "image/png"),
-                      "output.mp4": (sample_mp4(), "video/mp4")}
+        self.files = {"out-0.png": (sample_png(), "image/png")}
         self.server.route("POST", CREATE_PATH, self._create)
         self.server.route("POST", CREATE_VERSION_PATH, self._create)
         self.server.route("POST", CANCEL_PATH, self._cancel)
@@ -131,15 +138,16 @@ class FakeReplicate:
         if self.error is not None:
             prediction.update(status="failed", error=self.error)
             return
-        prediction.update(status="succeeded", output=self._output(prediction["model"]),
+        prediction.update(status="succeeded", output=self._output(prediction),
                           metrics={"predict_time": 1.5})
         self.succeeded += 1
 
-    def _output(self, model: str):
+    def _output(self, prediction: dict):
         if self.output is not DEFAULT:
             return self.output
-        if re.search(r"video|i2v|kling|seedance", model):
-            return f"{self.url}/files/output.mp4"
+        if re.search(r"video|i2v|kling|seedance", prediction["model"]):
+            return self.file_url(f"{prediction['id']}.mp4", asked_clip(prediction["input"]),
+                                 "video/mp4")
         return [f"{self.url}/files/out-0.png"]
 
     def _cancel(self, request: Request) -> Response:
