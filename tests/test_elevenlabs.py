@@ -8,6 +8,7 @@ import wave
 
 import pytest
 
+from tasks.providers import billing
 from tasks.providers.base import ProviderError, SpeechRequest, SpeechResult
 from tasks.providers.elevenlabs import ElevenLabsSpeech
 from tests.fakes.elevenlabs import TTS_PATH, FakeElevenLabs, alignment, sine_pcm, speech_reply
@@ -93,12 +94,21 @@ def truncated_audio_reply() -> Response:
     speech_reply(SENTENCE, aligned=alignment("Something else entirely")),
 ], ids=["garbage-json", "empty-audio", "bad-base64", "odd-bytes", "truncated", "no-alignment",
         "wrong-alignment"])
-def test_malformed_reply_is_a_permanent_error(fake, reply):
+def test_a_malformed_reply_is_asked_again_and_charged(fake, reply):
     fail_with(fake, reply)
-    with pytest.raises(ProviderError) as raised:
+    with billing.metered() as dropped:
+        result = speak(fake)
+    assert " ".join(word.text for word in result.words) == SENTENCE
+    assert len(calls(fake)) == 2
+    # ElevenLabs bills the characters of every reply it sent: the dropped one included.
+    assert [usage.characters for usage in dropped] == [len(SENTENCE)]
+
+
+def test_malformed_replies_every_time_fail_after_the_attempts(fake):
+    fail_with(fake, *[truncated_audio_reply()] * 3)
+    with pytest.raises(ProviderError, match=r"elevenlabs: the audio lasts .* 3 attempts"):
         speak(fake)
-    assert "elevenlabs" in str(raised.value)
-    assert len(calls(fake)) == 1
+    assert len(calls(fake)) == 3
 
 
 def test_options_reject_formats_that_are_not_raw_pcm():

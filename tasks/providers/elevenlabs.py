@@ -21,7 +21,7 @@ from elevenlabs.core.parse_error import ParsingError
 from config.secrets import secret
 from tasks.audio import wav_bytes
 from tasks.providers.base import (
-    ProviderError, SpeechRequest, SpeechResult, SpeechSynthesizer, Usage, WordTiming)
+    BrokenOutput, SpeechRequest, SpeechResult, SpeechSynthesizer, Usage, WordTiming)
 from tasks.providers.retry import http_error, network_error, with_retries
 
 # How much longer than its audio an alignment may run before the audio counts as truncated.
@@ -43,17 +43,24 @@ class ElevenLabsSpeech(SpeechSynthesizer):
         with httpx.Client(timeout=self.options.timeout_s, follow_redirects=True) as http:
             client = ElevenLabs(api_key=key, base_url=self.options.base_url,
                                 timeout=self.options.timeout_s, httpx_client=http)
-            reply = with_retries(lambda: self._convert(client, request, key),
-                                 attempts=self.options.attempts,
-                                 deadline_s=self.options.deadline_s)
-        rate = int(self.options.output_format.removeprefix("pcm_"))
-        pcm = _decode_audio(getattr(reply, "audio_base_64", None))
-        duration = len(pcm) / 2 / rate
-        words = word_timings(request.text, getattr(reply, "alignment", None), duration)
-        return SpeechResult(wav=wav_bytes(pcm, rate), words=words,
-                            usage=Usage(characters=len(request.text)))
+            # A reply that does not read is billed and asked again, like a transient error.
+            return with_retries(lambda: self._speak(client, request, key),
+                                attempts=self.options.attempts,
+                                deadline_s=self.options.deadline_s)
 
-    def _convert(self, client: ElevenLabs, request: SpeechRequest, key: str):
+    def _speak(self, client: ElevenLabs, request: SpeechRequest, key: str) -> SpeechResult:
+        billed = Usage(characters=len(request.text))
+        reply = self._convert(client, request, key, billed)
+        rate = int(self.options.output_format.removeprefix("pcm_"))
+        try:
+            pcm = _decode_audio(getattr(reply, "audio_base_64", None))
+            duration = len(pcm) / 2 / rate
+            words = word_timings(request.text, getattr(reply, "alignment", None), duration)
+        except BrokenOutput as error:
+            raise BrokenOutput(str(error), billed) from None
+        return SpeechResult(wav=wav_bytes(pcm, rate), words=words, usage=billed)
+
+    def _convert(self, client: ElevenLabs, request: SpeechRequest, key: str, billed: Usage):
         try:
             return client.text_to_speech.convert_with_timestamps(
                 request.voice, text=request.text, model_id=self.model,
@@ -62,12 +69,13 @@ class ElevenLabsSpeech(SpeechSynthesizer):
         except ApiError as error:
             status = error.status_code or 0
             if 200 <= status < 300:  # the SDK could not read a successful reply as JSON
-                raise ProviderError(f"{self.name}: unreadable reply") from None
+                raise BrokenOutput(f"{self.name}: unreadable reply", billed) from None
             headers = {name.lower(): value for name, value in (error.headers or {}).items()}
             raise http_error(self.name, status, _scrub(str(error.body), key),
                              headers.get("retry-after")) from None
         except ParsingError:
-            raise ProviderError(f"{self.name}: reply does not have the expected shape") from None
+            raise BrokenOutput(f"{self.name}: reply does not have the expected shape",
+                               billed) from None
         except Exception as error:
             mapped = network_error(self.name, error)
             if mapped is None:
@@ -83,9 +91,9 @@ def _decode_audio(encoded: str | None) -> bytes:
     try:
         pcm = base64.b64decode(encoded or "", validate=True)
     except (binascii.Error, ValueError):
-        raise ProviderError("elevenlabs: the audio is not valid base64") from None
+        raise BrokenOutput("elevenlabs: the audio is not valid base64") from None
     if len(pcm) < 2 or len(pcm) % 2 or not any(pcm):
-        raise ProviderError(f"elevenlabs: no usable 16-bit audio ({len(pcm)} bytes)")
+        raise BrokenOutput(f"elevenlabs: no usable 16-bit audio ({len(pcm)} bytes)")
     return pcm
 
 
@@ -97,14 +105,14 @@ def word_timings(text: str, alignment, duration: float) -> list[WordTiming]:
     starts = getattr(alignment, "character_start_times_seconds", None)
     ends = getattr(alignment, "character_end_times_seconds", None)
     if characters is None or starts is None or ends is None:
-        raise ProviderError("elevenlabs: the reply has no alignment")
+        raise BrokenOutput("elevenlabs: the reply has no alignment")
     if (not len(characters) == len(starts) == len(ends)
             or not all(isinstance(c, str) for c in characters) or "".join(characters) != text):
-        raise ProviderError("elevenlabs: the alignment does not match the text")
+        raise BrokenOutput("elevenlabs: the alignment does not match the text")
     if not all(isinstance(t, (int, float)) and math.isfinite(t) and t >= 0 for t in starts + ends):
-        raise ProviderError("elevenlabs: the alignment has invalid times")
+        raise BrokenOutput("elevenlabs: the alignment has invalid times")
     if ends and max(ends) > duration + ALIGNMENT_SLACK_S:
-        raise ProviderError(f"elevenlabs: the audio lasts {duration:.2f} s but its alignment runs "
+        raise BrokenOutput(f"elevenlabs: the audio lasts {duration:.2f} s but its alignment runs "
                             f"to {max(ends):.2f} s (truncated audio?)")
     offsets, position = [], 0  # where each alignment entry begins in the text
     for entry in characters:

@@ -20,6 +20,7 @@ from PIL import Image, ImageOps
 from config.catalog import styles
 from config.secrets import secret
 from tasks.providers.base import (
+    BrokenOutput,
     ImageGenerator,
     ImageRequest,
     ImageResult,
@@ -182,7 +183,8 @@ def _fill(data: bytes, width: int, height: int, provider: str) -> bytes:
             fitted = ImageOps.fit(picture.convert("RGB"), (width, height),
                                   Image.Resampling.LANCZOS)
     except (OSError, ValueError, Image.DecompressionBombError) as error:
-        raise ProviderError(f"{provider}: the reply's image does not decode: {error}") from None
+        raise BrokenOutput(f"{provider}: the reply's image does not decode: {error}",
+                           Usage(images=1)) from None
     buffer = io.BytesIO()
     fitted.save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()

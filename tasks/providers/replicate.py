@@ -30,7 +30,7 @@ from replicate.exceptions import ReplicateError
 from config.catalog import styles
 from config.secrets import secret
 from tasks.providers.base import (
-    ClipAnimator, ClipRequest, ClipResult, ImageGenerator, ImageRequest, ImageResult,
+    BrokenOutput, ClipAnimator, ClipRequest, ClipResult, ImageGenerator, ImageRequest, ImageResult,
     ProviderError, TransientProviderError, Usage)
 from tasks.providers.retry import http_error, network_error, with_retries
 from tasks.storyboard import Aspect, CameraMotion
@@ -190,7 +190,8 @@ class ReplicateImage(_Predictions, ImageGenerator):
                 fitted = ImageOps.fit(image.convert("RGB"), (request.width, request.height),
                                       Image.Resampling.LANCZOS)
         except (OSError, ValueError, Image.DecompressionBombError):
-            raise ProviderError(f"{NAME}: the output is not an image ({len(data)} bytes)") from None
+            raise BrokenOutput(f"{NAME}: the output is not an image ({len(data)} bytes)",
+                               Usage(images=1)) from None
         buffer = io.BytesIO()
         fitted.save(buffer, format="PNG")
         return ImageResult(png=buffer.getvalue(), usage=Usage(images=1))
@@ -231,8 +232,8 @@ def _call(action, token: str, seen: dict):
     except ReplicateError as error:
         text = _scrub(": ".join(str(part) for part in (error.title, error.detail) if part), token)
         raise http_error(NAME, error.status or 0, text, seen.get("retry_after")) from None
-    except ValueError:  # a reply that is not JSON, or not a prediction
-        raise ProviderError(f"{NAME}: unreadable reply") from None
+    except ValueError:  # a reply that is not JSON, or not a prediction: asked again
+        raise TransientProviderError(f"{NAME}: unreadable reply") from None
     except Exception as error:
         mapped = network_error(NAME, error)
         if mapped is None:
