@@ -5,6 +5,7 @@ Layout under the prefix:
                          `crc32c` (of the bytes as uploaded); created only if absent
   index/<node key>.json  the NodeRecord, written only after every blob it names exists
   kept/<name>.json       manifests of published videos; `gc` keeps what they reference
+  jobs/<node key>.json   provider jobs submitted and not yet stored (tasks/jobs.py)
 
 An object appears only once its upload is complete, so a crash leaves nothing that counts as a
 hit. A hit needs every blob to exist with the size, sha256 and crc32c recorded when it was
@@ -142,6 +143,16 @@ class GcsArtifactStore(BaseArtifactStore):
     def _forget_record(self, key: str) -> None:
         self._delete(self._object("index", f"{key}.json"))
         (self.local.locks / key).unlink(missing_ok=True)
+
+    def _save_job(self, key: str, text: str) -> None:
+        self._write_json(self._object("jobs", f"{key}.json"), text)
+
+    def _load_job(self, key: str) -> str | None:
+        data = self._read(self._object("jobs", f"{key}.json"))
+        return None if data is None else data.decode()
+
+    def _drop_job(self, key: str) -> None:
+        self._delete(self._object("jobs", f"{key}.json"))
 
     def _kept(self) -> list[KeptManifest]:
         kept = []

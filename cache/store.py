@@ -5,6 +5,7 @@ Layout under the root:
   index/             diskcache: node key → NodeRecord (which blobs a node produced)
   kept/              manifests of published videos; `gc` keeps what they reference
   locks/             one lock file per node key: one generation at a time, across processes
+  jobs/              provider jobs submitted and not yet stored, by node key (tasks/jobs.py)
   tmp/               partial writes; never read as a result
 
 A blob is renamed into place only once it is complete, and an index entry is written only
@@ -145,6 +146,15 @@ class BaseArtifactStore(ABC):
         """The record's JSON, or None."""
 
     @abstractmethod
+    def _save_job(self, key: str, text: str) -> None: ...
+
+    @abstractmethod
+    def _load_job(self, key: str) -> str | None: ...
+
+    @abstractmethod
+    def _drop_job(self, key: str) -> None: ...
+
+    @abstractmethod
     def _record_keys(self) -> list[str]: ...
 
     @abstractmethod
@@ -185,6 +195,18 @@ class BaseArtifactStore(ABC):
         if all(self.verify(artifact) for artifact in record.outputs.values()):
             return record
         return None
+
+    def remember_job(self, key: str, job: dict) -> None:
+        """Keep a provider job submitted for node `key` until its result is stored: a run that
+        dies while polling leaves it for the next run to resume, not to pay for again."""
+        self._save_job(key, json.dumps(job, sort_keys=True))
+
+    def pending_job(self, key: str) -> dict | None:
+        raw = self._load_job(key)
+        return None if raw is None else json.loads(raw)
+
+    def forget_job(self, key: str) -> None:
+        self._drop_job(key)
 
     def forget(self, key: str) -> None:
         """Drop a node's record: the next render makes it again (its blobs go at `gc`)."""
@@ -284,8 +306,9 @@ class ArtifactStore(BaseArtifactStore):
         self.blobs = self.root / "blobs"
         self.kept = self.root / "kept"
         self.locks = self.root / "locks"
+        self.jobs = self.root / "jobs"
         self.tmp = self.root / "tmp"
-        for folder in (self.blobs, self.kept, self.locks, self.tmp):
+        for folder in (self.blobs, self.kept, self.locks, self.jobs, self.tmp):
             folder.mkdir(parents=True, exist_ok=True)
         self.index = diskcache.Cache(str(self.root / "index"))
 
@@ -363,6 +386,23 @@ class ArtifactStore(BaseArtifactStore):
     def _forget_record(self, key: str) -> None:
         self.index.delete(key)
         (self.locks / key).unlink(missing_ok=True)
+
+    def _save_job(self, key: str, text: str) -> None:
+        fd, temp = tempfile.mkstemp(dir=self.tmp, prefix="job-")
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())  # a job id lost to a crash is a job paid twice
+        os.replace(temp, self.jobs / f"{key}.json")
+
+    def _load_job(self, key: str) -> str | None:
+        try:
+            return (self.jobs / f"{key}.json").read_text()
+        except FileNotFoundError:
+            return None
+
+    def _drop_job(self, key: str) -> None:
+        (self.jobs / f"{key}.json").unlink(missing_ok=True)
 
     @contextmanager
     def node_lock(self, key: str) -> Iterator[None]:

@@ -22,7 +22,7 @@ from cache.store import Artifact, ArtifactStore, NodeRecord
 from config.pricing import cost_usd, price_table
 from config.secrets import redact
 from config.settings import Settings
-from tasks import budget, progress, stopping
+from tasks import budget, jobs, progress, stopping
 from tasks.providers import billing, registry
 from tasks.providers.base import BrokenOutput, Modality, Provider, Usage
 from tasks.stopping import Stopped
@@ -199,7 +199,8 @@ def _generate(settings: Settings, store: ArtifactStore, node: Node, key: str,
             try:
                 started = time.monotonic()
                 with store.work_dir() as workdir, provider_slot(settings, node.provider), \
-                        stopping.working(node.id, node.provider):
+                        stopping.working(node.id, node.provider), \
+                        jobs.kept(store, key, node.provider):
                     outputs, usage = _checked(generate, workdir, node, check)
                     artifacts = {
                         name: store.put_file(value, media_type) if isinstance(value, Path)
@@ -208,6 +209,7 @@ def _generate(settings: Settings, store: ArtifactStore, node: Node, key: str,
                     }
             except BrokenOutput as error:
                 billing.charge(error)
+                store.forget_job(key)  # its result is broken: a retry submits anew
                 spent = rejected + _cost(node, dropped, prices)
                 if attempt < attempts:
                     rejected = spent
@@ -230,6 +232,7 @@ def _generate(settings: Settings, store: ArtifactStore, node: Node, key: str,
                     seconds=round(time.monotonic() - started, 3),
                 )
                 store.record(record)
+                store.forget_job(key)
                 return record, round(rejected + _cost(node, dropped, prices), 6)
             finally:
                 ledger.settle(expected, made + _cost(node, dropped, prices))

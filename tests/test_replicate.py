@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import base64
 import io
+import threading
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
+from cache.store import ArtifactStore
 from config.secrets import MissingSecretError
-from tasks.ffmpeg import count_frames
-from tasks import checks
+from tasks import checks, jobs, stopping
 from tasks.clips import conformed
+from tasks.ffmpeg import count_frames
 from tasks.providers.base import (
     BrokenOutput, ClipRequest, ImageReference, ImageRequest, ProviderError)
 from tasks.providers.replicate import ReplicateAnimator, ReplicateImage
@@ -219,3 +221,49 @@ def test_a_failed_clip_prediction_is_an_error(fake, tmp_path):
     fake.error = "Prediction interrupted; please retry (code: PA)"
     with pytest.raises(ProviderError, match="interrupted"):
         clip(fake, tmp_path)
+
+
+# Predictions that outlive the process -----------------------------------------------------
+
+NODE_KEY = "5" * 64
+
+
+def test_a_stopped_run_keeps_its_prediction_and_the_next_run_resumes_it(fake, tmp_path):
+    store = ArtifactStore(tmp_path / "store")
+    fake.polls = None  # running until the test lets it finish
+    failure: list[BaseException] = []
+
+    def first_run():
+        try:
+            with jobs.kept(store, NODE_KEY, "replicate"):
+                image(fake)
+        except BaseException as error:  # noqa: BLE001 - handed to the test's thread
+            failure.append(error)
+
+    worker = threading.Thread(target=first_run)
+    worker.start()
+    fake.server.wait_for_calls("GET", GET_PATH, 2)  # submitted, and being polled
+    stopping.request("Ctrl-C")
+    worker.join(30)
+    stopping.reset()
+    assert [type(error) for error in failure] == [stopping.Stopped]
+    assert store.pending_job(NODE_KEY)["id"] == "p0001"
+    assert not fake.server.calls("POST", CANCEL_PATH)  # kept running: it is paid for
+
+    fake.polls = 1
+    with jobs.kept(store, NODE_KEY, "replicate"):
+        assert image(fake).png
+    assert len(creates(fake)) == 1 and fake.succeeded == 1
+
+
+def test_a_prediction_replicate_lost_or_failed_is_created_again(fake, tmp_path):
+    store = ArtifactStore(tmp_path / "store")
+    store.remember_job(NODE_KEY, {"id": "p9999", "provider": "replicate"})  # unknown to it
+    with jobs.kept(store, NODE_KEY, "replicate"):
+        assert image(fake).png
+    assert len(creates(fake)) == 1
+
+    fake.error = "CUDA out of memory"
+    with jobs.kept(store, "6" * 64, "replicate"), pytest.raises(ProviderError, match="CUDA"):
+        image(fake)
+    assert store.pending_job("6" * 64) is None  # failed: the next try creates a new one

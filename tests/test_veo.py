@@ -8,7 +8,9 @@ import traceback
 import pytest
 from google.oauth2.credentials import Credentials
 
+from cache.store import ArtifactStore
 from config.secrets import MissingSecretError
+from tasks import jobs
 from tasks.ffmpeg import count_frames, probe
 from tasks.clips import conformed
 from tasks.providers.base import BrokenOutput, ClipRequest, ProviderError
@@ -164,3 +166,50 @@ def test_capabilities_snap_to_what_veo_makes():
     assert [veo.fit_duration(d) for d in (1, 4, 5, 7.5, 12)] == [4, 4, 6, 8, 8]
     assert veo.fit_aspect(Aspect.square) in (Aspect.portrait, Aspect.landscape)
     assert "project" not in veo.params() and "poll_interval_s" not in veo.params()
+
+
+# Jobs that outlive the process ------------------------------------------------------------
+
+NODE_KEY = "4" * 64
+
+
+def test_an_operation_left_running_is_resumed_by_the_next_run_not_submitted_again(
+        google, request_, tmp_path):
+    store = ArtifactStore(tmp_path / "store")
+    google.hold = True  # still running when the first run gives up waiting
+    with jobs.kept(store, NODE_KEY, "veo"), pytest.raises(ProviderError, match="kept"):
+        animator(google, deadline_s=0.3).animate(request_, workdir(tmp_path))
+    [submit] = google.calls("POST", "predictLongRunning")
+    assert store.pending_job(NODE_KEY)["id"].startswith("projects/reelflow-test/")
+
+    google.hold = False
+    again = tmp_path / "again"
+    again.mkdir()
+    with jobs.kept(store, NODE_KEY, "veo"):
+        result = animator(google).animate(request_, again)
+
+    assert google.calls("POST", "predictLongRunning") == [submit]  # resumed, not paid again
+    assert count_frames(result.video) > 0
+    assert google.billed["video_seconds"] == 4
+
+
+def test_an_operation_vertex_no_longer_has_is_submitted_again(google, request_, tmp_path):
+    store = ArtifactStore(tmp_path / "store")
+    lost = ("projects/reelflow-test/locations/us-central1/publishers/google/models/"
+            "veo-3.0-fast-generate-001/operations/lost")
+    store.remember_job(NODE_KEY, {"id": lost, "provider": "veo"})
+
+    with jobs.kept(store, NODE_KEY, "veo"):
+        result = animator(google).animate(request_, workdir(tmp_path))
+
+    assert count_frames(result.video) > 0
+    assert len(google.calls("POST", "predictLongRunning")) == 1
+    assert store.pending_job(NODE_KEY)["id"] != lost  # the new one, until the node is stored
+
+
+def test_a_failed_operation_is_forgotten_so_the_next_try_submits_anew(google, request_, tmp_path):
+    store = ArtifactStore(tmp_path / "store")
+    google.outcomes.append("error")
+    with jobs.kept(store, NODE_KEY, "veo"), pytest.raises(ProviderError, match="internal error"):
+        animator(google).animate(request_, workdir(tmp_path))
+    assert store.pending_job(NODE_KEY) is None

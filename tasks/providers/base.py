@@ -35,7 +35,12 @@ class Usage(BaseModel):
 
 
 class ProviderError(RuntimeError):
-    """A provider could not produce a valid result: permanent, never retried, never cached."""
+    """A provider could not produce a valid result: permanent, never retried, never cached.
+    `status` is the HTTP status it answered with, when it answered one."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
 
 
 class TransientProviderError(ProviderError):

@@ -1,8 +1,10 @@
 """Replicate: keyframes from a text-to-image model, clips from an image-to-video model.
 
 A prediction is created once (retried by us on transient errors only: the SDK never retries a
-POST), then polled every `poll_interval_s` until it ends or the node's `deadline_s` passes;
-one that outlives the deadline is cancelled. Outputs are downloaded without our token (they
+POST) and its id kept in the store (tasks/jobs.py), then polled every `poll_interval_s` until it
+ends or the node's `deadline_s` passes; one that outlives the deadline is cancelled. A run that
+stops or dies while polling leaves the id: the next run polls that prediction instead of paying
+for a new one, unless Replicate no longer has it or it failed. Outputs are downloaded without our token (they
 live on another host). The keyframe travels inline as a data URI, so there is no upload call.
 
 replicate 1.0.7 sends its create POST with `timeout=None` (no limit at all): a request hook
@@ -29,6 +31,7 @@ from replicate.exceptions import ReplicateError
 
 from config.catalog import styles
 from config.secrets import secret
+from tasks import jobs, stopping
 from tasks.providers.base import (
     BrokenOutput, ClipAnimator, ClipRequest, ClipResult, ImageGenerator, ImageRequest, ImageResult,
     ProviderError, TransientProviderError, Usage)
@@ -107,24 +110,49 @@ class _Predictions:
         def create():
             return _call(lambda: client.predictions.create(**target, input=input), token, seen)
 
-        prediction = with_retries(create, attempts=self.options.attempts,
-                                  deadline_s=self.options.deadline_s)
+        prediction = self._resumed(client, token, seen)
+        if prediction is None:
+            prediction = with_retries(create, attempts=self.options.attempts,
+                                      deadline_s=self.options.deadline_s)
+            jobs.submitted(prediction.id)
         interval = self.options.poll_interval_s
         while prediction.status not in FINISHED:
             if time.monotonic() + interval > deadline:
                 status = prediction.status
                 _cancel(prediction)
+                jobs.gone()
                 raise ProviderError(f"{NAME}: prediction {prediction.id} still {status} after "
                                     f"{self.options.deadline_s:g} s; cancelled")
-            time.sleep(interval)
+            stopping.wait(interval)
             try:
                 _call(prediction.reload, token, seen)
             except TransientProviderError:
                 continue  # poll again, while the deadline allows
         if prediction.status != "succeeded":
+            jobs.gone()
             raise ProviderError(f"{NAME}: prediction {prediction.id} {prediction.status}: "
                                 f"{_scrub(str(prediction.error or 'no error given'), token)}"[:500])
         return prediction.output, deadline
+
+    def _resumed(self, client: replicate.Client, token: str, seen: dict):
+        """The prediction an earlier run created for this node, unless Replicate no longer has
+        it or it failed or was cancelled: then None, and a new one is created."""
+        earlier = jobs.pending()
+        if earlier is None:
+            return None
+        try:
+            prediction = with_retries(lambda: _call(lambda: client.predictions.get(earlier),
+                                                    token, seen),
+                                      attempts=self.options.attempts,
+                                      deadline_s=self.options.deadline_s)
+        except ProviderError as error:
+            if error.status != 404:
+                raise
+            prediction = None
+        if prediction is None or prediction.status in ("failed", "canceled"):
+            jobs.gone()
+            return None
+        return prediction
 
     def _download(self, output: Any, deadline: float) -> bytes:
         url = output[0] if isinstance(output, list) and output else output

@@ -87,7 +87,7 @@ def http_error(provider: str, status: int, message: str,
     text = redact(f"{provider}: HTTP {status}: {message}")[:500]  # servers echo keys back
     if status in TRANSIENT_STATUS:
         return TransientProviderError(text, retry_after_seconds(retry_after))
-    return ProviderError(text)
+    return ProviderError(text, status)
 
 
 # Timeouts and dropped connections, as the SDKs raise them: httpx (elevenlabs, replicate,

@@ -31,6 +31,7 @@ from google.genai import types
 from pydantic import Field
 
 from config.secrets import MissingSecretError, redact
+from tasks import jobs, stopping
 from tasks.providers.base import ClipAnimator, ClipRequest, ClipResult, ProviderError, Usage
 from tasks.providers.gemini import google_call, http_options
 from tasks.providers.retry import with_retries
@@ -51,7 +52,10 @@ class VeoAnimator(ClipAnimator):
     credentials (tests: a fixed token) passes them as `VeoAnimator(options, credentials=...)`.
 
     The job is polled every `poll_interval_s`; one that has not finished within `deadline_s`
-    (submission and polling together) fails the node. The clip node re-encodes what it returns
+    (submission and polling together) fails the node. Its operation name is kept in the store
+    as soon as it is submitted (tasks/jobs.py): a run that stops, dies or gives up waiting
+    leaves it, and the next run polls it instead of paying again, unless Vertex no longer has
+    it or it failed. The clip node re-encodes what it returns
     to the request's size and frame rate, without audio (tasks/clips.py).
     """
 
@@ -88,19 +92,48 @@ class VeoAnimator(ClipAnimator):
         with client:
             # Read when an error is raised: the SDK refreshes the token during the first call.
             token = lambda: getattr(credentials, "token", None)  # noqa: E731
-            operation = self._call(lambda: client.models.generate_videos(
-                model=self.model, source=source, config=config), deadline, token)
+            operation = self._resumed(client, deadline, token)
+            if operation is None:
+                operation = self._call(lambda: client.models.generate_videos(
+                    model=self.model, source=source, config=config), deadline, token)
+                jobs.submitted(operation.name)
             while not operation.done:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise ProviderError(f"{self.name}: operation {operation.name} did not "
-                                        f"finish within {self.options.deadline_s:g}s")
-                time.sleep(min(self.options.poll_interval_s, left))
+                                        f"finish within {self.options.deadline_s:g}s; it is "
+                                        "kept, and the next run waits for it again")
+                stopping.wait(min(self.options.poll_interval_s, left))
                 operation = self._call(lambda: client.operations.get(operation), deadline,
                                        token)
+        try:
+            video = self._video(operation)
+        except ProviderError:
+            jobs.gone()
+            raise
         clip = workdir / "veo.mp4"
-        clip.write_bytes(self._video(operation))
+        clip.write_bytes(video)
         return ClipResult(video=clip, usage=Usage(video_seconds=duration))
+
+    def _resumed(self, client: genai.Client, deadline: float,
+                 token: Callable[[], str | None]) -> types.GenerateVideosOperation | None:
+        """The operation an earlier run submitted for this node, unless Vertex no longer has it
+        or it failed: then None, and a new one is submitted."""
+        name = jobs.pending()
+        if name is None:
+            return None
+        try:
+            operation = self._call(lambda: client.operations.get(
+                types.GenerateVideosOperation(name=name)), deadline, token)
+        except ProviderError as error:
+            if error.status != 404:
+                raise
+            jobs.gone()
+            return None
+        if operation.done and operation.error:
+            jobs.gone()
+            return None
+        return operation
 
     def _client(self) -> tuple[genai.Client, Credentials]:
         credentials, project = self._credentials, None
@@ -129,7 +162,7 @@ class VeoAnimator(ClipAnimator):
             return with_retries(lambda: google_call(self.name, call),
                                 attempts=self.options.attempts, deadline_s=left)
         except ProviderError as error:
-            raise ProviderError(redact(str(error), token() or "")) from None
+            raise ProviderError(redact(str(error), token() or ""), error.status) from None
 
     def _video(self, operation: types.GenerateVideosOperation) -> bytes:
         if operation.error:

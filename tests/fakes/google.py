@@ -38,7 +38,8 @@ _MODEL = (r"^/v1beta1/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)"
 PREDICT = _MODEL + r":predictLongRunning$"
 FETCH = _MODEL + r":fetchPredictOperation$"
 
-VEO_OUTCOMES = ("video", "never", "error", "filtered", "gcs", "garbage")
+# "truncated": the first half of the file's bytes; "short": a whole file, half as long as asked.
+VEO_OUTCOMES = ("video", "never", "error", "filtered", "gcs", "garbage", "truncated", "short")
 FILTER_REASON = ("Unable to generate videos because the input image contains content that "
                  "violates usage guidelines. Support codes: 17301594")
 VIDEO_RESPONSE_TYPE = "type.googleapis.com/cloud.ai.large_models.vision.GenerateVideoResponse"
@@ -142,6 +143,7 @@ class FakeGoogle:
         self.outcomes: list[str] = []  # how the next Veo jobs end: one of VEO_OUTCOMES
         self.video = video  # what every Veo job answers; None: a clip of the asked length
         self.polls = polls
+        self.hold = False  # True: Veo jobs stay running however often they are polled
         self.billed: Counter[str] = Counter()
         # Called with each image request before it is answered, in the server's thread: a test
         # can hold requests there to see which are in flight at once.
@@ -218,7 +220,7 @@ class FakeGoogle:
         operation = self._operations.get(name)
         if operation is None:
             return _error(404, "NOT_FOUND", f"Operation {name} not found")
-        if operation["outcome"] == "never" or operation["polls"] > 1:
+        if operation["outcome"] == "never" or self.hold or operation["polls"] > 1:
             operation["polls"] -= 1
             return Response.json({"name": name})
         done = {"name": name, "done": True}
@@ -233,8 +235,10 @@ class FakeGoogle:
             result["videos"] = [{"gcsUri": "gs://bucket/veo/sample_0.mp4",
                                  "mimeType": "video/mp4"}]
         else:
-            video = (b"not an mp4 at all" if outcome == "garbage"
-                     else self.video or veo_clip(operation["seconds"]))
+            seconds = operation["seconds"]
+            video = {"garbage": b"not an mp4 at all",
+                     "truncated": veo_clip(seconds)[:len(veo_clip(seconds)) // 2],
+                     "short": veo_clip(seconds // 2)}.get(outcome) or self.video or veo_clip(seconds)
             result["videos"] = [{"bytesBase64Encoded": base64.b64encode(video).decode(),
                                  "mimeType": "video/mp4"}]
             self.billed["video_seconds"] += operation["seconds"]

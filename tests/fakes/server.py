@@ -94,6 +94,7 @@ class FakeServer:
         self._faults: list[tuple[str, re.Pattern, list]] = []
         self._log: list[Request] = []
         self._lock = threading.Lock()
+        self._arrived = threading.Condition(self._lock)
         self._stopping = threading.Event()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._httpd.daemon_threads = True
@@ -113,6 +114,17 @@ class FakeServer:
         with self._lock:
             return [r for r in self._log
                     if (method is None or r.method == method) and re.search(pattern, r.path)]
+
+    def wait_for_calls(self, method: str, pattern: str, count: int,
+                       timeout: float = 120) -> list[Request]:
+        """Block until `count` matching requests have arrived (or fail after `timeout` s)."""
+        def arrived():
+            return [r for r in self._log if r.method == method and re.search(pattern, r.path)]
+
+        with self._arrived:
+            if not self._arrived.wait_for(lambda: len(arrived()) >= count, timeout):
+                raise TimeoutError(f"{len(arrived())} of {count} {method} {pattern} arrived")
+            return arrived()
 
     def __enter__(self) -> FakeServer:
         threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
@@ -154,8 +166,9 @@ class FakeServer:
                 request = Request(self.command, url.path, parse_qs(url.query),
                                   {k.lower(): v for k, v in self.headers.items()},
                                   self.rfile.read(length) if length else b"")
-                with server._lock:
+                with server._arrived:
                     server._log.append(request)
+                    server._arrived.notify_all()
                 fault = server._next_fault(request)
                 if fault == RESET:
                     self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
