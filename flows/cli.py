@@ -28,6 +28,7 @@ from cache.store import ArtifactStore  # noqa: E402
 from config.settings import Settings, load_settings  # noqa: E402
 from flows.options import RenderOptions  # noqa: E402
 from flows.progress_bars import node_progress  # noqa: E402
+from flows.terminal import CommandFailed, run_log  # noqa: E402
 from tasks.storyboard import Aspect, Storyboard, VideoRequest  # noqa: E402
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
@@ -57,6 +58,7 @@ CharacterDirs = Annotated[Optional[list[Path]], typer.Option(
     "--characters", help="A folder of character profiles (repeatable) [env: REELFLOW_CHARACTERS]")]
 LocationDirs = Annotated[Optional[list[Path]], typer.Option(
     "--locations", help="A folder of location profiles (repeatable) [env: REELFLOW_LOCATIONS]")]
+Debug = Annotated[bool, typer.Option("--debug", help="Also show Prefect's log and tracebacks here")]
 
 
 class BadInput(Exception):
@@ -179,7 +181,7 @@ def plan(topic: Topic = None, script: ScriptFile = None, scenes: Scenes = 6,
          voice: Voice = "en-us", language: Language = "en", music: Music = True,
          seed: Seed = 0, cast: Cast = None, places: Places = None,
          characters: CharacterDirs = None, locations: LocationDirs = None,
-         profile: Profile = None) -> None:
+         profile: Profile = None, debug: Debug = False) -> None:
     """Print a storyboard for TOPIC (or --script) as JSON."""
     _use_profile_folders(characters, locations)
     settings = _settings(profile)
@@ -187,13 +189,16 @@ def plan(topic: Topic = None, script: ScriptFile = None, scenes: Scenes = 6,
                        seed, cast, places)
     from tasks.plan import load_storyboard, plan as plan_node
 
-    typer.echo(load_storyboard(plan_node(request, settings), settings).model_dump_json(indent=2))
+    with run_log(settings.out / "logs", "plan", debug=debug):
+        board = load_storyboard(plan_node(request, settings), settings)
+    typer.echo(board.model_dump_json(indent=2))
 
 
 @app.command()
 def render(storyboard: Annotated[str, typer.Argument(help="Storyboard JSON file, or - for stdin")],
            profile: Profile = None, out: Out = None, short_side: ShortSide = None,
-           publish: Publish = None, max_cost: MaxCost = None, as_json: AsJson = False) -> None:
+           publish: Publish = None, max_cost: MaxCost = None, as_json: AsJson = False,
+           debug: Debug = False) -> None:
     """Render a storyboard and publish the video."""
     board = _read_storyboard(storyboard)
     options, settings = _render_options(profile=profile, out=out, short_side=short_side,
@@ -201,7 +206,8 @@ def render(storyboard: Annotated[str, typer.Argument(help="Storyboard JSON file,
     from flows.runners import task_runner
     from flows.video import render_storyboard
 
-    with node_progress(stderr, planning=False), _refusals():
+    with run_log(settings.out / "logs", "render", debug=debug), \
+            node_progress(stderr, planning=False):
         summary = render_storyboard.with_options(task_runner=task_runner(settings))(
             board, options)
     _print_summary(summary, as_json)
@@ -215,7 +221,7 @@ def make(topic: Topic = None, script: ScriptFile = None, scenes: Scenes = 6,
          characters: CharacterDirs = None, locations: LocationDirs = None,
          profile: Profile = None, out: Out = None,
          short_side: ShortSide = None, publish: Publish = None, max_cost: MaxCost = None,
-         as_json: AsJson = False) -> None:
+         as_json: AsJson = False, debug: Debug = False) -> None:
     """Plan, render and publish a video for TOPIC (or --script)."""
     _use_profile_folders(characters, locations)
     options, settings = _render_options(profile=profile, out=out, short_side=short_side,
@@ -226,7 +232,8 @@ def make(topic: Topic = None, script: ScriptFile = None, scenes: Scenes = 6,
     from flows.video import make_video
 
     asked = request.model_dump(exclude={"characters", "locations"})
-    with node_progress(stderr, planning=True), _refusals():
+    with run_log(settings.out / "logs", "make", debug=debug), \
+            node_progress(stderr, planning=True):
         summary = make_video.with_options(task_runner=task_runner(settings))(
             **asked, cast=_ids(cast), places=_ids(places), options=options)
     _print_summary(summary, as_json)
@@ -353,14 +360,21 @@ def cache_gc(older_than: Annotated[Optional[float], typer.Option(
 
 
 def main() -> None:
-    """Entry point: bad input ends in one line on stderr and exit code 2; a failed run in one
-    line and exit code 1 after Prefect's log of it."""
+    """Entry point: bad input ends in one line on stderr and exit code 2; a failed or stopped
+    run in one line per failed node, the log's path, and its exit code (flows/terminal.py)."""
     try:
         app()
     except BadInput as error:
         typer.echo(f"error: {error}", err=True)
         sys.exit(2)
-    except Exception as error:  # the run's own log above says where; this says what
+    except CommandFailed as failure:
+        for line in failure.lines:
+            typer.echo(line, err=True)
+        sys.exit(failure.code)
+    except KeyboardInterrupt:  # before a run started: nothing was in flight
+        typer.echo("stopped (Ctrl-C)", err=True)
+        sys.exit(130)
+    except Exception as error:  # outside a run: no log to point to
         typer.echo(f"error: {type(error).__name__}: {error}", err=True)
         sys.exit(1)
 

@@ -23,7 +23,7 @@ from flows import report
 from flows.choices import StyleName
 from flows.options import RenderOptions
 from flows.limits import limited, provider_tag
-from tasks import progress
+from tasks import progress, stopping
 from tasks.graph import KINDS, make_node, video_graph
 from tasks.manifest import RenderSummary
 from tasks.plan import load_storyboard, plan_storyboard
@@ -33,6 +33,16 @@ from tasks.storyboard import MAX_SCENES, Aspect, Storyboard, VideoRequest
 
 # Prefect builds each deployment's run form from these types (enums become select boxes) and
 # takes each field's help text from the flow docstring's Args section.
+
+
+class RenderFailed(RuntimeError):
+    """Nodes failed: each cause's message names its node, provider and reason; nodes that
+    did not fail were stored, so a rerun makes only these (and what waits on them)."""
+
+    def __init__(self, causes: list[BaseException]):
+        self.causes = causes
+        self.failures = [str(cause) or type(cause).__name__ for cause in causes]
+        super().__init__(f"{len(causes)} nodes failed: " + "; ".join(self.failures))
 
 
 def _make_run_name() -> str:
@@ -112,7 +122,7 @@ def run_settings(options: RenderOptions) -> Settings:
 def render(storyboard: Storyboard, settings: Settings, upstream: list) -> RenderSummary:
     """The body of every video flow; call it inside a flow run. While it runs, `cache gc`
     waits: what it generates is kept only once its manifest is published."""
-    with open_store(settings.store).in_use():
+    with open_store(settings.store).in_use(), stopping.when_interrupted():
         return _render(storyboard, settings, upstream)
 
 
@@ -128,10 +138,11 @@ def _render(storyboard: Storyboard, settings: Settings, upstream: list) -> Rende
     finished = report.Progress(len(futures) + 1)
     for _ in as_completed(list(futures.values())):
         finished.advance()
-    # The first node that failed raises its own error here, not one that merely waited on it.
-    for future in futures.values():
-        if future.state.is_failed():
-            future.result()
+    # Nodes that failed on their own; those that merely waited on one are not Failed.
+    failures = [future.result(raise_on_failure=False) for future in futures.values()
+                if future.state.is_failed()]
+    if failures:
+        raise RenderFailed(failures)
     outcomes = {node_id: future.result() for node_id, future in futures.items()}
     composed = outcomes.pop("compose")
     summary = publish_video.submit(storyboard, [*upstream, *outcomes.values()], composed,

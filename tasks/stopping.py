@@ -49,6 +49,11 @@ def wait(seconds: float) -> None:
         check()
 
 
+def reason() -> str:
+    """Why the run stopped ("Ctrl-C", "SIGTERM"), or "" when it did not."""
+    return _reason
+
+
 def in_flight() -> list[str]:
     """The nodes that were calling a provider when the stop was asked: "s001-clip (veo)"."""
     with _lock:
@@ -62,6 +67,30 @@ def reset() -> None:
         _stop.clear()
         _stopped_during.clear()
         _reason = ""
+
+
+@contextmanager
+def when_interrupted() -> Iterator[None]:
+    """Turn whatever interrupts the block's thread (Ctrl-C, SIGTERM as Prefect raises it, a
+    cancellation) into a stop for every thread of this process."""
+    try:
+        yield
+    except Exception:
+        raise  # a failure, not an interruption: nodes that can finish still do
+    except BaseException as interruption:
+        request(_why(interruption))
+        raise
+
+
+def _why(interruption: BaseException) -> str:
+    if isinstance(interruption, KeyboardInterrupt):
+        return "Ctrl-C"
+    signal_number = getattr(interruption, "signal", None)
+    if signal_number is not None:
+        import signal
+
+        return signal.Signals(signal_number).name
+    return type(interruption).__name__
 
 
 @contextmanager

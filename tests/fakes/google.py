@@ -241,5 +241,7 @@ class FakeGoogle:
                      "short": veo_clip(seconds // 2)}.get(outcome) or self.video or veo_clip(seconds)
             result["videos"] = [{"bytesBase64Encoded": base64.b64encode(video).decode(),
                                  "mimeType": "video/mp4"}]
-            self.billed["video_seconds"] += operation["seconds"]
+            if not operation.get("billed"):  # once per job, however often it is fetched
+                operation["billed"] = True
+                self.billed["video_seconds"] += operation["seconds"]
         return Response.json({**done, "response": result})
