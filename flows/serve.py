@@ -26,8 +26,11 @@ def prefect_server(host: str, port: int) -> Iterator[str]:
     # The UI calls the API at PREFECT_SERVER_API_HOST/PORT (default 127.0.0.1:4200), which
     # `prefect server start --host/--port` does not set: without them it asks the wrong port.
     env = {**os.environ, "PREFECT_SERVER_API_HOST": host, "PREFECT_SERVER_API_PORT": str(port)}
+    # Its own session: a terminal's Ctrl-C reaches the runner and its flow runs, which still
+    # need the server to record how they stopped; the server is stopped last, below.
     server = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start",
-                               "--host", host, "--port", str(port)], env=env)
+                               "--host", host, "--port", str(port)], env=env,
+                              start_new_session=True)
     try:
         _wait_until_healthy(api_url, server)
         yield api_url

@@ -34,6 +34,7 @@ class CommandFailed(Exception):
 def run_log(folder: Path, command: str, *, debug: bool) -> Iterator[Path]:
     """Send the block's log to a new file in `folder` (the terminal's Prefect handler is muted
     unless `debug`); a failure or an interruption becomes CommandFailed naming that file."""
+    from prefect.exceptions import CancelledRun
     from prefect.logging.handlers import PrefectConsoleHandler
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -51,8 +52,9 @@ def run_log(folder: Path, command: str, *, debug: bool) -> Iterator[Path]:
         handler.setLevel(logging.CRITICAL + 1)
     try:
         yield path
-    except KeyboardInterrupt:
-        raise CommandFailed([interrupted_line(), f"log: {path}"], 130) from None
+    except (KeyboardInterrupt, CancelledRun) as interruption:
+        stopping.request(stopping.interruption_reason(interruption))  # unless the flow already did
+        raise CommandFailed([stopping.summary(), f"log: {path}"], 130) from None
     except CommandFailed:
         raise
     except Exception as error:
@@ -64,15 +66,6 @@ def run_log(folder: Path, command: str, *, debug: bool) -> Iterator[Path]:
         prefect_logger.setLevel(saved_level)
         root.removeHandler(file_handler)
         file_handler.close()
-
-
-def interrupted_line() -> str:
-    stopped = f"stopped ({stopping.reason() or 'Ctrl-C'})"
-    working = stopping.in_flight()
-    if not working:
-        return f"{stopped} with nothing in flight; run the same command again to go on"
-    return (f"{stopped} while making {', '.join(working)}: jobs they submitted are kept; run "
-            "the same command again to resume them and reuse everything finished")
 
 
 def failure_lines(error: Exception) -> list[str]:

@@ -12,7 +12,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from prefect import flow
+from prefect.exceptions import TerminationSignal
 from prefect.futures import as_completed
+from prefect.states import Cancelled, State
 from pydantic import Field
 from slugify import slugify
 
@@ -119,11 +121,19 @@ def run_settings(options: RenderOptions) -> Settings:
     return settings
 
 
-def render(storyboard: Storyboard, settings: Settings, upstream: list) -> RenderSummary:
+def render(storyboard: Storyboard, settings: Settings,
+           upstream: list) -> RenderSummary | State:
     """The body of every video flow; call it inside a flow run. While it runs, `cache gc`
-    waits: what it generates is kept only once its manifest is published."""
-    with open_store(settings.store).in_use(), stopping.when_interrupted():
-        return _render(storyboard, settings, upstream)
+    waits: what it generates is kept only once its manifest is published.
+
+    Ctrl-C, SIGTERM or a cancellation stops every provider call of this process and ends the
+    run Cancelled (not Crashed), saying what was in flight: a rerun resumes it."""
+    with open_store(settings.store).in_use():
+        try:
+            return _render(storyboard, settings, upstream)
+        except (KeyboardInterrupt, TerminationSignal) as interruption:
+            stopping.request(stopping.interruption_reason(interruption))
+            return Cancelled(message=stopping.summary())
 
 
 def _render(storyboard: Storyboard, settings: Settings, upstream: list) -> RenderSummary:

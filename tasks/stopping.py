@@ -69,28 +69,26 @@ def reset() -> None:
         _reason = ""
 
 
-@contextmanager
-def when_interrupted() -> Iterator[None]:
-    """Turn whatever interrupts the block's thread (Ctrl-C, SIGTERM as Prefect raises it, a
-    cancellation) into a stop for every thread of this process."""
-    try:
-        yield
-    except Exception:
-        raise  # a failure, not an interruption: nodes that can finish still do
-    except BaseException as interruption:
-        request(_why(interruption))
-        raise
-
-
-def _why(interruption: BaseException) -> str:
+def interruption_reason(interruption: BaseException) -> str:
+    """What interrupted the run, as the user knows it: "Ctrl-C", "SIGTERM"."""
     if isinstance(interruption, KeyboardInterrupt):
         return "Ctrl-C"
-    signal_number = getattr(interruption, "signal", None)
+    signal_number = getattr(interruption, "signal", None)  # Prefect's TerminationSignal
     if signal_number is not None:
         import signal
 
         return signal.Signals(signal_number).name
     return type(interruption).__name__
+
+
+def summary() -> str:
+    """One line: why the run stopped, what was in flight, and that a rerun resumes it."""
+    stopped = f"stopped ({_reason or 'Ctrl-C'})"
+    working = in_flight()
+    if not working:
+        return f"{stopped} with nothing in flight; run the same command again to go on"
+    return (f"{stopped} while making {', '.join(working)}: jobs they submitted are kept; run "
+            "the same command again to resume them and reuse everything finished")
 
 
 @contextmanager
