@@ -116,8 +116,8 @@ def test_three_scenes_for_six_are_sent_back_once_then_split_to_six(google):
     assert [s.narration for s in result.storyboard.scenes] == [
         f"Point {i} {end} here." for i in (1, 2, 3) for end in ("begins", "ends")]
     assert [s.duration for s in result.storyboard.scenes] == [3.0] * 6
-    assert result.adjustments == ["scenes: the model wrote 3 of the 6 scenes asked; 3 more "
-                                  "were made by splitting the longest in two"]
+    assert result.adjustments == ["scenes: the model wrote 3 of the 6 scenes asked; split the "
+                                  "longest in two until there were 6"]
     assert google.billed["text"] == 2
 
 

@@ -130,8 +130,8 @@ def test_three_scenes_for_six_are_sent_back_once_then_split_to_six(fake):
     assert schema["properties"]["scenes"]["minItems"] == schema["properties"]["scenes"][
         "maxItems"] == 6
     assert len(result.storyboard.scenes) == 6
-    assert result.adjustments == ["scenes: the model wrote 3 of the 6 scenes asked; 3 more "
-                                  "were made by splitting the longest in two"]
+    assert result.adjustments == ["scenes: the model wrote 3 of the 6 scenes asked; split the "
+                                  "longest in two until there were 6"]
 
 
 @pytest.mark.parametrize("reply", [

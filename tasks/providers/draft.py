@@ -86,24 +86,25 @@ def fit_scene_count(scenes: list[DraftScene], count: int) -> tuple[list[DraftSce
     """Exactly `count` scenes, the same for the same draft every time, and what was changed.
 
     Too many: the first `count - 1` scenes and the last are kept, so the hook and the takeaway
-    survive. Too few: the scene with the most sentences (the earliest of equals) is split in two
-    at its middle sentence boundary, again until there are `count`; a scene of one sentence is
-    split between its middle words, and one of a single word is repeated. Both halves keep the
-    picture, camera and location; the duration is shared in proportion to the words.
+    survive. Too few: the scene with the most sentences (then words; the earliest of equals) is
+    split in two at its middle sentence boundary, again until there are `count`; a scene of one
+    sentence is split between its middle words, and one of a single word is repeated. Both halves
+    keep the picture, camera and location; the duration is shared in proportion to the words.
     """
     wrote = len(scenes)
+    told = f"scenes: the model wrote {wrote} of the {count} scenes asked"
     if wrote > count:
-        kept = [*scenes[:count - 1], scenes[-1]] if count > 1 else scenes[:1]
-        return kept, [f"scenes: the model wrote {wrote} of the {count} scenes asked; "
-                      f"{wrote - count} were dropped before its last one"]
+        if count == 1:
+            return scenes[:1], [f"{told}; kept scene 1"]
+        first = "1" if count == 2 else f"1-{count - 1}"
+        return [*scenes[:count - 1], scenes[-1]], [f"{told}; kept scenes {first} and {wrote}"]
     scenes = list(scenes)
     while len(scenes) < count:
         index = max(range(len(scenes)), key=lambda i: _size(scenes[i]))
         scenes[index:index + 1] = _halves(scenes[index])
     if wrote == count:
         return scenes, []
-    return scenes, [f"scenes: the model wrote {wrote} of the {count} scenes asked; "
-                    f"{count - wrote} more were made by splitting the longest in two"]
+    return scenes, [f"{told}; split the longest in two until there were {count}"]
 
 
 def _clamped(value, schema: dict, defs: dict, where: tuple, adjustments: list[str]):
