@@ -171,8 +171,8 @@ def _plan_warnings(summary, settings: Settings) -> list[str]:
 
     manifest = json.loads(summary.manifest.read_text(encoding="utf-8"))
     store = open_store(settings.store)
-    return [warning for node in manifest["nodes"] if node["kind"] == "plan"
-            for warning in plan_adjustments(store.lookup(node["key"]), settings)]
+    plans = [store.lookup(node["key"]) for node in manifest["nodes"] if node["kind"] == "plan"]
+    return [warning for record in plans if record for warning in plan_adjustments(record, settings)]
 
 
 def _print_summary(summary, as_json: bool) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -158,3 +159,51 @@ def test_key_env_may_name_any_variable_and_that_key_is_redacted(monkeypatch):
     with pytest.raises(ValueError, match="not an environment variable name"):
         OpenAICompatiblePlanner({"key_env": "not a name"})
     assert "key_env" not in OpenAICompatiblePlanner().params()
+
+
+def test_reelflow_plan_on_a_free_self_hosted_server_says_what_it_adjusted(fake, cli_env,
+                                                                          workspace, tmp_path):
+    """A local model priced free in one line, a server that refuses json_schema and writes 3
+    scenes for 6: the plan has 6, each run says so on stderr, and the rerun asks nothing."""
+    from cache import open_store
+    from tests.test_cli_input import run
+
+    fake.refuses_json_schema = True
+    fake.replies += [draft_json(3), draft_json(3)]
+    prices = tmp_path / "prices.yaml"
+    prices.write_text("openai-compatible: free\n")
+    env = {**cli_env, "REELFLOW_PLANNER": "openai-compatible:llama3.2",
+           "REELFLOW_PRICES": str(prices), "REELFLOW_PROVIDER_OPTIONS": json.dumps(
+               {"openai-compatible": {"base_url": f"{fake.url}/v1", "key_env": None}})}
+
+    first, again = (run(["plan", "how tides work", "--scenes", "6"], env) for _ in range(2))
+
+    assert first.returncode == 0, first.stderr
+    assert len(json.loads(first.stdout)["scenes"]) == 6 and again.stdout == first.stdout
+    warning = ("warning: scenes: the model wrote 3 of the 6 scenes asked; split the longest in "
+               "two until there were 6")
+    assert first.stderr.splitlines() == again.stderr.splitlines() == [warning]
+    assert len(calls(fake)) == 3  # json_schema refused, the reply, one repair; none on the rerun
+    [record] = open_store(str(workspace["store"])).records()
+    assert (record.model, record.cost_usd, record.usage["tokens"]) == (
+        "llama3.2", 0.0, 2 * TOKENS_PER_REPLY)
+
+
+def test_reelflow_make_prints_what_the_plan_adjusted(fake, cli_env, prefect_api_url, tmp_path):
+    from tests.test_cli_input import run
+
+    fake.replies += [draft_json(1), draft_json(1)]
+    prices = tmp_path / "prices.yaml"
+    prices.write_text("openai-compatible: {llama3.2: free}\n")
+    env = {**cli_env, "PREFECT_API_URL": prefect_api_url,
+           "REELFLOW_PLANNER": "openai-compatible:llama3.2", "REELFLOW_PRICES": str(prices),
+           "REELFLOW_PROVIDER_OPTIONS": json.dumps(
+               {"openai-compatible": {"base_url": f"{fake.url}/v1", "key_env": None}})}
+
+    result = run(["make", "how tides work", "--scenes", "2", "--no-music"], env)
+
+    assert result.returncode == 0, result.stderr
+    assert ("warning: scenes: the model wrote 1 of the 2 scenes asked; split the longest in two "
+            "until there were 2") in result.stderr.splitlines()
+    assert len(json.loads(Path(result.stdout.strip()).with_name("storyboard.json").read_text())[
+        "scenes"]) == 2
