@@ -37,14 +37,15 @@ def check_providers(settings: Settings, modalities: Iterable[Modality] = tuple(M
     _check_names("provider_concurrency", settings.provider_concurrency, registry.names())
     try:
         table = price_table(settings.prices)
-        for provider in chains:
-            cost_usd(provider.name, provider.model, {}, table)
-    except PriceError as error:
-        raise ProviderConfigError(f"prices: {error} (price it in your REELFLOW_PRICES table, or "
-                                  f"mark a self-hosted provider free: `{provider.name}: free`)"
-                                  ) from None
     except ValueError as error:
         raise ProviderConfigError(f"prices: {error}") from None
+    for provider in chains:
+        try:
+            cost_usd(provider.name, provider.model, {}, table)
+        except PriceError as error:
+            raise ProviderConfigError(
+                f"prices: {error} (price it in your REELFLOW_PRICES table, or mark a self-hosted "
+                f"provider free: `{provider.name}: free`)") from None
     check_keys(settings, modalities)
 
 
