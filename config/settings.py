@@ -54,7 +54,7 @@ class Settings(BaseSettings):
     out: Path = Field(Path("out"), description="Folder videos are published to")
     short_side: int = Field(1080, ge=64, le=4096, description="Short side of the video, px")
     fps: int = Field(30, ge=6, le=60)
-    prices: Path | None = Field(None, description="A price table to use instead of config/")
+    prices: Path | None = Field(None, description="A price table laid over config/prices.yaml")
     planner: ProviderChain = ["local"]
     speech: ProviderChain = ["espeak"]
     image: ProviderChain = ["local"]
@@ -64,7 +64,7 @@ class Settings(BaseSettings):
     # Per speech provider: speaker (or storyboard voice) → that provider's voice id.
     voices: dict[str, dict[str, str]] = Field(default_factory=dict)
     # Calls at once per provider in one process; Prefect tag limits bound them across processes.
-    provider_concurrency: dict[str, int] = Field(default_factory=dict)
+    provider_concurrency: dict[str, Annotated[int, Field(ge=1)]] = Field(default_factory=dict)
     default_concurrency: int = Field(4, ge=1)
     max_cost: float | None = Field(None, ge=0, description="Stop before spending more (USD)")
     characters: ProfileFolders = Field(default_factory=list, description="Folders of character "

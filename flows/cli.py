@@ -95,10 +95,10 @@ def _render_options(**given) -> tuple[RenderOptions, Settings]:
     except ValidationError as error:
         raise BadInput(_field_error(error, "")) from None
     settings = _settings(options.profile, **options.model_dump(exclude={"profile"}))
-    from tasks.preflight import check_keys
+    from tasks.preflight import check_providers
 
     with _refusals():
-        check_keys(settings)
+        check_providers(settings)
     return options, settings
 
 
@@ -150,14 +150,31 @@ def _read_storyboard(source: str) -> Storyboard:
 
 @contextmanager
 def _refusals() -> Iterator[None]:
-    """A missing key or a budget that cannot cover the render is the user's input: exit 2."""
+    """A missing key, a provider setting that names nothing real or a budget that cannot cover
+    the render is the user's input: exit 2."""
     from config.secrets import MissingSecretError
     from tasks.budget import BudgetExceeded
+    from tasks.providers.registry import ProviderConfigError
 
     try:
         yield
-    except (MissingSecretError, BudgetExceeded) as error:
+    except (MissingSecretError, ProviderConfigError, BudgetExceeded) as error:
         raise BadInput(str(error)) from None
+
+
+def _warn(warnings: list[str]) -> None:
+    for warning in warnings:
+        typer.echo(f"warning: {warning}", err=True)
+
+
+def _plan_warnings(summary, settings: Settings) -> list[str]:
+    """What the planner adjusted in the plan a `make` rendered (from its manifest's plan node)."""
+    from tasks.plan import plan_adjustments
+
+    manifest = json.loads(summary.manifest.read_text(encoding="utf-8"))
+    store = open_store(settings.store)
+    plans = [store.lookup(node["key"]) for node in manifest["nodes"] if node["kind"] == "plan"]
+    return [warning for record in plans if record for warning in plan_adjustments(record, settings)]
 
 
 def _print_summary(summary, as_json: bool) -> None:
@@ -185,13 +202,19 @@ def plan(topic: Topic = None, script: ScriptFile = None, scenes: Scenes = 6,
     """Print a storyboard for TOPIC (or --script) as JSON."""
     _use_profile_folders(characters, locations)
     settings = _settings(profile)
+    from tasks.preflight import check_providers
+    from tasks.providers.base import Modality
+
+    with _refusals():
+        check_providers(settings, [Modality.planner])
     request = _request(settings, topic, script, scenes, aspect, style, voice, language, music,
                        seed, cast, places)
-    from tasks.plan import load_storyboard, plan as plan_node
+    from tasks.plan import load_storyboard, plan as plan_node, plan_adjustments
 
     with run_log(settings.out / "logs", "plan", debug=debug):
-        board = load_storyboard(plan_node(request, settings), settings)
-    typer.echo(board.model_dump_json(indent=2))
+        planned = plan_node(request, settings)
+    _warn(plan_adjustments(planned.record, settings))
+    typer.echo(load_storyboard(planned, settings).model_dump_json(indent=2))
 
 
 @app.command()
@@ -236,6 +259,7 @@ def make(topic: Topic = None, script: ScriptFile = None, scenes: Scenes = 6,
             node_progress(stderr, planning=True):
         summary = make_video.with_options(task_runner=task_runner(settings))(
             **asked, cast=_ids(cast), places=_ids(places), options=options)
+    _warn(_plan_warnings(summary, settings))
     _print_summary(summary, as_json)
 
 

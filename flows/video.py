@@ -29,7 +29,7 @@ from tasks import progress, stopping
 from tasks.graph import KINDS, make_node, video_graph
 from tasks.manifest import RenderSummary
 from tasks.plan import load_storyboard, plan_storyboard
-from tasks.preflight import check_budget, check_keys
+from tasks.preflight import check_budget, check_providers
 from tasks.publish import publish_video
 from tasks.storyboard import MAX_SCENES, Aspect, Storyboard, VideoRequest
 
@@ -115,9 +115,10 @@ def render_storyboard(storyboard: Storyboard,
 
 
 def run_settings(options: RenderOptions) -> Settings:
-    """A run's settings from its options (over environment, .env, profile), keys checked."""
+    """A run's settings from its options (over environment, .env, profile), its providers and
+    their keys checked."""
     settings = options.settings()
-    check_keys(settings)
+    check_providers(settings)
     return settings
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from cache import open_store
+from cache.store import NodeRecord
 from config.settings import Settings
 from tasks.nodes import Generator, Node, NodeOutcome, produce, reported
 from tasks.providers.base import Modality, Planner, Usage
@@ -25,8 +28,11 @@ def plan_node(request: VideoRequest, planner: Planner) -> tuple[Node, Generator]
 
     def generate(workdir):
         result = planner.plan(request)
+        # Kept with the plan, so a stored plan still says what was adjusted in it.
         return {"storyboard": (result.storyboard.model_dump_json(indent=2).encode(),
-                               "application/json")}, result.usage
+                               "application/json"),
+                "adjustments": (json.dumps(result.adjustments).encode(),
+                                "application/json")}, result.usage
 
     return node, generate
 
@@ -38,6 +44,15 @@ def plan(request: VideoRequest, settings: Settings) -> NodeOutcome:
 def load_storyboard(outcome: NodeOutcome, settings: Settings) -> Storyboard:
     data = open_store(settings.store).read_bytes(outcome.output("storyboard"))
     return Storyboard.model_validate_json(data)
+
+
+def plan_adjustments(record: NodeRecord, settings: Settings) -> list[str]:
+    """What the planner changed in the model's reply to fit the request, one line each, for a
+    stored plan (`outcome.record` of the plan node); plans stored before they kept it: none."""
+    artifact = record.outputs.get("adjustments")
+    if artifact is None:
+        return []
+    return json.loads(open_store(settings.store).read_bytes(artifact))
 
 
 @task(name="plan", task_run_name="plan-storyboard", cache_policy=NO_CACHE)

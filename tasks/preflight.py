@@ -1,22 +1,64 @@
-"""Checks before anything is spent: every configured provider has its key, and the storyboard's
-estimated cost (nodes already stored count 0) fits --max-cost."""
+"""Checks before anything is spent: the provider settings name real providers, options and
+prices, every configured provider has its key, and the storyboard's estimated cost (nodes
+already stored count 0) fits --max-cost."""
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable
+
 from cache import open_store
 from cache.store import Artifact
+from config.pricing import PriceError, cost_usd, price_table
 from config.secrets import secret
 from config.settings import Settings
 from tasks.budget import BudgetExceeded
 from tasks.graph import KINDS, preferred, video_graph
 from tasks.nodes import expected_cost, provider_chain
+from tasks.providers import registry
 from tasks.providers.base import Modality
+from tasks.providers.registry import ProviderConfigError, UnknownProviderError
 from tasks.storyboard import Storyboard
 
 
-def check_keys(settings: Settings) -> None:
-    """Raise MissingSecretError naming the first key a configured provider lacks."""
-    for modality in Modality:
+def check_providers(settings: Settings, modalities: Iterable[Modality] = tuple(Modality)) -> None:
+    """Refuse provider settings that cannot be what the user meant, before anything runs; then
+    check the keys of the chains of `modalities` (the ones the command will call).
+
+    Raises ProviderConfigError, in one line naming the mistake and the valid choices, for a
+    chain entry or a `provider_options`, `voices` or `provider_concurrency` key that names no
+    registered provider, an option a provider does not have or a value it does not take, and a
+    price table that cannot be read or does not price a chain's provider; MissingSecretError
+    for a missing key.
+    """
+    chains = [provider for modality in Modality for provider in provider_chain(settings, modality)]
+    for name, options in settings.provider_options.items():
+        registry.check_options(name, options)
+    _check_names("voices", settings.voices, registry.names(Modality.speech))
+    _check_names("provider_concurrency", settings.provider_concurrency, registry.names())
+    try:
+        table = price_table(settings.prices)
+    except ValueError as error:
+        raise ProviderConfigError(f"prices: {error}") from None
+    for provider in chains:
+        try:
+            cost_usd(provider.name, provider.model, {}, table)
+        except PriceError as error:
+            raise ProviderConfigError(
+                f"prices: {error} (price it in your REELFLOW_PRICES table, or mark a self-hosted "
+                f"provider free: `{provider.name}: free`)") from None
+    check_keys(settings, modalities)
+
+
+def _check_names(setting: str, given: Collection[str], known: list[str]) -> None:
+    for name in given:
+        if name not in known:
+            raise UnknownProviderError(f"{setting}: no provider named {name!r} "
+                                       f"(known: {', '.join(known)})")
+
+
+def check_keys(settings: Settings, modalities: Iterable[Modality] = tuple(Modality)) -> None:
+    """Raise MissingSecretError naming the first key a provider of `modalities` lacks."""
+    for modality in modalities:
         for provider in provider_chain(settings, modality):
             if provider.needs_key:
                 secret(provider.needs_key)

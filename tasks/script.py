@@ -9,6 +9,7 @@ import re
 from tasks.storyboard import NARRATOR, Character, Line
 
 SPEAKER_LINE = re.compile(r"^([^:]{1,40}?)\s*:\s+(\S.*)$")
+SENTENCE_END = re.compile(r"(?<=[.!?…])\s+")
 
 
 class ScriptError(ValueError):
@@ -39,6 +40,11 @@ def script_scenes(script: str, cast: list[Character]) -> list[list[Line]]:
                 lines.append((NARRATOR, text))
         scenes.append([Line(speaker=speaker, text=_fold(text)) for speaker, text in lines])
     return scenes
+
+
+def sentences(text: str) -> list[str]:
+    """The sentences of `text`, split after . ! ? or …"""
+    return [sentence for sentence in SENTENCE_END.split(text.strip()) if sentence]
 
 
 def _fold(text: str) -> str:

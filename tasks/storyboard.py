@@ -25,6 +25,9 @@ from config.catalog import styles
 MAX_SCENES = 200
 MAX_TOPIC_CHARS = 500
 MAX_LINE_CHARS = 1_000
+MAX_TITLE_CHARS = 200
+MAX_LINES = 50  # per scene
+MAX_SCENE_SECONDS = 120
 MAX_SCRIPT_CHARS = 50_000
 NARRATOR = "narrator"
 
@@ -218,10 +221,10 @@ class Scene(_Strict):
 
     id: str = Field(pattern=ID_PATTERN)
     order: int = Field(ge=0)
-    lines: list[Line] = Field(min_length=1, max_length=50)
+    lines: list[Line] = Field(min_length=1, max_length=MAX_LINES)
     visual_prompt: Text(MAX_LINE_CHARS)
     camera: CameraMotion = CameraMotion.zoom_in
-    duration: float = Field(gt=0, le=120, description="Target length in seconds")
+    duration: float = Field(gt=0, le=MAX_SCENE_SECONDS, description="Target length in seconds")
     cast: list[Annotated[str, Field(pattern=ID_PATTERN)]] = Field(
         default_factory=list, max_length=MAX_CAST, description="Character ids on screen")
     location: str | None = Field(None, pattern=ID_PATTERN, description="A location id")
@@ -234,7 +237,7 @@ class Scene(_Strict):
 class Storyboard(_Strict):
     """The plan a video is rendered from. Edit it and render again: only what changed is redone."""
 
-    title: Text(200)
+    title: Text(MAX_TITLE_CHARS)
     style: Style = "documentary"
     aspect: Aspect = Aspect.portrait
     voice: Voice = "en-us"

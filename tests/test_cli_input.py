@@ -68,11 +68,34 @@ def test_a_bad_storyboard_is_refused_with_one_line(case, cli_env, workspace):
     (["make", "bees", "--publish", "gs://bucket/../up"], "publish:"),
     (["make", "bees", "--max-cost", "-1"], "max_cost"),
     (["make", "bees", "--profile", "cloud"], "GEMINI_API_KEY is not set"),
+    (["plan", "bees", "--profile", "cloud"], "GEMINI_API_KEY is not set"),
 ])
 def test_a_bad_request_is_refused_with_one_line(args, field, cli_env, workspace):
     for key in ("GEMINI_API_KEY", "ELEVENLABS_API_KEY", "REPLICATE_API_TOKEN"):
         cli_env.pop(key, None)
     _assert_refused(run(args, cli_env), field, workspace)
+
+
+@pytest.mark.parametrize("command, settings, line", [
+    ("plan", {"REELFLOW_PROVIDER_OPTIONS": '{"espeak": {"rat": 160}}'},
+     "provider_options.espeak: unknown option 'rat' (valid: attempts, base_url, deadline_s, "
+     "model, pitch, rate, timeout_s)"),
+    ("plan", {"REELFLOW_PROVIDER_OPTIONS": '{"espeek": {"rate": 160}}'},
+     "provider_options: no provider named 'espeek' (known: elevenlabs, espeak,"),
+    ("make", {"REELFLOW_VIDEO": "veoo,kenburns"},
+     "video: no provider named 'veoo' (known: kenburns, replicate, veo)"),
+], ids=["unknown-option", "unknown-options-key", "unknown-chain-entry"])
+def test_a_provider_setting_that_names_nothing_real_is_refused(command, settings, line, cli_env,
+                                                               workspace):
+    _assert_refused(run([command, "bees"], {**cli_env, **settings}), line, workspace)
+
+
+def test_a_price_table_with_an_unknown_unit_is_refused(cli_env, workspace, tmp_path):
+    prices = tmp_path / "prices.yaml"
+    prices.write_text("espeak:\n  espeak-ng: {per_1k_chars: 0.1}\n")
+    result = run(["make", "bees"], {**cli_env, "REELFLOW_PRICES": str(prices)})
+    _assert_refused(result, f"prices: {prices}: espeak/espeak-ng: unknown unit 'per_1k_chars' "
+                    "(valid: per_1k_characters,", workspace)
 
 
 def test_a_missing_storyboard_file_is_refused(cli_env, workspace, tmp_path):

@@ -77,11 +77,48 @@ def test_invalid_reply_is_repaired_once(google):
 
 
 def test_invalid_reply_twice_is_a_provider_error(google):
-    google.replies += [text_reply("not json"), text_reply(storyboard_json(2))]
+    google.replies += [text_reply("not json"), text_reply('{"title": "still no scenes"}')]
 
     with pytest.raises(ProviderError, match="did not validate twice"):
         planner(google).plan(REQUEST)
     assert len(google.calls("POST", "generateContent")) == 2
+
+
+def two_sentence_scenes(count: int) -> str:
+    return json.dumps({"title": "Tides", "scenes": [
+        {"narration": f"Point {i} begins here. Point {i} ends here.",
+         "visual_prompt": f"the sea, view {i}", "camera": "static", "duration": 6.0}
+        for i in range(1, count + 1)]})
+
+
+def test_the_schema_asks_for_exactly_the_scenes_and_the_storyboards_limits(google):
+    planner(google).plan(VideoRequest(topic="how tides work", scenes=6))
+
+    [call] = google.calls("POST", "generateContent")
+    # The SDK sends the schema's proto field names (the API takes them as well as camelCase).
+    schema = call.json()["generationConfig"]["responseSchema"]
+    scenes = schema["properties"]["scenes"]
+    assert (scenes["min_items"], scenes["max_items"]) == (6, 6)
+    assert schema["properties"]["title"]["max_length"] == 200
+    scene = scenes["items"]["properties"]
+    assert scene["narration"]["max_length"] == scene["visual_prompt"]["max_length"] == 1000
+    assert scene["lines"]["items"]["properties"]["text"]["max_length"] == 1000
+    assert (scene["duration"]["minimum"], scene["duration"]["maximum"]) == (1, 120)
+
+
+def test_three_scenes_for_six_are_sent_back_once_then_split_to_six(google):
+    google.replies += [text_reply(two_sentence_scenes(3)), text_reply(two_sentence_scenes(3))]
+
+    result = planner(google).plan(VideoRequest(topic="how tides work", scenes=6))
+
+    first, repair = google.calls("POST", "generateContent")  # one repair request, no more
+    assert "expected 6 scenes, got 3" in prompt_text(repair)
+    assert [s.narration for s in result.storyboard.scenes] == [
+        f"Point {i} {end} here." for i in (1, 2, 3) for end in ("begins", "ends")]
+    assert [s.duration for s in result.storyboard.scenes] == [3.0] * 6
+    assert result.adjustments == ["scenes: the model wrote 3 of the 6 scenes asked; split the "
+                                  "longest in two until there were 6"]
+    assert google.billed["text"] == 2
 
 
 @pytest.mark.parametrize("reply, reason", [(blocked_prompt(), "PROHIBITED_CONTENT"),

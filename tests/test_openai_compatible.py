@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from tasks.providers.base import ProviderError
@@ -42,22 +45,45 @@ def test_plan_is_a_storyboard_of_the_scenes_asked_for(fake):
     assert fake.billable == 1
 
 
-def test_request_sends_the_key_model_json_mode_and_seed(fake):
+def test_request_sends_the_key_model_schema_and_seed(fake):
     plan(fake)
     [call] = calls(fake)
     assert call.headers["authorization"] == f"Bearer {KEY}"
     body = call.json()
     assert body["model"] == "gpt-4o-mini" and body["seed"] == 11
-    assert body["response_format"] == {"type": "json_object"}
+    assert body["response_format"]["type"] == "json_schema"
     assert [m["role"] for m in body["messages"]] == ["system", "user"]
     assert "exactly 3 scenes" in body["messages"][1]["content"]
 
 
-def test_json_schema_mode_sends_the_draft_schema(fake):
-    plan(fake, response_format="json_schema")
-    sent = calls(fake)[0].json()["response_format"]
-    assert sent["type"] == "json_schema"
-    assert set(sent["json_schema"]["schema"]["properties"]) == {"title", "scenes"}
+def test_the_schema_asks_for_exactly_the_scenes_and_the_storyboards_limits(fake):
+    plan(fake)
+    body = calls(fake)[0].json()
+    schema = body["response_format"]["json_schema"]["schema"]
+    assert set(schema["properties"]) == {"title", "scenes"}
+    scenes = schema["properties"]["scenes"]
+    assert (scenes["minItems"], scenes["maxItems"]) == (3, 3)
+    assert schema["properties"]["title"]["maxLength"] == 200
+    assert json.dumps(schema) in body["messages"][0]["content"]  # the same schema in the prompt
+
+
+def test_a_server_that_refuses_json_schema_is_asked_for_json_object_for_the_rest_of_the_plan(
+        fake):
+    fake.refuses_json_schema = True
+    fake.replies.append('{"title": "Tides"}')  # sent back once: json_object is not asked twice
+
+    result = plan(fake)
+
+    refused, first, repair = calls(fake)
+    assert refused.json()["response_format"]["type"] == "json_schema"
+    assert first.json()["response_format"] == repair.json()["response_format"] == {
+        "type": "json_object"}
+    assert len(result.storyboard.scenes) == 3 and fake.billable == 2
+
+
+def test_json_object_mode_asks_for_json_only(fake):
+    plan(fake, response_format="json_object")
+    assert calls(fake)[0].json()["response_format"] == {"type": "json_object"}
 
 
 def test_text_mode_sends_no_response_format_and_accepts_fenced_json(fake):
@@ -87,10 +113,26 @@ def test_an_invalid_reply_is_repaired_once(fake):
 
 
 def test_two_invalid_replies_are_an_error(fake):
-    fake.replies += ["not json at all", draft_json(2)]  # then the wrong number of scenes
+    fake.replies += ["not json at all", '{"scenes": []}']
     with pytest.raises(ProviderError, match="did not validate twice"):
         plan(fake)
     assert len(calls(fake)) == 2
+
+
+def test_three_scenes_for_six_are_sent_back_once_then_split_to_six(fake):
+    fake.replies += [draft_json(3), draft_json(3)]
+
+    result = OpenAICompatiblePlanner({"base_url": f"{fake.url}/v1"}).plan(
+        VideoRequest(topic="how tides work", scenes=6))
+
+    first, repair = calls(fake)  # one repair request, no more
+    assert "expected 6 scenes, got 3" in repair.json()["messages"][1]["content"]
+    schema = first.json()["response_format"]["json_schema"]["schema"]
+    assert schema["properties"]["scenes"]["minItems"] == schema["properties"]["scenes"][
+        "maxItems"] == 6
+    assert len(result.storyboard.scenes) == 6
+    assert result.adjustments == ["scenes: the model wrote 3 of the 6 scenes asked; split the "
+                                  "longest in two until there were 6"]
 
 
 @pytest.mark.parametrize("reply", [
@@ -117,3 +159,51 @@ def test_key_env_may_name_any_variable_and_that_key_is_redacted(monkeypatch):
     with pytest.raises(ValueError, match="not an environment variable name"):
         OpenAICompatiblePlanner({"key_env": "not a name"})
     assert "key_env" not in OpenAICompatiblePlanner().params()
+
+
+def test_reelflow_plan_on_a_free_self_hosted_server_says_what_it_adjusted(fake, cli_env,
+                                                                          workspace, tmp_path):
+    """A local model priced free in one line, a server that refuses json_schema and writes 3
+    scenes for 6: the plan has 6, each run says so on stderr, and the rerun asks nothing."""
+    from cache import open_store
+    from tests.test_cli_input import run
+
+    fake.refuses_json_schema = True
+    fake.replies += [draft_json(3), draft_json(3)]
+    prices = tmp_path / "prices.yaml"
+    prices.write_text("openai-compatible: free\n")
+    env = {**cli_env, "REELFLOW_PLANNER": "openai-compatible:llama3.2",
+           "REELFLOW_PRICES": str(prices), "REELFLOW_PROVIDER_OPTIONS": json.dumps(
+               {"openai-compatible": {"base_url": f"{fake.url}/v1", "key_env": None}})}
+
+    first, again = (run(["plan", "how tides work", "--scenes", "6"], env) for _ in range(2))
+
+    assert first.returncode == 0, first.stderr
+    assert len(json.loads(first.stdout)["scenes"]) == 6 and again.stdout == first.stdout
+    warning = ("warning: scenes: the model wrote 3 of the 6 scenes asked; split the longest in "
+               "two until there were 6")
+    assert first.stderr.splitlines() == again.stderr.splitlines() == [warning]
+    assert len(calls(fake)) == 3  # json_schema refused, the reply, one repair; none on the rerun
+    [record] = open_store(str(workspace["store"])).records()
+    assert (record.model, record.cost_usd, record.usage["tokens"]) == (
+        "llama3.2", 0.0, 2 * TOKENS_PER_REPLY)
+
+
+def test_reelflow_make_prints_what_the_plan_adjusted(fake, cli_env, prefect_api_url, tmp_path):
+    from tests.test_cli_input import run
+
+    fake.replies += [draft_json(1), draft_json(1)]
+    prices = tmp_path / "prices.yaml"
+    prices.write_text("openai-compatible: {llama3.2: free}\n")
+    env = {**cli_env, "PREFECT_API_URL": prefect_api_url,
+           "REELFLOW_PLANNER": "openai-compatible:llama3.2", "REELFLOW_PRICES": str(prices),
+           "REELFLOW_PROVIDER_OPTIONS": json.dumps(
+               {"openai-compatible": {"base_url": f"{fake.url}/v1", "key_env": None}})}
+
+    result = run(["make", "how tides work", "--scenes", "2", "--no-music"], env)
+
+    assert result.returncode == 0, result.stderr
+    assert ("warning: scenes: the model wrote 1 of the 2 scenes asked; split the longest in two "
+            "until there were 2") in result.stderr.splitlines()
+    assert len(json.loads(Path(result.stdout.strip()).with_name("storyboard.json").read_text())[
+        "scenes"]) == 2

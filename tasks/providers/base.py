@@ -99,6 +99,8 @@ class Provider(ABC):
 class PlanResult(BaseModel):
     storyboard: Storyboard
     usage: Usage = Field(default_factory=Usage)
+    # What the planner changed in the model's reply to fit the request, one line each.
+    adjustments: list[str] = Field(default_factory=list)
 
 
 class Planner(Provider):

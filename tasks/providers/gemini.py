@@ -30,7 +30,8 @@ from tasks.providers.base import (
     ProviderError,
     Usage,
 )
-from tasks.providers.planning import DraftStoryboard, plan_with_one_repair
+from tasks.providers.draft import reply_schema
+from tasks.providers.planning import plan_with_one_repair
 from tasks.providers.retry import http_error, network_error, with_retries
 from tasks.storyboard import VideoRequest
 
@@ -91,11 +92,12 @@ def _name(value) -> str:
 
 
 class GeminiPlanner(Planner):
-    """Gemini writes a `DraftStoryboard` as structured JSON output; one repair if it does not
-    validate. Usage counts the prompt, reply and thinking tokens of every call."""
+    """Gemini writes a `DraftStoryboard` as structured JSON output (as `response_schema`: its
+    OpenAPI subset has maxLength, which `response_json_schema` does not take); one repair if it
+    does not validate. Usage counts the prompt, reply and thinking tokens of every call."""
 
     name = "gemini"
-    version = 1
+    version = 2
     needs_key = "GEMINI_API_KEY"
 
     class Options(Planner.Options):
@@ -104,7 +106,7 @@ class GeminiPlanner(Planner):
     def plan(self, request: VideoRequest) -> PlanResult:
         usage = Usage()
         config = types.GenerateContentConfig(
-            response_mime_type="application/json", response_schema=DraftStoryboard,
+            response_mime_type="application/json", response_schema=reply_schema(request),
             seed=request.seed)
         with gemini_client(self) as client:
 
@@ -119,8 +121,8 @@ class GeminiPlanner(Planner):
                     raise ProviderError(f"{self.name}: no text in the reply: {why_empty(response)}")
                 return response.text
 
-            storyboard = plan_with_one_repair(ask, request, self.name)
-        return PlanResult(storyboard=storyboard, usage=usage)
+            storyboard, adjustments = plan_with_one_repair(ask, request, self.name)
+        return PlanResult(storyboard=storyboard, usage=usage, adjustments=adjustments)
 
 
 class GeminiImage(ImageGenerator):

@@ -3,11 +3,9 @@ with a cast, a deterministic dialogue between them."""
 
 from __future__ import annotations
 
-import re
-
 from tasks.providers.base import Planner, PlanResult, Usage
 from tasks.providers.planning import speaking_cast, storyboard_of
-from tasks.script import script_scenes
+from tasks.script import script_scenes, sentences
 from tasks.storyboard import LINE_GAP_SECONDS, CameraMotion, Character, Line, Scene, VideoRequest
 
 # eSpeak speaks about 2.9 words a second at its default rate; plan a little slower so a
@@ -112,9 +110,8 @@ def _script(script: str, count: int, cast: list[Character]) -> list[list[Line]]:
         return paragraphs
     lines = paragraphs[0]
     if len(lines) == 1:
-        sentences = [s for s in re.split(r"(?<=[.!?…])\s+", lines[0].text) if s]
         return [[Line(speaker=lines[0].speaker, text=" ".join(group))]
-                for group in _even_groups(sentences, count)]
+                for group in _even_groups(sentences(lines[0].text), count)]
     return _even_groups(lines, count)
 
 

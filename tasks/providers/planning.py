@@ -1,41 +1,20 @@
-"""What every language-model planner shares: the prompt, the reply's shape, and one repair.
+"""What every language-model planner shares: the prompt, one repair, and the storyboard made
+from the reply.
 
-The model writes a `DraftStoryboard` (no ids, no orders: those are ours to assign, so they are
-stable and safe); a reply that does not validate is sent back once with the error.
+The model writes a `DraftStoryboard` (tasks/providers/draft.py: no ids, no orders: those are
+ours to assign, so they are stable and safe); a reply that does not validate is sent back once
+with the error, and one that still does not is made to fit (`fit_draft`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import ValidationError
 
 from tasks.providers.base import ProviderError
-from tasks.storyboard import CameraMotion, Character, Line, Scene, Storyboard, VideoRequest
-
-
-class DraftLine(BaseModel):
-    speaker: str = Field(description="The id of the cast member who says it")
-    text: str = Field(description="What they say, in character: one or two sentences")
-
-
-class DraftScene(BaseModel):
-    narration: str = Field("", description="What the narrator says in this scene, 1-3 sentences "
-                           "(empty when the scene is dialogue)")
-    lines: list[DraftLine] = Field(default_factory=list, description="With a cast: the scene's "
-                                   "dialogue, speakers alternating; empty otherwise")
-    location: str | None = Field(None, description="The id of the location it happens in, "
-                                 "or null")
-    visual_prompt: str = Field(description="A vivid description of the scene's picture")
-    camera: CameraMotion = Field(description="How the camera moves over the picture")
-    duration: float = Field(description="Seconds on screen, long enough to speak the narration")
-
-
-class DraftStoryboard(BaseModel):
-    """The reply schema sent to the model (as `response_schema` or JSON schema)."""
-
-    title: str
-    scenes: list[DraftScene]
+from tasks.providers.draft import DraftStoryboard, fit_draft
+from tasks.storyboard import Character, Line, Scene, Storyboard, VideoRequest
 
 
 def planner_prompt(request: VideoRequest) -> str:
@@ -111,23 +90,36 @@ def storyboard_of(request: VideoRequest, title: str, scenes: list[Scene]) -> Sto
 
 
 def plan_with_one_repair(ask: Callable[[str], str], request: VideoRequest,
-                         provider: str) -> Storyboard:
-    """`ask(prompt) -> reply text`; a reply that does not validate is retried once."""
+                         provider: str) -> tuple[Storyboard, list[str]]:
+    """The storyboard for `request` and what was adjusted to make it fit, one line each.
+
+    `ask(prompt) -> reply text`. A reply that does not validate is sent back once with the
+    error; when the second does not either, the latest reply that is a draft at all is fitted
+    to the request (`fit_draft`): a count or a length the user did not ask for never fails it.
+    """
     prompt = planner_prompt(request)
-    reply = ask(prompt)
+    replies = [ask(prompt)]
     for attempt in (1, 2):
         try:
-            board = to_storyboard(DraftStoryboard.model_validate_json(reply), request)
-            if len(board.scenes) != request.scenes:
-                raise ValueError(f"expected {request.scenes} scenes, got {len(board.scenes)}")
-            return board
+            return _validated(replies[-1], request), []
         except (ValidationError, ValueError) as error:
-            summary = _one_line(error)
-            if attempt == 2:
-                raise ProviderError(f"{provider}: the storyboard reply did not validate twice: "
-                                    f"{summary}") from None
-            reply = ask(repair_prompt(prompt, reply, summary))
-    raise AssertionError("unreachable")
+            problem = _one_line(error)
+        if attempt == 1:
+            replies.append(ask(repair_prompt(prompt, replies[-1], problem)))
+    for reply in reversed(replies):
+        try:
+            draft, adjustments = fit_draft(reply, request)
+            return to_storyboard(draft, request), adjustments
+        except (ValidationError, ValueError):
+            continue
+    raise ProviderError(f"{provider}: the storyboard reply did not validate twice: {problem}")
+
+
+def _validated(reply: str, request: VideoRequest) -> Storyboard:
+    board = to_storyboard(DraftStoryboard.model_validate_json(reply), request)
+    if len(board.scenes) != request.scenes:
+        raise ValueError(f"expected {request.scenes} scenes, got {len(board.scenes)}")
+    return board
 
 
 def _one_line(error: Exception) -> str:

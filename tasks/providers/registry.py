@@ -10,6 +10,8 @@ from __future__ import annotations
 import threading
 from importlib.metadata import entry_points
 
+from pydantic import ValidationError
+
 from tasks.providers.base import Modality, Provider
 
 ENTRY_POINT_GROUP = "reelflow.providers"
@@ -19,8 +21,12 @@ _loaded = False
 _loading = threading.Lock()  # tasks in several threads may ask first
 
 
-class UnknownProviderError(LookupError):
-    pass
+class ProviderConfigError(ValueError):
+    """Settings give a provider an option it does not have, or a value it does not take."""
+
+
+class UnknownProviderError(ProviderConfigError, LookupError):
+    """Settings name a provider that is not registered."""
 
 
 def register(provider: type[Provider]) -> None:
@@ -57,9 +63,18 @@ def _ensure_loaded() -> None:
         _loaded = True
 
 
-def names(modality: Modality) -> list[str]:
+def names(modality: Modality | None = None) -> list[str]:
+    """The registered provider names of `modality` (of every modality when None)."""
     _ensure_loaded()
-    return sorted(name for kind, name in _providers if kind == modality)
+    return sorted({name for kind, name in _providers if modality in (None, kind)})
+
+
+def named(name: str) -> list[type[Provider]]:
+    """The providers registered as `name`, in any modality ("local" plans and paints)."""
+    _ensure_loaded()
+    return [provider for (_, known), provider in sorted(_providers.items(),
+                                                        key=lambda item: item[0][0].value)
+            if known == name]
 
 
 def create(modality: Modality, spec: str, options: dict | None = None) -> Provider:
@@ -76,4 +91,33 @@ def create(modality: Modality, spec: str, options: dict | None = None) -> Provid
         raise UnknownProviderError(
             f"{modality.value}: no provider named {name!r} (known: {known})"
         ) from None
-    return provider(options)
+    try:
+        return provider(options)
+    except ValidationError as error:
+        raise ProviderConfigError(_options_error(name, provider, error)) from None
+
+
+def check_options(name: str, options: dict) -> None:
+    """Raise ProviderConfigError unless a provider registered as `name` takes `options`."""
+    providers = named(name)
+    if not providers:
+        raise UnknownProviderError(f"provider_options: no provider named {name!r} "
+                                   f"(known: {', '.join(names())})")
+    problems = []
+    for provider in providers:
+        try:
+            provider.Options(**options)
+            return
+        except ValidationError as error:
+            problems.append(_options_error(name, provider, error))
+    raise ProviderConfigError(problems[0])
+
+
+def _options_error(name: str, provider: type[Provider], error: ValidationError) -> str:
+    """The first problem of a provider's options, in one line naming the option."""
+    first = error.errors()[0]
+    option = ".".join(str(part) for part in first["loc"])
+    if first["type"] == "extra_forbidden":
+        valid = ", ".join(sorted(provider.Options.model_fields))
+        return f"provider_options.{name}: unknown option {option!r} (valid: {valid})"
+    return f"provider_options.{name}.{option}: {first['msg'].removeprefix('Value error, ')}"

@@ -3,6 +3,7 @@ answering with a storyboard draft of as many scenes as the prompt asks for.
 
     fake = FakeOpenAI(tls)
     fake.replies.append("not json")        # the next answers' content, then valid drafts
+    fake.refuses_json_schema = True        # a 400 for response_format json_schema, as some servers
     with fake:
         OpenAICompatiblePlanner({"base_url": f"{fake.url}/v1"}).plan(...)
     fake.billable, fake.tokens             # completions answered, tokens they used
@@ -43,11 +44,17 @@ class FakeOpenAI:
         self.server.route("POST", CHAT_PATH, self._chat)
         self.url = self.server.url
         self.replies: list[str] = []  # scripted contents, answered first
+        self.refuses_json_schema = False
         self.billable = 0
         self.tokens = 0
 
     def _chat(self, request: Request) -> Response:
         body = request.json()
+        if self.refuses_json_schema and body.get("response_format", {}).get("type") == "json_schema":
+            return Response.json({"error": {
+                "message": "Invalid parameter: 'response_format' of type 'json_schema' is not "
+                           "supported with this model.",
+                "type": "invalid_request_error", "param": "response_format", "code": None}}, 400)
         prompt = body["messages"][-1]["content"]
         scenes = re.search(r"exactly (\d+) scenes", prompt)
         content = self.replies.pop(0) if self.replies else draft_json(
