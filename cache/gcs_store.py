@@ -91,6 +91,9 @@ class GcsArtifactStore(BaseArtifactStore):
         """A scratch folder on this machine, removed afterwards whatever happens."""
         return self.local.work_dir()
 
+    def log_folder(self) -> Path:
+        return self.local.log_folder()
+
     def node_lock(self, key: str):
         """One generation of `key` at a time on this machine (see the module docstring)."""
         return self.local.node_lock(key)

@@ -7,6 +7,7 @@ Layout under the root:
   locks/             one lock file per node key: one generation at a time, across processes
   jobs/              provider jobs submitted and not yet stored, by node key (tasks/jobs.py)
   tmp/               partial writes; never read as a result
+  logs/              each command's full log (Prefect's, with tracebacks), named by its time
 
 A blob is renamed into place only once it is complete, and an index entry is written only
 after its blobs are in place, so a crash at any point leaves nothing that counts as a hit.
@@ -127,6 +128,10 @@ class BaseArtifactStore(ABC):
 
     @abstractmethod
     def work_dir(self): ...
+
+    @abstractmethod
+    def log_folder(self) -> Path:
+        """Where commands keep their full logs, on this machine."""
 
     @abstractmethod
     def node_lock(self, key: str): ...
@@ -362,6 +367,9 @@ class ArtifactStore(BaseArtifactStore):
         target.parent.mkdir(exist_ok=True)
         os.chmod(temp, 0o444)
         os.replace(temp, target)
+
+    def log_folder(self) -> Path:
+        return self.root / "logs"
 
     @contextmanager
     def work_dir(self) -> Iterator[Path]:

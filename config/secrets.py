@@ -54,6 +54,12 @@ def secret(variable: str) -> str:
     return value
 
 
+def present(variable: str) -> bool:
+    """Whether the key `variable` is set (in the environment or .env)."""
+    declare(variable)
+    return _values([variable])[0] is not None
+
+
 def redact(text: str, *others: str) -> str:
     """`text` with the value of every declared key, and `others` (tokens), replaced by ***: for
     error messages that quote what a server echoed back."""

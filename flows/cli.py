@@ -59,6 +59,8 @@ CharacterDirs = Annotated[Optional[list[Path]], typer.Option(
 LocationDirs = Annotated[Optional[list[Path]], typer.Option(
     "--locations", help="A folder of location profiles (repeatable) [env: REELFLOW_LOCATIONS]")]
 Debug = Annotated[bool, typer.Option("--debug", help="Also show Prefect's log and tracebacks here")]
+Strict = Annotated[bool, typer.Option(
+    "--strict", help="Refuse to run when a chain's preferred provider cannot (no fallbacks)")]
 
 
 class BadInput(Exception):
@@ -88,8 +90,10 @@ def _settings(profile, **overrides) -> Settings:
     return settings
 
 
-def _render_options(**given) -> tuple[RenderOptions, Settings]:
-    """A render's options and its settings, with every configured provider's key present."""
+def _render_options(strict: bool, **given) -> tuple[RenderOptions, Settings, list[str]]:
+    """A render's options and its settings, checked: every chain has a provider that can run.
+    A chain whose preferred provider cannot is warned about here (with --strict, refused), and
+    the warnings are returned, to be left out of the summary's repeat of them."""
     try:
         options = RenderOptions(**given)
     except ValidationError as error:
@@ -98,8 +102,12 @@ def _render_options(**given) -> tuple[RenderOptions, Settings]:
     from tasks.preflight import check_providers
 
     with _refusals():
-        check_providers(settings)
-    return options, settings
+        warnings = check_providers(settings)
+    if strict and warnings:
+        raise BadInput(f"--strict: {warnings[0]}" + (f" (and {len(warnings) - 1} more)"
+                                                     if len(warnings) > 1 else ""))
+    _warn(warnings)
+    return options, settings, warnings
 
 
 def _use_profile_folders(characters: list[Path] | None, locations: list[Path] | None) -> None:
@@ -167,26 +175,13 @@ def _warn(warnings: list[str]) -> None:
         typer.echo(f"warning: {warning}", err=True)
 
 
-def _plan_warnings(summary, settings: Settings) -> list[str]:
-    """What the planner adjusted in the plan a `make` rendered (from its manifest's plan node)."""
-    from tasks.plan import plan_adjustments
-
-    manifest = json.loads(summary.manifest.read_text(encoding="utf-8"))
-    store = open_store(settings.store)
-    plans = [store.lookup(node["key"]) for node in manifest["nodes"] if node["kind"] == "plan"]
-    return [warning for record in plans if record for warning in plan_adjustments(record, settings)]
-
-
-def _print_summary(summary, as_json: bool) -> None:
+def _print_summary(summary, as_json: bool, already_said: list[str]) -> None:
     if as_json:
         typer.echo(summary.model_dump_json(indent=2))
         return
+    _warn([warning for warning in summary.warnings if warning not in already_said])
     stderr.print(f"generated {summary.generated}, reused {summary.cached}, "
                  f"cost ${summary.cost_usd:.4f}, saved ${summary.saved_usd:.4f}")
-    if summary.placeholders:
-        missing = ", ".join(n.id for n in summary.nodes if n.status == "placeholder")
-        stderr.print(f"[yellow]placeholders for {missing}: every provider failed (see "
-                     "manifest.json); the next run asks them again[/]")
     typer.echo(str(summary.video))
     if summary.url:
         typer.echo(summary.url)
@@ -206,12 +201,12 @@ def plan(topic: Topic = None, script: ScriptFile = None, scenes: Scenes = 6,
     from tasks.providers.base import Modality
 
     with _refusals():
-        check_providers(settings, [Modality.planner])
+        _warn(check_providers(settings, [Modality.planner]))
     request = _request(settings, topic, script, scenes, aspect, style, voice, language, music,
                        seed, cast, places)
     from tasks.plan import load_storyboard, plan as plan_node, plan_adjustments
 
-    with run_log(settings.out / "logs", "plan", debug=debug):
+    with run_log(open_store(settings.store).log_folder(), "plan", debug=debug):
         planned = plan_node(request, settings)
     _warn(plan_adjustments(planned.record, settings))
     typer.echo(load_storyboard(planned, settings).model_dump_json(indent=2))
@@ -221,19 +216,20 @@ def plan(topic: Topic = None, script: ScriptFile = None, scenes: Scenes = 6,
 def render(storyboard: Annotated[str, typer.Argument(help="Storyboard JSON file, or - for stdin")],
            profile: Profile = None, out: Out = None, short_side: ShortSide = None,
            publish: Publish = None, max_cost: MaxCost = None, as_json: AsJson = False,
-           debug: Debug = False) -> None:
+           strict: Strict = False, debug: Debug = False) -> None:
     """Render a storyboard and publish the video."""
     board = _read_storyboard(storyboard)
-    options, settings = _render_options(profile=profile, out=out, short_side=short_side,
-                                        publish=publish, max_cost=max_cost)
+    options, settings, said = _render_options(strict, profile=profile, out=out,
+                                              short_side=short_side, publish=publish,
+                                              max_cost=max_cost)
     from flows.runners import task_runner
     from flows.video import render_storyboard
 
-    with run_log(settings.out / "logs", "render", debug=debug), \
+    with run_log(open_store(settings.store).log_folder(), "render", debug=debug), \
             node_progress(stderr, planning=False):
         summary = render_storyboard.with_options(task_runner=task_runner(settings))(
             board, options)
-    _print_summary(summary, as_json)
+    _print_summary(summary, as_json, said)
 
 
 @app.command()
@@ -244,23 +240,23 @@ def make(topic: Topic = None, script: ScriptFile = None, scenes: Scenes = 6,
          characters: CharacterDirs = None, locations: LocationDirs = None,
          profile: Profile = None, out: Out = None,
          short_side: ShortSide = None, publish: Publish = None, max_cost: MaxCost = None,
-         as_json: AsJson = False, debug: Debug = False) -> None:
+         as_json: AsJson = False, strict: Strict = False, debug: Debug = False) -> None:
     """Plan, render and publish a video for TOPIC (or --script)."""
     _use_profile_folders(characters, locations)
-    options, settings = _render_options(profile=profile, out=out, short_side=short_side,
-                                        publish=publish, max_cost=max_cost)
+    options, settings, said = _render_options(strict, profile=profile, out=out,
+                                              short_side=short_side, publish=publish,
+                                              max_cost=max_cost)
     request = _request(settings, topic, script, scenes, aspect, style, voice, language, music,
                        seed, cast, places)
     from flows.runners import task_runner
     from flows.video import make_video
 
     asked = request.model_dump(exclude={"characters", "locations"})
-    with run_log(settings.out / "logs", "make", debug=debug), \
+    with run_log(open_store(settings.store).log_folder(), "make", debug=debug), \
             node_progress(stderr, planning=True):
         summary = make_video.with_options(task_runner=task_runner(settings))(
             **asked, cast=_ids(cast), places=_ids(places), options=options)
-    _warn(_plan_warnings(summary, settings))
-    _print_summary(summary, as_json)
+    _print_summary(summary, as_json, said)
 
 
 @app.command()

@@ -45,12 +45,14 @@ def summary_artifacts(summary: RenderSummary) -> None:
         rows.append(f"| {node['id']} | {_cell(served)} | {node['status']} | "
                     f"{node['cost_usd'] + node['saved_usd']:.4f} | {node['seconds']:.1f} |")
     full = manifest["cost_usd"] + manifest["saved_usd"]
+    warnings = [f"- ⚠ {_cell(warning)}" for warning in manifest.get("warnings", [])]
     create_markdown_artifact(
         markdown="\n".join([
             f"# {_cell(manifest['title'])}", "",
             f"**{manifest['generated']} generated, {manifest['cached']} reused.** "
             f"Paid ${manifest['cost_usd']:.4f}; reuse saved ${manifest['saved_usd']:.4f}; "
-            f"a full rerun would have cost ${full:.4f}.", "", *rows]),
+            f"a full rerun would have cost ${full:.4f}.", "", *warnings,
+            *([""] if warnings else []), *rows]),
         description="What this run generated, reused and paid")
     create_link_artifact(link=summary.url or summary.video.resolve().as_uri(),
                          link_text=f"{manifest['title']}: video", description="The published video")

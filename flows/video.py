@@ -28,8 +28,9 @@ from flows.limits import limited, provider_tag
 from tasks import progress, stopping
 from tasks.graph import KINDS, make_node, video_graph
 from tasks.manifest import RenderSummary
-from tasks.plan import load_storyboard, plan_storyboard
-from tasks.preflight import check_budget, check_providers
+from tasks.degraded import run_warnings
+from tasks.plan import load_storyboard, plan_adjustments, plan_storyboard
+from tasks.preflight import check_budget, check_keys, check_providers
 from tasks.publish import publish_video
 from tasks.storyboard import MAX_SCENES, Aspect, Storyboard, VideoRequest
 
@@ -156,8 +157,11 @@ def _render(storyboard: Storyboard, settings: Settings, upstream: list) -> Rende
         raise RenderFailed(failures)
     outcomes = {node_id: future.result() for node_id, future in futures.items()}
     composed = outcomes.pop("compose")
-    summary = publish_video.submit(storyboard, [*upstream, *outcomes.values()], composed,
-                                   settings).result()
+    made = [*upstream, *outcomes.values()]
+    warnings = [*check_keys(settings), *run_warnings(made),
+                *(line for outcome in upstream if outcome.kind == "plan"
+                  for line in plan_adjustments(outcome.record, settings))]
+    summary = publish_video.submit(storyboard, made, composed, settings, warnings).result()
     finished.advance()
     report.summary_artifacts(summary)
     return summary

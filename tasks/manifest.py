@@ -53,13 +53,15 @@ class Manifest(BaseModel):
     placeholders: int = 0  # pictures no provider could make: the next run asks again
     cost_usd: float
     saved_usd: float
+    # What the run did other than what the profile promised (tasks/degraded.py).
+    warnings: list[str] = []
 
     @classmethod
     def of(cls, title: str, video_digest: str, nodes: list[ManifestNode],
-           url: str | None = None) -> Manifest:
+           url: str | None = None, warnings: list[str] | None = None) -> Manifest:
         return cls(
             title=title, video_digest=video_digest, url=url, created_at=round(time.time(), 3),
-            nodes=nodes,
+            nodes=nodes, warnings=warnings or [],
             generated=sum(node.status == "generated" for node in nodes),
             cached=sum(node.status == "cached" for node in nodes),
             placeholders=sum(node.status == "placeholder" for node in nodes),
@@ -89,6 +91,7 @@ class RenderSummary(BaseModel):
     placeholders: int = 0
     cost_usd: float
     saved_usd: float
+    warnings: list[str] = []
 
     @classmethod
     def of(cls, folder: Path, manifest: Manifest) -> RenderSummary:
@@ -98,5 +101,5 @@ class RenderSummary(BaseModel):
             nodes=[SummaryNode(**node.model_dump(include=set(SummaryNode.model_fields)))
                    for node in manifest.nodes],
             **manifest.model_dump(include={"generated", "cached", "placeholders", "cost_usd",
-                                            "saved_usd"}),
+                                            "saved_usd", "warnings"}),
         )

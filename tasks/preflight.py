@@ -9,7 +9,7 @@ from collections.abc import Collection, Iterable
 from cache import open_store
 from cache.store import Artifact
 from config.pricing import PriceError, cost_usd, price_table
-from config.secrets import secret
+from config.secrets import MissingSecretError
 from config.settings import Settings
 from tasks.budget import BudgetExceeded
 from tasks.graph import KINDS, preferred, video_graph
@@ -20,7 +20,8 @@ from tasks.providers.registry import ProviderConfigError, UnknownProviderError
 from tasks.storyboard import Storyboard
 
 
-def check_providers(settings: Settings, modalities: Iterable[Modality] = tuple(Modality)) -> None:
+def check_providers(settings: Settings,
+                    modalities: Iterable[Modality] = tuple(Modality)) -> list[str]:
     """Refuse provider settings that cannot be what the user meant, before anything runs; then
     check the keys of the chains of `modalities` (the ones the command will call).
 
@@ -28,7 +29,7 @@ def check_providers(settings: Settings, modalities: Iterable[Modality] = tuple(M
     chain entry or a `provider_options`, `voices` or `provider_concurrency` key that names no
     registered provider, an option a provider does not have or a value it does not take, and a
     price table that cannot be read or does not price a chain's provider; MissingSecretError
-    for a missing key.
+    for a chain none of whose providers has its key. Returns check_keys' warnings.
     """
     chains = [provider for modality in Modality for provider in provider_chain(settings, modality)]
     for name, options in settings.provider_options.items():
@@ -46,7 +47,7 @@ def check_providers(settings: Settings, modalities: Iterable[Modality] = tuple(M
             raise ProviderConfigError(
                 f"prices: {error} (price it in your REELFLOW_PRICES table, or mark a self-hosted "
                 f"provider free: `{provider.name}: free`)") from None
-    check_keys(settings, modalities)
+    return check_keys(settings, modalities)
 
 
 def _check_names(setting: str, given: Collection[str], known: list[str]) -> None:
@@ -56,12 +57,23 @@ def _check_names(setting: str, given: Collection[str], known: list[str]) -> None
                                        f"(known: {', '.join(known)})")
 
 
-def check_keys(settings: Settings, modalities: Iterable[Modality] = tuple(Modality)) -> None:
-    """Raise MissingSecretError naming the first key a provider of `modalities` lacks."""
+def check_keys(settings: Settings,
+               modalities: Iterable[Modality] = tuple(Modality)) -> list[str]:
+    """Every provider of the chains of `modalities` checked for its key or credentials: one
+    warning per chain whose preferred provider cannot run (the next that can serves it), and
+    MissingSecretError for a chain none of whose providers can."""
+    warnings = []
     for modality in modalities:
-        for provider in provider_chain(settings, modality):
-            if provider.needs_key:
-                secret(provider.needs_key)
+        chain = provider_chain(settings, modality)
+        missing = [provider.unavailable() for provider in chain]
+        runnable = [spec for spec, why in zip(getattr(settings, modality.value), missing)
+                    if why is None]
+        if not runnable:
+            raise MissingSecretError(f"{modality.label}: " + "; ".join(missing))
+        if missing[0] is not None:
+            warnings.append(f"{modality.label}: {missing[0]}; {modality.label} will use "
+                            f"{runnable[0]}")
+    return warnings
 
 
 class _NotMadeYet(dict):

@@ -45,7 +45,7 @@ def folder_name(storyboard: Storyboard, video_digest: str) -> str:
 
 
 def publish(storyboard: Storyboard, outcomes: list[NodeOutcome], composed: NodeOutcome,
-            settings: Settings) -> RenderSummary:
+            settings: Settings, warnings: list[str] | None = None) -> RenderSummary:
     started = time.monotonic()
     store = open_store(settings.store)
     out = settings.out.expanduser().resolve()
@@ -68,7 +68,7 @@ def publish(storyboard: Storyboard, outcomes: list[NodeOutcome], composed: NodeO
         seconds=round(time.monotonic() - started, 3),
     ))
     manifest = Manifest.of(storyboard.title, video.digest, nodes,
-                           url=bucket.url if bucket else None)
+                           url=bucket.url if bucket else None, warnings=warnings)
     small_files = {
         "storyboard.json": storyboard.model_dump_json(indent=2).encode(),
         "manifest.json": manifest.model_dump_json(indent=2).encode(),
@@ -151,9 +151,9 @@ def _replace_file(path: Path, data: bytes) -> None:
 
 @task(name="publish", task_run_name="publish-folder", cache_policy=NO_CACHE)
 def publish_video(storyboard: Storyboard, outcomes: list[NodeOutcome], composed: NodeOutcome,
-                  settings: Settings) -> RenderSummary | State:
+                  settings: Settings, warnings: list[str]) -> RenderSummary | State:
     """Publish the video, its storyboard, subtitles and manifest to the output folder."""
-    summary = publish(storyboard, outcomes, composed, settings)
+    summary = publish(storyboard, outcomes, composed, settings, warnings)
     if next(node for node in summary.nodes if node.kind == "publish").status == "cached":
         return Completed(name="Cached", message="already published", data=summary)
     return summary

@@ -14,7 +14,7 @@ from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from config.secrets import declare
+from config.secrets import declare, present
 from tasks.storyboard import Aspect, CameraMotion, Storyboard, VideoRequest
 
 
@@ -23,6 +23,12 @@ class Modality(str, Enum):
     speech = "speech"
     image = "image"
     video = "video"
+
+    @property
+    def label(self) -> str:
+        """What a user calls this modality's work."""
+        return {"planner": "plans", "speech": "voices", "image": "pictures",
+                "video": "clips"}[self.value]
 
 
 class Usage(BaseModel):
@@ -87,6 +93,12 @@ class Provider(ABC):
     @property
     def model(self) -> str:
         return self.options.model
+
+    def unavailable(self) -> str | None:
+        """Why this provider cannot run here (a key or credentials missing), or None."""
+        if self.needs_key and not present(self.needs_key):
+            return f"{self.name} has no {self.needs_key} (set it in the environment or .env)"
+        return None
 
     def params(self) -> dict:
         """Options that shape the output; they enter the cache key."""

@@ -135,6 +135,14 @@ class VeoAnimator(ClipAnimator):
             return None
         return operation
 
+    def unavailable(self) -> str | None:
+        """No Google Cloud credentials or project: Veo cannot run (an API key is not enough)."""
+        try:
+            self._client()
+        except MissingSecretError as error:
+            return str(error)
+        return None
+
     def _client(self) -> tuple[genai.Client, Credentials]:
         credentials, project = self._credentials, None
         if credentials is None:
