@@ -135,7 +135,7 @@ def produce_node(settings: Settings, node: Node, generate: Generator) -> NodeOut
     record = store.lookup(key)
     status: Status = "cached"
     if record is None:
-        with store.node_lock(key):
+        with store.node_lock(key, settings.lease_seconds):
             record = store.lookup(key)  # another run may have made it while we waited
             if record is None:
                 record = _generate(settings, store, node, key, generate)
