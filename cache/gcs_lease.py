@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from google.api_core.exceptions import NotFound, PreconditionFailed
+from google.api_core.exceptions import PreconditionFailed
 from google.cloud import storage
 
 from cache.gcs_client import GCS_FAILURES, TIMEOUT_S, failures_as, object_uri

@@ -55,11 +55,11 @@ def machine(bucket: storage.Bucket) -> storage.Bucket:
     return client.bucket(bucket.name)
 
 
-def wait_until(condition: Callable[[], bool], timeout_s: float = 30.0) -> None:
+def wait_until(condition: Callable[[], bool], what: str, timeout_s: float = 30.0) -> None:
     """Poll a condition (not a duration) until it holds; fail the test if it never does."""
     deadline = time.monotonic() + timeout_s
     while not condition():
-        assert time.monotonic() < deadline, "condition never held"
+        assert time.monotonic() < deadline, f"never happened: {what}"
         time.sleep(0.02)
 
 
@@ -87,7 +87,7 @@ def claimants(bucket: storage.Bucket, count: int, done: threading.Event,
 def test_of_many_claimants_at_once_exactly_one_holds_the_lease(bucket):
     done = threading.Event()
     threads, results = claimants(bucket, 6, done)
-    wait_until(lambda: any(results))
+    wait_until(lambda: any(results), "a claimant holds the lease")
     done.set()  # the node is stored: the others stop waiting
     for thread in threads:
         thread.join(30)
@@ -104,7 +104,7 @@ def test_renewal_keeps_the_lease_from_waiters_well_past_its_ttl(bucket, fake):
     done = threading.Event()
     threads, results = claimants(bucket, 2, done)
     writes = lambda: fake.written.count(f"gs://{bucket.name}/{LEASE}")  # noqa: E731
-    wait_until(lambda: writes() >= 1 + 3 * 3)  # created, then renewed through 3 TTLs
+    wait_until(lambda: writes() >= 1 + 3 * 3, "3 TTLs of renewals")  # and the creation
 
     assert results == [] and not holder.lost  # both still waiting
     assert holder_of(bucket) == holder.holder["holder"]
@@ -124,7 +124,7 @@ def test_a_dead_holders_lease_is_taken_over_by_exactly_one_waiter(bucket):
 
     done = threading.Event()
     threads, results = claimants(bucket, 4, done, ttl_s=60)  # the holder's TTL is what counts
-    wait_until(lambda: any(results))
+    wait_until(lambda: any(results), "a waiter took the lease over")
     done.set()
     for thread in threads:
         thread.join(30)
@@ -144,7 +144,7 @@ def test_a_holder_whose_lease_was_taken_over_stops_claiming_it(bucket):
     taker = machine(bucket).blob(LEASE)
     taker.metadata = {"holder": "taker", "host": "elsewhere", "pid": "2", "ttl_s": "60"}
     taker.upload_from_string(b"", if_generation_match=holder.generation)
-    wait_until(lambda: holder.lost)
+    wait_until(lambda: holder.lost, "the holder saw its lease taken over")
 
     holder.release()
     assert holder_of(bucket) == "taker"  # neither renewed nor deleted by the former holder
@@ -195,6 +195,25 @@ def storyboard() -> dict:
 
 
 @pytest.fixture
+def render() -> Iterator[Callable[[dict, Path], subprocess.Popen]]:
+    """Start `reelflow render` as a machine would; any still running afterwards is killed."""
+    started: list[subprocess.Popen] = []
+
+    def start(env: dict, board: Path) -> subprocess.Popen:
+        # Its own session: a kill point kills the render's process group, not pytest's.
+        started.append(subprocess.Popen(
+            [REELFLOW, "render", str(board), "--json"], env=env, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True, start_new_session=True))
+        return started[-1]
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+@pytest.fixture
 def shared(cli_env, prefect_api_url, tmp_path, monkeypatch):
     """Two machines' environments: one bucket on the fake; each its own local cache (TMPDIR)
     and output folder."""
@@ -215,12 +234,6 @@ def shared(cli_env, prefect_api_url, tmp_path, monkeypatch):
         yield fake, bucket, board, envs
 
 
-def render(env: dict, board: Path) -> subprocess.Popen:
-    return subprocess.Popen([REELFLOW, "render", str(board), "--json"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)  # a kill point kills its own group only
-
-
 def finished(process: subprocess.Popen) -> dict:
     stdout, stderr = process.communicate(timeout=300)
     assert process.returncode == 0, stderr
@@ -239,10 +252,29 @@ def leases(bucket: storage.Bucket) -> list[storage.Blob]:
     return list(bucket.client.list_blobs(bucket, prefix="cache/leases/"))
 
 
-def test_two_machines_rendering_the_same_storyboard_at_once_pay_for_each_node_once(shared):
-    fake, bucket, board, envs = shared
+def with_point(env: dict, variable: str, spec: str) -> dict:
+    """`env` with a kill or pause point (tests/fakes/killpoint) set."""
+    return {**env, variable: spec,
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(KILLPOINT), env.get("PYTHONPATH")]))}
 
-    summaries = [finished(process) for process in [render(env, board) for env in envs]]
+
+def test_two_machines_rendering_the_same_storyboard_at_once_pay_for_each_node_once(
+        shared, render, tmp_path):
+    fake, bucket, board, (env_a, env_b) = shared
+    # A holds still inside its first clip, holding that node's lease, while B renders the same
+    # storyboard; A goes on once B is seen waiting on a lease (reading it after a refused
+    # claim). Without leases B never waits: it makes the clip too.
+    go = tmp_path / "go"
+    a = render(with_point(env_a, "REELFLOW_TEST_PAUSE_AT",
+                          f"tasks.providers.kenburns:KenBurnsAnimator.animate:1:{go}"), board)
+    wait_until(lambda: Path(f"{go}.waiting").exists(), "A paused in its first clip",
+               timeout_s=120)
+    b = render(env_b, board)
+    wait_until(lambda: ("GET", f"/storage/v1/b/{bucket.name}/o/cache/leases/") in {
+        (method, path.rsplit("/", 1)[0] + "/") for method, path in fake.requests},
+        "B waiting on a lease", timeout_s=120)
+    go.touch()
+    summaries = [finished(a), finished(b)]
 
     generated = Counter()
     for summary in summaries:
@@ -254,18 +286,17 @@ def test_two_machines_rendering_the_same_storyboard_at_once_pay_for_each_node_on
     assert set(generated.values()) == {1}, generated
     assert set(index_writes(fake, bucket).values()) == {1}
     assert leases(bucket) == []
-    assert run(["cache", "verify"], envs[0]).returncode == 0
+    assert run(["cache", "verify"], env_a).returncode == 0
 
 
-def test_a_machine_killed_mid_render_has_its_leases_taken_over_by_the_other(shared):
+def test_a_machine_killed_mid_render_has_its_leases_taken_over_by_the_other(shared, render):
     fake, bucket, board, (env_a, env_b) = shared
     # Machine A dies inside its first speech generation: it holds that node's lease (and
     # perhaps others), which nobody renews again.
-    killing = {**env_a, "PYTHONPATH": os.pathsep.join(filter(None, [
-        str(KILLPOINT), env_a.get("PYTHONPATH")])),
-        "REELFLOW_TEST_KILL_AT": "tasks.providers.espeak:EspeakSpeech.synthesize:1"}
-    a = render(killing, board)
-    wait_until(lambda: any("/cache/leases/" in uri for uri in fake.written), timeout_s=120)
+    a = render(with_point(env_a, "REELFLOW_TEST_KILL_AT",
+                          "tasks.providers.espeak:EspeakSpeech.synthesize:1"), board)
+    wait_until(lambda: any("/cache/leases/" in uri for uri in fake.written), "A's first lease",
+               timeout_s=120)
     b = render(env_b, board)  # starts while A is rendering (or just dead)
     a.communicate(timeout=120)
     assert a.returncode == -signal.SIGKILL

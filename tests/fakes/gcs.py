@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from pathlib import Path
 from unittest import mock
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -26,6 +26,7 @@ from gcp_storage_emulator.exceptions import NotFound
 class GcsFake:
     url: str  # http://127.0.0.1:PORT, for STORAGE_EMULATOR_HOST
     written: list[str] = field(default_factory=list)  # gs://bucket/name of every object write
+    requests: list[tuple[str, str]] = field(default_factory=list)  # (method, unquoted path)
 
 
 @contextmanager
@@ -123,7 +124,9 @@ class _PreconditionHandler(emulator_server.RequestHandler):
         super().__init__(storage, *args, **kwargs)
 
     def _serve(self, route) -> None:
-        query = parse_qs(urlsplit(self.path).query)
+        url = urlsplit(self.path)
+        self._fake.requests.append((self.command, unquote(url.path)))
+        query = parse_qs(url.query)
         try:
             if unsupported := [name for name in _UNSUPPORTED if name in query]:
                 raise _Unsupported(f"this fake does not enforce {', '.join(unsupported)}")
