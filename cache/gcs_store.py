@@ -6,6 +6,7 @@ Layout under the prefix:
   index/<node key>.json  the NodeRecord, written only after every blob it names exists
   kept/<name>.json       manifests of published videos; `gc` keeps what they reference
   jobs/<node key>.json   provider jobs submitted and not yet stored (tasks/jobs.py)
+  leases/<node key>      which machine is generating the node now (cache.gcs_lease)
 
 An object appears only once its upload is complete, so a crash leaves nothing that counts as a
 hit. A hit needs every blob to exist with the size, sha256 and crc32c recorded when it was
@@ -17,13 +18,16 @@ into a local ArtifactStore of verified copies (`cache_dir`, by default under the
 folder), hashed, and renamed into place; later calls reuse the copy while it hashes to its name.
 Work folders and locks live in that local store too; `gc` empties its copies.
 
-Locks: `node_lock` is the local store's flock, so the processes of one machine generate a node
-once. Between machines there is no lock: GCS has none, and a lease object would need expiry and
-renewal that the emulator (which ignores preconditions) could not test. Two machines may both
-generate a node; the second write does no harm: the same bytes make the same blob, which
-already exists (a 412 on create is success), and the index entry is last-writer-wins with an
-equivalent record. A provider that returns different bytes each time leaves both blobs stored;
-the index names the later one, and each run's manifest the one it used.
+Generating a node once: `node_lock` takes the local store's flock, so the processes of one
+machine contend for a node one at a time, then the node's lease in the bucket, so machines do
+(cache.gcs_lease: created only if absent, renewed while the work runs, taken over once its
+holder stops renewing it). A machine that waits on a lease returns as soon as the node's record
+appears, and the caller's re-lookup reuses it. Should two machines still both generate a node
+(a holder cut off from the bucket for longer than the TTL, its lease taken over), the second
+write does no harm: the same bytes make the same blob, which already exists (a 412 on create is
+success), and the index entry is last-writer-wins with an equivalent record. A provider that
+returns different bytes each time leaves both blobs stored; the index names the later one, and
+each run's manifest the one it used.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import base64
 import json
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import google_crc32c
@@ -42,6 +47,7 @@ from google.cloud.storage.retry import DEFAULT_RETRY
 from cache.keys import bytes_digest, file_digest
 from cache.store import Artifact, ArtifactStore, BaseArtifactStore, KeptManifest, NodeRecord
 from cache.gcs_client import TIMEOUT_S, GcsTarget, failures_as, object_uri, storage_client
+from cache.gcs_lease import node_lease
 
 
 class GcsStoreError(RuntimeError):
@@ -94,9 +100,14 @@ class GcsArtifactStore(BaseArtifactStore):
     def log_folder(self) -> Path:
         return self.local.log_folder()
 
-    def node_lock(self, key: str):
-        """One generation of `key` at a time on this machine (see the module docstring)."""
-        return self.local.node_lock(key)
+    @contextmanager
+    def node_lock(self, key: str, lease_seconds: float) -> Iterator[None]:
+        """One generation of `key` at a time, on this machine and across machines (see the
+        module docstring); returns without the lease once another machine stored the node."""
+        with self.local.node_lock(key, lease_seconds), \
+                node_lease(self.bucket, self.target.object_name("leases", key), lease_seconds,
+                           made=lambda: self.lookup(key) is not None):
+            yield
 
     def _guard_file(self) -> Path:
         # Renders and gc meet on this machine only: run `cache gc` where no render runs.

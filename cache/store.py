@@ -134,7 +134,10 @@ class BaseArtifactStore(ABC):
         """Where commands keep their full logs, on this machine."""
 
     @abstractmethod
-    def node_lock(self, key: str): ...
+    def node_lock(self, key: str, lease_seconds: float):
+        """Held while generating `key`, so it is generated once. A store shared between
+        machines claims it with a lease that another machine takes over after `lease_seconds`
+        without renewal."""
 
     @abstractmethod
     def record(self, record: NodeRecord) -> None:
@@ -413,8 +416,9 @@ class ArtifactStore(BaseArtifactStore):
         (self.jobs / f"{key}.json").unlink(missing_ok=True)
 
     @contextmanager
-    def node_lock(self, key: str) -> Iterator[None]:
-        """Hold the generation lock of one node. The OS frees it if the process dies."""
+    def node_lock(self, key: str, lease_seconds: float) -> Iterator[None]:
+        """Hold the generation lock of one node. The OS frees it if the process dies, so it
+        needs no lease."""
         with _flock(self.locks / key, fcntl.LOCK_EX):
             yield
 

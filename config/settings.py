@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     store_max_mb: float | None = Field(None, gt=0, description="`reelflow cache gc` keeps the "
                                        "store's blobs within this many MB: the most recently "
                                        "published videos that fit")
+    lease_seconds: float = Field(60, ge=1, description="In a gs:// store, the machine making a "
+                                 "node renews its lease every third of this; another machine "
+                                 "takes the node over after seeing the lease unrenewed this long")
     task_runner: Literal["threads", "dask"] = "threads"
     dask_address: str | None = Field(None, description="Scheduler of an existing Dask cluster, "
                                      "e.g. tcp://10.0.0.5:8786")

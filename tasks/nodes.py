@@ -152,7 +152,7 @@ def produce_node(settings: Settings, node: Node, generate: Generator, check: Che
     status: Status = "cached"
     rejected = 0.0
     if record is None:
-        with store.node_lock(key):
+        with store.node_lock(key, settings.lease_seconds):
             record = store.lookup(key)  # another run may have made it while we waited
             if record is None:
                 record, rejected = _generate(settings, store, node, key, generate, check,

@@ -1,11 +1,11 @@
-"""Publishing to GCS, against gcp-storage-emulator running in this process on 127.0.0.1.
+"""Publishing to GCS, against the project's GCS fake (gcp-storage-emulator made to honour
+ifGenerationMatch: tests/fakes/gcs.py) running in this process on 127.0.0.1.
 
-What the emulator cannot prove: it ignores ifGenerationMatch (it never answers 412), so the
-branch of `_put` that handles a 412 (someone else, or a retried attempt of ours, wrote the
-object between our look and our write) is not exercised here, and no test claims that real GCS
-refuses a conflicting concurrent create. What the tests do prove: every write *sends* the
-right precondition (read off the wire), and the look-before-write logic keeps, replaces or
-refuses objects as it should, judged by the emulator's object generations and bytes.
+Not exercised here: the branch of `_put` that handles a 412 (someone else, or a retried attempt
+of ours, wrote the object between our look and our write). What the tests do prove: every
+write *sends* the right precondition (read off the wire), and the look-before-write logic
+keeps, replaces or refuses objects as it should, judged by the fake's object generations and
+bytes.
 """
 
 from __future__ import annotations
@@ -208,7 +208,7 @@ def test_publish_uploads_the_folder_with_content_types(client, target, folder, w
     assert found["manifest.json"].cache_control == "no-cache"
     for name, path in folder.items():
         assert read(client, target, name) == path.read_bytes()
-    # Every create asks for "only if absent" (which the emulator does not enforce).
+    # Every create asks for "only if absent".
     assert {generation for _, generation in wire.uploads()} == {"0"}
 
 

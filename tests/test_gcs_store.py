@@ -1,12 +1,11 @@
-"""The artifact store in a bucket, against gcp-storage-emulator in this process on 127.0.0.1.
+"""The artifact store in a bucket, against the project's GCS fake in this process on 127.0.0.1
+(gcp-storage-emulator, made to honour ifGenerationMatch: tests/fakes/gcs.py).
 
 tests/test_store.py runs the store contract against this backend too; these tests cover what
 only the bucket has: its layout, local verified copies, the wire, and a Dask cluster sharing it.
-
-What the emulator cannot prove: it ignores ifGenerationMatch (it never answers 412), so no test
-claims that GCS refuses a second create; the 412 branch is driven by a transport that answers
-412 itself. It has no lock to offer either, so nothing here tests generation-once across
-machines (only across the processes of one machine, which share the local flock).
+The 412 branch of a blob's create is driven by a transport that answers 412 itself, with the
+competing write made in between. Generation-once across machines (node leases) is tested in
+tests/test_gcs_leases.py.
 """
 
 from __future__ import annotations

@@ -145,7 +145,7 @@ def test_concurrent_identical_requests_generate_once_across_threads(backend):
         found = store.lookup("k")
         if found:
             return found
-        with store.node_lock("k"):
+        with store.node_lock("k", lease_seconds=60):
             found = store.lookup("k")
             if found:
                 return found
@@ -161,7 +161,7 @@ def test_concurrent_identical_requests_generate_once_across_threads(backend):
 def _locked_generation(reopen: Callable[[], BaseArtifactStore], counter: str, barrier) -> None:
     store = reopen()
     barrier.wait()
-    with store.node_lock("k"):
+    with store.node_lock("k", lease_seconds=60):
         if store.lookup("k") is None:
             with open(counter, "a") as handle:
                 handle.write("x")
