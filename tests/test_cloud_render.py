@@ -21,7 +21,7 @@ from tasks.ffmpeg import probe
 from tasks.storyboard import Storyboard
 from tests.fakes.elevenlabs import FakeElevenLabs
 from tests.fakes.gcs import service_account_key, storage_emulator
-from tests.fakes.google import FakeGoogle, make_mp4
+from tests.fakes.google import FakeGoogle, make_png
 from tests.fakes.replicate import FakeReplicate
 from tests.fakes.server import Response
 
@@ -32,15 +32,10 @@ CANARIES = {"GEMINI_API_KEY": "canary-gemini-0001", "ELEVENLABS_API_KEY": "canar
 BUCKET = "reelflow-videos"
 
 
-@pytest.fixture(scope="module")
-def veo_video(tmp_path_factory) -> bytes:
-    return make_mp4(tmp_path_factory.mktemp("veo") / "veo.mp4", seconds=4)
-
-
 @pytest.fixture
-def cloud(tls, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, veo_video: bytes):
+def cloud(tls, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """Every cloud service of the profile, faked on 127.0.0.1, and the environment a user sets."""
-    with FakeGoogle(tls, video=veo_video, polls=2) as google, FakeElevenLabs(tls) as eleven, \
+    with FakeGoogle(tls, polls=2) as google, FakeElevenLabs(tls) as eleven, \
             FakeReplicate(tls, polls=1) as replicate, storage_emulator() as gcs:
         # Veo authenticates with Application Default Credentials: a service-account key whose
         # token endpoint is the fake.
@@ -213,37 +208,129 @@ def test_a_hung_voice_provider_trips_its_deadline_and_the_chain_falls_back(
     assert cloud["eleven"].billable == 1
 
 
-def test_garbage_from_any_provider_is_a_failure_and_never_stored(cloud, monkeypatch, workspace):
-    """Truncated audio, a picture that does not decode, a video that is not one: each node
-    falls back, nothing of the garbage reaches the store, and the next run asks again."""
-    from tests.fakes.elevenlabs import TTS_PATH, speech_reply
+def test_broken_media_is_never_stored_the_chain_serves_and_the_cost_is_what_was_billed(
+        cloud, monkeypatch, workspace):
+    """A clip cut to half its bytes and one half as long as asked, a picture cut short, audio
+    shorter than its words: each is retried, then the chain's next provider serves the node;
+    nothing broken is stored or published, and each node's cost counts every reply billed."""
+    from cache.store import ArtifactStore
+    from config.pricing import price_table
+    from tasks import checks
+    from tests.fakes.elevenlabs import TTS_PATH
     from tests.fakes.google import GENERATE
+    from tests.test_elevenlabs import truncated_audio_reply
 
-    bad_png = b"not a png"
-    bad_video = b"not an mp4 at all"  # the Veo fake's "garbage" outcome
+    whole_png = make_png((360, 640))
+    cut_png = whole_png[:len(whole_png) // 2]
     monkeypatch.setenv("REELFLOW_SPEECH", "elevenlabs,espeak")
     monkeypatch.setenv("REELFLOW_IMAGE", "gemini-image,local")
-    monkeypatch.setenv("REELFLOW_VIDEO", "veo,kenburns")
-    cloud["eleven"].server.fail("POST", TTS_PATH, [speech_reply(
-        "Tide pools", audio=b"\x01\x02\x03")])
+    monkeypatch.setenv("REELFLOW_VIDEO", "veo,replicate:wan-video/wan-2.2-i2v-fast")
+    for provider in ("elevenlabs", "gemini-image", "veo"):
+        set_options(monkeypatch, provider, attempts=2)
+    cloud["eleven"].server.fail("POST", TTS_PATH, [truncated_audio_reply()] * 2)
     cloud["google"].fail("POST", GENERATE.replace("(?P<model>[^/:]+)", "gemini-2.5-flash-image"),
                          [Response.json({"candidates": [{"content": {"role": "model", "parts": [
                              {"inlineData": {"mimeType": "image/png",
-                                             "data": base64.b64encode(bad_png).decode()}}]},
-                             "finishReason": "STOP"}]})])
-    cloud["google"].outcomes = ["garbage"]
+                                             "data": base64.b64encode(cut_png).decode()}}]},
+                             "finishReason": "STOP"}]})] * 2)
+    cloud["google"].outcomes = ["truncated", "short"]
 
     summary = make_video(topic="tide pools", scenes=1)
 
-    providers = served_by(summary)
-    assert (providers["s001-l1-tts"], providers["s001-image"], providers["s001-clip"]) == (
-        "espeak", "local", "kenburns")
+    nodes = {node["id"]: node for node in json.loads(summary.manifest.read_text())["nodes"]}
+    assert (nodes["s001-l1-tts"]["provider"], nodes["s001-image"]["provider"],
+            nodes["s001-clip"]["provider"]) == ("espeak", "local", "replicate")
+    store = ArtifactStore(workspace["store"])
     blobs = [path.read_bytes() for path in (workspace["store"] / "blobs").glob("??/*")]
-    assert not any(bad_png in blob or bad_video in blob for blob in blobs)
-    held = stored_providers(workspace)
-    assert (held["tts"], held["image"], held["clip"]) == ({"espeak"}, {"local"}, {"kenburns"})
+    assert not any(blob.startswith(cut_png) for blob in blobs)
+    clip = store.lookup(nodes["s001-clip"]["key"])
+    checks.clip(clip.parts["params"], {"clip": store.blob_path(clip.outputs["clip"].digest)})
+    # Each node's cost is what its providers billed, the broken replies included.
+    prices = price_table()
+    text = Storyboard.model_validate_json(summary.storyboard.read_text()).scenes[0].lines[0].text
+    # Every reply was a 200 (the faults included), so each one was billed.
+    assert len(cloud["eleven"].server.calls("POST", TTS_PATH)) == 2
+    assert len(cloud["google"].calls("POST", "gemini-2.5-flash-image:generateContent")) == 2
+    assert nodes["s001-l1-tts"]["cost_usd"] == pytest.approx(
+        2 * len(text) / 1000 * prices["elevenlabs"]["eleven_multilingual_v2"]["per_1k_characters"])
+    assert nodes["s001-image"]["cost_usd"] == pytest.approx(
+        2 * prices["gemini-image"]["gemini-2.5-flash-image"]["per_image"])
+    assert nodes["s001-clip"]["cost_usd"] == pytest.approx(
+        cloud["google"].billed["video_seconds"]
+        * prices["veo"]["veo-3.0-fast-generate-001"]["per_video_second"]
+        + 81 / 16 * prices["replicate"]["wan-video/wan-2.2-i2v-fast"]["per_video_second"])
+    assert cloud["google"].billed["video_seconds"] == 8  # two 4 s jobs, both paid
+    assert summary.cost_usd == pytest.approx(sum(node["cost_usd"] for node in nodes.values()))
+    assert any(w.startswith("clips: 1 of 1 served by replicate") for w in summary.warnings)
+    assert any("mixes voices" not in w and w.startswith("voices: 1 of 1 served by espeak")
+               for w in summary.warnings)
 
     again = make_video(topic="tide pools", scenes=1)  # every provider answers well now
     providers = served_by(again)
     assert (providers["s001-l1-tts"], providers["s001-image"], providers["s001-clip"]) == (
         "elevenlabs", "gemini-image", "veo")
+    assert again.warnings == []
+
+
+def test_a_malformed_voice_reply_once_keeps_one_voice_and_counts_its_cost(cloud):
+    from tests.fakes.elevenlabs import TTS_PATH
+
+    cloud["eleven"].server.fail("POST", TTS_PATH, [Response(200, b"{not json", {
+        "Content-Type": "application/json"})])
+
+    summary = make_video(topic="tide pools", scenes=2)
+
+    assert {served_by(summary)[f"s00{i}-l1-tts"] for i in (1, 2)} == {"elevenlabs"}
+    assert summary.warnings == []
+    # Three replies billed (the unreadable one too), and the cost counts all three.
+    assert len(cloud["eleven"].server.calls("POST", TTS_PATH)) == 3
+    lines = [line.text for scene in Storyboard.model_validate_json(
+        summary.storyboard.read_text()).scenes for line in scene.lines]
+    voices = sum(node.cost_usd for node in summary.nodes if node.kind == "tts")
+    assert any(voices == pytest.approx(0.30 * (sum(map(len, lines)) + len(dropped)) / 1000)
+               for dropped in lines)  # whichever line's reply was the unreadable one
+
+
+def test_missing_vertex_credentials_are_said_at_the_start_and_counted_and_strict_refuses(
+        cloud, prefect_api_url, tmp_path):
+    from tests.test_cli_input import run
+
+    env = {**os.environ, "PREFECT_API_URL": prefect_api_url,
+           "GOOGLE_APPLICATION_CREDENTIALS": str(tmp_path / "nowhere.json")}
+    strict = run(["make", "tide pools", "--scenes", "1", "--strict"], env)
+    assert strict.returncode == 2
+    [line] = strict.stderr.strip().splitlines()
+    assert line.startswith("error: --strict: clips: veo: no Google Cloud credentials: set "
+                           "GOOGLE_APPLICATION_CREDENTIALS")
+    assert not cloud["google"].calls("POST", "predictLongRunning")
+
+    result = run(["make", "tide pools", "--scenes", "1", "--json"], env)
+
+    assert result.returncode == 0, result.stderr
+    warned = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warned) == 1 and warned[0].startswith("warning: clips: veo: no Google Cloud "
+                                                     "credentials")
+    assert warned[0].endswith("clips will use replicate:wan-video/wan-2.2-i2v-fast")
+    summary = json.loads(result.stdout)
+    assert summary["warnings"][0] == warned[0].removeprefix("warning: ")
+    assert any(w.startswith("clips: 1 of 1 served by replicate/wan-video/wan-2.2-i2v-fast "
+                            "because veo/") for w in summary["warnings"])
+
+
+def test_a_failed_run_says_so_in_a_few_lines_without_a_traceback(cloud, prefect_api_url):
+    from tests.test_cli_input import run
+
+    cloud["google"].outcomes = ["error"]
+    env = {**os.environ, "PREFECT_API_URL": prefect_api_url, "REELFLOW_VIDEO": "veo"}
+
+    result = run(["make", "tide pools", "--scenes", "1"], env)
+
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    said = [line for line in result.stderr.splitlines()
+            if line.startswith(("error:", "log:", "run the same"))]
+    assert said[0].startswith("error: s001-clip: veo/veo-3.0-fast-generate-001 failed: veo: "
+                              "operation ") and "internal error" in said[0]
+    assert said[1].startswith("run the same command again") and said[2].startswith("log: ")
+    log = Path(said[2].removeprefix("log: ")).read_text()
+    assert "Traceback" in log  # the whole story is kept, off the terminal
