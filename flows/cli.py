@@ -273,8 +273,12 @@ def schema(model: Annotated[str, typer.Argument(help="storyboard or request")] =
 def serve(host: Annotated[str, typer.Option(help="Address of a server started here")] = "127.0.0.1",
           port: Annotated[int, typer.Option(help="Port of a server started here")] = 4200,
           limit: Annotated[int, typer.Option(help="Flow runs at once")] = 4) -> None:
-    """Open the Prefect UI with reelflow's deployments. Ctrl-C stops everything it started."""
+    """Open the Prefect UI with reelflow's deployments. Ctrl-C (or SIGTERM) stops everything
+    it started: no new runs are taken, runs in flight stop and end Cancelled (a rerun resumes
+    them), then the Prefect server it started stops, last."""
     settings = _settings(None)
+    import signal
+
     from prefect import serve as serve_deployments
     from prefect.settings import PREFECT_API_URL, PREFECT_LOGGING_LEVEL, temporary_settings
 
@@ -293,7 +297,15 @@ def serve(host: Annotated[str, typer.Option(help="Address of a server started he
             deployment.apply()
         typer.echo(f"Prefect UI: {api_url.removesuffix('/api')}", err=True)
         typer.echo("Deployments: " + ", ".join(d.name for d in served), err=True)
-        serve_deployments(*served, limit=limit, print_starting_message=False)
+        signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop as on Ctrl-C
+        try:
+            # Returns once interrupted: the runner has stopped taking runs and waited for its own.
+            serve_deployments(*served, limit=limit, print_starting_message=False)
+        except KeyboardInterrupt:
+            pass
+    raise CommandFailed(["stopped: reelflow serve takes no more runs and the server it started "
+                         "is down; a run that was in flight ended Cancelled, and running it "
+                         "again resumes it"], 130)
 
 
 def _store() -> ArtifactStore:

@@ -9,10 +9,11 @@ Prefect turns them into the deployment's run form.
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 from prefect import flow
-from prefect.exceptions import TerminationSignal
+from prefect.exceptions import CancelledRun, TerminationSignal
 from prefect.futures import as_completed
 from prefect.states import Cancelled, State
 from pydantic import Field
@@ -135,7 +136,15 @@ def render(storyboard: Storyboard, settings: Settings,
             return _render(storyboard, settings, upstream)
         except (KeyboardInterrupt, TerminationSignal) as interruption:
             stopping.request(stopping.interruption_reason(interruption))
+            logging.getLogger("prefect.flow_runs").addFilter(_expected_cancellation)
             return Cancelled(message=stopping.summary())
+
+
+def _expected_cancellation(record: logging.LogRecord) -> bool:
+    """Drop the engine's "unexpected exception" traceback for a run this process cancelled
+    itself: the Cancelled state already says why, in one line."""
+    error = record.exc_info[1] if record.exc_info else None
+    return not (isinstance(error, CancelledRun) and stopping.requested())
 
 
 def _render(storyboard: Storyboard, settings: Settings, upstream: list) -> RenderSummary:

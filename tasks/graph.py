@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
-from prefect.states import State
+from prefect.states import Cancelled, State
 
 from cache.store import Artifact
 from config.settings import Settings
@@ -31,6 +31,7 @@ from tasks.nodes import (
     stand_in,
 )
 from tasks.providers.base import Modality, Provider
+from tasks.stopping import Stopped
 from tasks.storyboard import Storyboard
 
 # Upstream outputs by node id, then by output name.
@@ -127,7 +128,10 @@ def run_step(step: Step, upstream: dict[str, NodeOutcome], storyboard: Storyboar
 def make_node(step: Step, upstream: dict[str, NodeOutcome], storyboard: Storyboard,
               settings: Settings) -> NodeOutcome | State:
     """Make one node of the video, or reuse it from the store."""
-    return reported(run_step(step, upstream, storyboard, settings))
+    try:
+        return reported(run_step(step, upstream, storyboard, settings))
+    except Stopped as stopped:  # the run is stopping: not a failure to log with a traceback
+        return Cancelled(message=str(stopped))
 
 
 def _unique(values) -> list:

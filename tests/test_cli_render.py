@@ -101,6 +101,29 @@ def test_verify_finds_a_corrupted_blob(env, workspace):
     assert verify.returncode == 1 and "corrupt blob" in verify.stdout
 
 
+def test_verify_media_finds_a_truncated_clip_in_the_store_and_repair_forgets_it(env, workspace):
+    from cache.store import ArtifactStore
+
+    assert run(["make", "origami", "--scenes", "1"], env).returncode == 0
+    store = ArtifactStore(workspace["store"])
+    clip = next(record for record in store.records() if record.kind == "clip")
+    whole = store.read_bytes(clip.outputs["clip"])
+    planted = store.put_bytes(whole[:len(whole) // 2], "video/mp4")
+    store.record(clip.model_copy(update={"outputs": {"clip": planted}}))
+    store.close()
+
+    assert run(["cache", "verify"], env).returncode == 0  # its bytes are the ones it names
+    found = run(["cache", "verify", "--media"], env)
+    assert found.returncode == 1
+    assert f"node {clip.key[:12]} (clip, kenburns) the clip" in found.stdout, found.stdout
+    repaired = run(["cache", "verify", "--media", "--repair"], env)
+    assert repaired.returncode == 1 and "forgotten" in repaired.stdout
+    assert run(["cache", "verify", "--media"], env).returncode == 0
+
+    again = run(["make", "origami", "--scenes", "1", "--json"], env)
+    assert statuses(json.loads(again.stdout))["s001-clip"] == "generated"
+
+
 def test_a_failing_provider_fails_the_run_naming_node_and_provider(env, workspace):
     board = {"title": "T", "voice": "zz-qq", "language": "zz", "scenes": [
         {"id": "intro", "order": 0, "lines": [{"text": "Hello."}], "visual_prompt": "x",
@@ -108,8 +131,9 @@ def test_a_failing_provider_fails_the_run_naming_node_and_provider(env, workspac
     result = run(["render", "-"], env, stdin=json.dumps(board))
 
     assert result.returncode == 1
-    assert result.stderr.strip().splitlines()[-1] == (
-        "error: NodeError: intro-l1-tts: espeak/espeak-ng failed: "
-        "espeak has no voice 'zz-qq' nor one for 'zz'")
+    said = result.stderr.strip().splitlines()[-3:]
+    assert said[0] == ("error: intro-l1-tts: espeak/espeak-ng failed: "
+                       "espeak has no voice 'zz-qq' nor one for 'zz'")
+    assert said[1].startswith("run the same command again") and said[2].startswith("log: ")
     assert not list(workspace["out"].glob("*/video.mp4"))  # nothing published
     assert run(["cache", "verify"], env).returncode == 0

@@ -9,6 +9,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 from pathlib import Path
 
@@ -106,3 +107,60 @@ def test_kill_9_while_polling_costs_nothing_extra(slow_video):
     assert replicate.succeeded == 4
     assert google.billed["video_seconds"] == sum(
         call.json()["parameters"]["durationSeconds"] for call in google.calls("POST", SUBMIT))
+
+
+# reelflow serve ---------------------------------------------------------------------------
+
+
+def serving(env: dict, *args: str) -> subprocess.Popen:
+    """`reelflow serve`, once its deployments are registered."""
+    process = start(["serve", *args], env)
+    for line in process.stderr:
+        if line.startswith("Deployments:"):
+            return process
+    raise AssertionError(f"serve exited with {process.wait()} before serving")
+
+
+def stopped_by_ctrl_c(process: subprocess.Popen) -> str:
+    """Ctrl-C to serve's process group; its stderr once everything in that group has exited."""
+    os.killpg(process.pid, signal.SIGINT)
+    err = process.communicate(timeout=30)[1]  # a bound for a hang, not a speed check
+    assert process.returncode == 130, err
+    with pytest.raises(ProcessLookupError):  # nothing it started is left behind
+        os.killpg(process.pid, 0)
+    return err
+
+
+def test_ctrl_c_on_an_idle_serve_stops_its_own_prefect_server_last(cli_env):
+    env = {name: value for name, value in cli_env.items() if name != "PREFECT_API_URL"}
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = serving(env, "--port", str(port))
+
+    err = stopped_by_ctrl_c(process)
+
+    assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("stopped:")
+    with pytest.raises(ConnectionRefusedError), socket.create_connection(("127.0.0.1", port)):
+        pass  # the server it started is down too
+
+
+def test_ctrl_c_on_serve_with_a_run_in_flight_ends_the_run_cancelled(slow_video):
+    from prefect.client.orchestration import get_client
+    from prefect.deployments import run_deployment
+
+    google = slow_video["google"]
+    google.hold = True
+    process = serving(slow_video["env"])
+    run = run_deployment("make-video/make-video", timeout=0,
+                         parameters={"topic": "tide pools", "scenes": 2})
+    google.server.wait_for_calls("POST", SUBMIT, 2)
+
+    err = stopped_by_ctrl_c(process)
+
+    assert "Traceback" not in err
+    with get_client(sync_client=True) as client:
+        state = client.read_flow_run(run.id).state
+    assert state.is_cancelled(), state
+    assert "s001-clip (veo)" in state.message and "s002-clip (veo)" in state.message
+    assert len(google.calls("POST", SUBMIT)) == 2
