@@ -23,7 +23,7 @@ from flows import report
 from flows.choices import StyleName
 from flows.options import RenderOptions
 from flows.limits import limited, provider_tag
-from tasks import progress
+from tasks import budget, progress
 from tasks.graph import KINDS, make_node, video_graph
 from tasks.manifest import RenderSummary
 from tasks.plan import load_storyboard, plan_storyboard
@@ -77,9 +77,10 @@ def make_video(
     request = VideoRequest(topic=topic, script=script, scenes=scenes, aspect=aspect,
                            style=StyleName(style).value, voice=voice, language=language,
                            music=music, seed=seed, characters=characters, locations=locations)
-    planned = plan_storyboard.submit(request, settings).result()
-    storyboard = load_storyboard(planned, settings)
-    return render(storyboard, settings, [planned])
+    with budget.run_ledger(settings.max_cost):
+        planned = plan_storyboard.submit(request, settings).result()
+        progress.emit(planned)
+        return render(load_storyboard(planned, settings), settings, [planned])
 
 
 def _render_run_name() -> str:
@@ -99,7 +100,9 @@ def render_storyboard(storyboard: Storyboard,
         storyboard: The storyboard, as `reelflow plan` writes it.
         options: Profile, output folder, size, bucket and cost limit (empty: the server's).
     """
-    return render(storyboard, run_settings(options), [])
+    settings = run_settings(options)
+    with budget.run_ledger(settings.max_cost):
+        return render(storyboard, settings, [])
 
 
 def run_settings(options: RenderOptions) -> Settings:
@@ -126,8 +129,10 @@ def _render(storyboard: Storyboard, settings: Settings, upstream: list) -> Rende
         futures[step.id] = makers[step.kind].submit(
             step, {needed: futures[needed] for needed in step.needs}, storyboard, settings)
     finished = report.Progress(len(futures) + 1)
-    for _ in as_completed(list(futures.values())):
+    for future in as_completed(list(futures.values())):
         finished.advance()
+        if future.state.is_completed():  # said from here: tasks may run in other processes
+            progress.emit(future.result())
     # The first node that failed raises its own error here, not one that merely waited on it.
     for future in futures.values():
         if future.state.is_failed():
