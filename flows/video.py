@@ -131,6 +131,7 @@ def _render(storyboard: Storyboard, settings: Settings, upstream: list) -> Rende
     finished = report.Progress(len(futures) + 1)
     for future in as_completed(list(futures.values())):
         finished.advance()
+        future.wait()  # its final state from the task itself: the server may not have it yet
         if future.state.is_completed():  # said from here: tasks may run in other processes
             progress.emit(future.result())
     # The first node that failed raises its own error here, not one that merely waited on it.
