@@ -2,7 +2,8 @@
 would take the run past its limit, before the provider is called.
 
 A flow run's ledger is a Prefect global concurrency limit on the run's own server, its slots
-counted in micro-dollars (what `cost_usd` rounds to, so the count is exact): reserving occupies
+counted in micro-dollars (what `cost_usd` rounds to, so the count is exact; coarser only for a
+limit past $2147, where a Postgres-backed server's 32-bit count ends): reserving occupies
 a node's expected cost, settling gives back what it did not spend, and what was spent stays
 occupied until the run ends and its flow deletes the limit. The server grants slots in one
 conditional UPDATE (only if they fit), so threads, Dask workers and other machines reserving at
@@ -34,6 +35,7 @@ class BudgetExceeded(RuntimeError):
 
 
 def refusal(node: str, expected: float, committed: float, limit: float) -> BudgetExceeded:
+    """Why `node` may not spend `expected`, in the one wording both ledgers use."""
     return BudgetExceeded(f"max-cost: {node} would cost ${expected:.4f} with ${committed:.4f} "
                           f"spent or committed, past the limit of ${limit:.4f}")
 
