@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from flows.options import RenderOptions
 from flows.video import render, run_settings
+from tasks import budget
 from tasks.manifest import RenderSummary
 from tasks.storyboard import Line, Storyboard
 
@@ -43,8 +44,9 @@ def rerun_with_edits(
     """
     settings = run_settings(options)
     source = published_storyboard(video, settings.out)
-    return render(apply_edits(Storyboard.model_validate_json(source.read_text()), edits),
-                  settings, [])
+    with budget.run_ledger(settings.max_cost):
+        return render(apply_edits(Storyboard.model_validate_json(source.read_text()), edits),
+                      settings, [])
 
 
 def published_storyboard(video: str, out: Path) -> Path:

@@ -26,7 +26,7 @@ from flows import report
 from flows.choices import StyleName
 from flows.options import RenderOptions
 from flows.limits import limited, provider_tag
-from tasks import progress, stopping
+from tasks import budget, progress, stopping
 from tasks.graph import KINDS, make_node, video_graph
 from tasks.manifest import RenderSummary
 from tasks.degraded import run_warnings
@@ -91,9 +91,10 @@ def make_video(
     request = VideoRequest(topic=topic, script=script, scenes=scenes, aspect=aspect,
                            style=StyleName(style).value, voice=voice, language=language,
                            music=music, seed=seed, characters=characters, locations=locations)
-    planned = plan_storyboard.submit(request, settings).result()
-    storyboard = load_storyboard(planned, settings)
-    return render(storyboard, settings, [planned])
+    with budget.run_ledger(settings.max_cost):
+        planned = plan_storyboard.submit(request, settings).result()
+        progress.emit(planned)
+        return render(load_storyboard(planned, settings), settings, [planned])
 
 
 def _render_run_name() -> str:
@@ -113,7 +114,9 @@ def render_storyboard(storyboard: Storyboard,
         storyboard: The storyboard, as `reelflow plan` writes it.
         options: Profile, output folder, size, bucket and cost limit (empty: the server's).
     """
-    return render(storyboard, run_settings(options), [])
+    settings = run_settings(options)
+    with budget.run_ledger(settings.max_cost):
+        return render(storyboard, settings, [])
 
 
 def run_settings(options: RenderOptions) -> Settings:
@@ -157,8 +160,11 @@ def _render(storyboard: Storyboard, settings: Settings, upstream: list) -> Rende
         futures[step.id] = makers[step.kind].submit(
             step, {needed: futures[needed] for needed in step.needs}, storyboard, settings)
     finished = report.Progress(len(futures) + 1)
-    for _ in as_completed(list(futures.values())):
+    for future in as_completed(list(futures.values())):
         finished.advance()
+        future.wait()  # its final state from the task itself: the server may not have it yet
+        if future.state.is_completed():  # said from here: tasks may run in other processes
+            progress.emit(future.result())
     # Nodes that failed on their own; those that merely waited on one are not Failed.
     failures = [future.result(raise_on_failure=False) for future in futures.values()
                 if future.state.is_failed()]

@@ -22,7 +22,7 @@ from cache.store import Artifact, ArtifactStore, NodeRecord
 from config.pricing import cost_usd, price_table
 from config.secrets import redact
 from config.settings import Settings
-from tasks import budget, jobs, progress, stopping
+from tasks import budget, jobs, stopping
 from tasks.providers import billing, registry
 from tasks.providers.base import BrokenOutput, Modality, Provider, Usage
 from tasks.stopping import Stopped
@@ -158,11 +158,9 @@ def produce_node(settings: Settings, node: Node, generate: Generator, check: Che
                 record, rejected = _generate(settings, store, node, key, generate, check,
                                              attempts)
                 status = "generated"
-    outcome = NodeOutcome(id=node.id, kind=node.kind, scene=node.scene, status=status,
-                          record=record, seconds=round(time.monotonic() - started, 3),
-                          rejected_usd=rejected)
-    progress.emit(outcome)
-    return outcome
+    return NodeOutcome(id=node.id, kind=node.kind, scene=node.scene, status=status,
+                       record=record, seconds=round(time.monotonic() - started, 3),
+                       rejected_usd=rejected)
 
 
 def stand_in(settings: Settings, node: Node, error: NodeError) -> NodeOutcome:
@@ -173,10 +171,8 @@ def stand_in(settings: Settings, node: Node, error: NodeError) -> NodeOutcome:
         placeholder(node.params["width"], node.params["height"]), "image/png")
     record = NodeRecord(key=node.key, kind=node.kind, provider="reelflow", model="placeholder",
                         parts=node.key_parts(), outputs={"image": artifact})
-    outcome = NodeOutcome(id=node.id, kind=node.kind, scene=node.scene, status="placeholder",
-                          record=record, seconds=0.0, fallbacks=[str(error)])
-    progress.emit(outcome)
-    return outcome
+    return NodeOutcome(id=node.id, kind=node.kind, scene=node.scene, status="placeholder",
+                       record=record, seconds=0.0, fallbacks=[str(error)])
 
 
 def expected_cost(settings: Settings, node: Node) -> float:

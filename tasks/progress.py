@@ -1,4 +1,7 @@
-"""Node events for whoever shows progress (the CLI's progress bars), within one process."""
+"""Node events for whoever shows progress (the CLI's progress bars) in the flow's process.
+
+The flow emits each node as its task finishes, wherever the task ran: listeners live in this
+process, and a Dask worker's events would never reach them."""
 
 from __future__ import annotations
 
