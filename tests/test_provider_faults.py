@@ -13,7 +13,7 @@ from flows.video import make_video
 from tests.fakes.elevenlabs import TTS_PATH
 from tests.fakes.google import FETCH, GENERATE, PREDICT
 from tests.fakes.server import RESET, Response
-from tests.test_cloud_render import cloud, veo_video  # noqa: F401  (fixtures)
+from tests.test_cloud_render import cloud  # noqa: F401  (a fixture)
 
 pytestmark = pytest.mark.usefixtures("prefect_api_url", "workspace")
 

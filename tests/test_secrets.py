@@ -31,7 +31,7 @@ from tests.fakes.elevenlabs import TTS_PATH
 from tests.fakes.google import GENERATE, PREDICT
 from tests.fakes.replicate import CREATE_PATH
 from tests.fakes.server import Response
-from tests.test_cloud_render import BUCKET, CANARIES, cloud, veo_video  # noqa: F401 (fixtures)
+from tests.test_cloud_render import BUCKET, CANARIES, cloud  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.usefixtures("prefect_api_url", "workspace")
 
