@@ -1,7 +1,10 @@
 """What every node does: build its key, reuse the stored result, or generate it exactly once.
 
 A task module describes its node (kind, provider, params, input digests) and how to
-generate its outputs; `produce` does the rest, the same way for every kind.
+generate its outputs; `produce` does the rest, the same way for every kind: the budget is
+reserved, the outputs are checked against the node's params before they are stored (a broken
+one is asked for again and still paid for), the provider's long jobs are recorded for a rerun
+to resume (tasks/jobs.py), and nothing starts once the run is stopping (tasks/stopping.py).
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ rerun resumes it instead of paying again.
 
 from __future__ import annotations
 
+import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -49,11 +50,6 @@ def wait(seconds: float) -> None:
         check()
 
 
-def reason() -> str:
-    """Why the run stopped ("Ctrl-C", "SIGTERM"), or "" when it did not."""
-    return _reason
-
-
 def in_flight() -> list[str]:
     """The nodes that were calling a provider when the stop was asked: "s001-clip (veo)"."""
     with _lock:
@@ -75,8 +71,6 @@ def interruption_reason(interruption: BaseException) -> str:
         return "Ctrl-C"
     signal_number = getattr(interruption, "signal", None)  # Prefect's TerminationSignal
     if signal_number is not None:
-        import signal
-
         return signal.Signals(signal_number).name
     return type(interruption).__name__
 
