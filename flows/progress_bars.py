@@ -26,7 +26,6 @@ def node_progress(console: Console, *, planning: bool) -> Iterator[None]:
     ids |= {kind.name: bars.add_task(kind.label, total=None, last="", visible=False)
             for kind in KINDS.values()}
     counts = dict.fromkeys(ids, 0)
-    warned: set[str] = set()  # kinds whose first fallback was said: the summary counts them all
 
     def sized(storyboard: Storyboard) -> None:
         totals = Counter(step.kind for step in video_graph(storyboard))
@@ -40,13 +39,10 @@ def node_progress(console: Console, *, planning: bool) -> Iterator[None]:
         if event.kind not in ids:
             return
         counts[event.kind] += 1
+        # A fallback shows as it happens; the summary's warnings count them all, with why.
+        fallback = f" by {event.record.provider} (fallback)" if event.fallbacks else ""
         bars.update(ids[event.kind], completed=counts[event.kind], visible=True,
-                    last=f"{event.id} {event.status}")
-        if event.fallbacks and event.kind not in warned:
-            warned.add(event.kind)
-            served = "a placeholder" if event.status == "placeholder" else event.record.provider
-            bars.console.print(f"warning: {event.fallbacks[0]}; {event.id} uses {served}",
-                               markup=False, highlight=False)
+                    last=f"{event.id} {event.status}{fallback}")
 
     with bars, progress.listening(advance):
         yield

@@ -61,3 +61,17 @@ def tls(tmp_path_factory):
             os.environ.pop(name, None)
         else:
             os.environ[name] = value
+
+
+@pytest.fixture
+def register_provider(monkeypatch: pytest.MonkeyPatch):
+    """Register a test's provider for that test alone: a provider left in the registry would
+    change what later tests see (the lists of known providers in messages)."""
+    from tasks.providers import registry
+
+    registry.names()  # the built-ins first, so undoing this test's entry leaves them
+
+    def register(provider) -> None:
+        monkeypatch.setitem(registry._providers, (provider.modality, provider.name), provider)
+
+    return register

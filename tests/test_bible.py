@@ -14,7 +14,6 @@ from config.bible import BibleError, load_profiles
 from config.settings import Settings
 from flows.cli import main
 from tasks.graph import run_step, video_graph
-from tasks.providers import registry
 from tasks.providers.base import ImageGenerator, ProviderError
 from tasks.storyboard import Character, Location, Storyboard
 
@@ -158,8 +157,9 @@ class BrokenImage(ImageGenerator):
         raise ProviderError("the model is down")
 
 
-def test_a_picture_no_provider_can_make_is_a_placeholder_and_the_next_run_asks_again(tmp_path):
-    registry.register(BrokenImage)
+def test_a_picture_no_provider_can_make_is_a_placeholder_and_the_next_run_asks_again(
+        tmp_path, register_provider):
+    register_provider(BrokenImage)
     prices = tmp_path / "prices.yaml"
     prices.write_text("broken: {default: {per_image: 0.0}}\nreelflow: {ffmpeg: {}}\n")
     settings = Settings(store=str(tmp_path / "store"), image=["broken"], short_side=64,

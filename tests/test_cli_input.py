@@ -67,8 +67,8 @@ def test_a_bad_storyboard_is_refused_with_one_line(case, cli_env, workspace):
     (["make", "bees", "--publish", "s3://bucket/videos"], "publish: not a gs:// URI"),
     (["make", "bees", "--publish", "gs://bucket/../up"], "publish:"),
     (["make", "bees", "--max-cost", "-1"], "max_cost"),
-    (["make", "bees", "--profile", "cloud"], "GEMINI_API_KEY is not set"),
-    (["plan", "bees", "--profile", "cloud"], "GEMINI_API_KEY is not set"),
+    (["make", "bees", "--profile", "cloud"], "plans: gemini: GEMINI_API_KEY is not set"),
+    (["plan", "bees", "--profile", "cloud"], "plans: gemini: GEMINI_API_KEY is not set"),
 ])
 def test_a_bad_request_is_refused_with_one_line(args, field, cli_env, workspace):
     for key in ("GEMINI_API_KEY", "ELEVENLABS_API_KEY", "REPLICATE_API_TOKEN"):

@@ -30,7 +30,8 @@ def test_plan_piped_into_render_publishes_a_video(env, workspace):
 
     summary = json.loads(render.stdout)
     assert set(summary) == {"video", "storyboard", "manifest", "url", "nodes", "generated",
-                            "cached", "placeholders", "cost_usd", "saved_usd"}
+                            "cached", "placeholders", "cost_usd", "saved_usd", "warnings"}
+    assert summary["warnings"] == []  # offline, nothing falls back
     assert summary["url"] is None  # published to a folder only
     assert {node["kind"] for node in summary["nodes"]} == {"tts", "image", "clip", "compose",
                                                            "publish"}

@@ -143,6 +143,7 @@ def test_a_plan_that_alone_would_pass_max_cost_is_never_asked_for(cloud):
 
 
 def test_a_missing_key_fails_before_any_call_naming_it(cloud, monkeypatch):
+    monkeypatch.setenv("REELFLOW_SPEECH", "elevenlabs")  # no eSpeak to fall back to
     monkeypatch.delenv("ELEVENLABS_API_KEY")
     with pytest.raises(MissingSecretError, match="ELEVENLABS_API_KEY"):
         make_video(topic="glaciers", scenes=1)

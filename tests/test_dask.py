@@ -18,7 +18,7 @@ from cache.store import ArtifactStore
 from config.settings import load_settings
 from flows.options import RenderOptions
 from flows.runners import local_cluster, task_runner
-from flows.video import make_video, render_storyboard
+from flows.video import RenderFailed, make_video, render_storyboard
 from tasks.budget import BudgetExceeded
 from tasks.nodes import NodeOutcome
 from tasks.preflight import estimate_usd
@@ -61,8 +61,9 @@ def test_workers_spend_from_one_ledger_and_never_pass_max_cost_together(tls, tmp
             cluster_class=local_cluster, cluster_kwargs=TWO_WORKERS))(
             board, RenderOptions(max_cost=cap), return_state=True)
 
-    with pytest.raises(BudgetExceeded, match="max-cost: s00[1-4]-image would cost"):
+    with pytest.raises(RenderFailed, match="max-cost: s00[1-4]-image would cost") as failed:
         state.result()
+    assert all(isinstance(cause, BudgetExceeded) for cause in failed.value.causes)
     records = list(ArtifactStore(workspace["store"]).records())
     assert [record.provider for record in records if record.kind == "image"] == ["local"]
     assert sum(record.cost_usd for record in records) == pytest.approx(0.30)  # at most the cap

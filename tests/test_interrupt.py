@@ -131,8 +131,9 @@ def stopped_by_ctrl_c(process: subprocess.Popen) -> str:
     return err
 
 
-def test_ctrl_c_on_an_idle_serve_stops_its_own_prefect_server_last(cli_env):
+def test_ctrl_c_on_an_idle_serve_stops_its_own_prefect_server_last(cli_env, tmp_path):
     env = {name: value for name, value in cli_env.items() if name != "PREFECT_API_URL"}
+    env["PREFECT_HOME"] = str(tmp_path / "prefect")  # its own server's database
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]

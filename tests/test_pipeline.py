@@ -18,7 +18,6 @@ from config.catalog import CONFIG_DIR
 from flows.video import render_storyboard
 from tasks.ffmpeg import probe
 from tasks.manifest import RenderSummary
-from tasks.providers import registry
 from tasks.providers.local_image import LocalImage
 from tasks.providers.local_planner import LocalPlanner
 from tasks.storyboard import Line, Storyboard, VideoRequest
@@ -161,8 +160,8 @@ class ConstantImage(LocalImage):
 
 
 def test_identical_bytes_from_a_changed_upstream_node_invalidate_nothing_downstream(
-        monkeypatch, tmp_path):
-    registry.register(ConstantImage)
+        monkeypatch, tmp_path, register_provider):
+    register_provider(ConstantImage)
     monkeypatch.setenv("REELFLOW_IMAGE", "constant")
     use_prices(monkeypatch, tmp_path,
                lambda prices: prices.update(constant={"procedural": {"per_image": 0.0}}))

@@ -176,7 +176,8 @@ def test_a_cloud_render_leaves_no_key_in_files_objects_logs_runs_or_cache_keys(
 
 
 def test_an_elevenlabs_401_that_echoes_the_key_fails_the_run_without_repeating_it(
-        keys, tmp_path, workspace):
+        keys, tmp_path, workspace, monkeypatch):
+    monkeypatch.setenv("REELFLOW_SPEECH", "elevenlabs")  # no eSpeak to fall back to
     key = KEYS["ELEVENLABS_API_KEY"]
     keys["eleven"].server.fail("POST", TTS_PATH, [Response.json(
         {"detail": {"status": "invalid_api_key", "message": f"Invalid API key: '{key}'"}},

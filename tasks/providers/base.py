@@ -97,7 +97,7 @@ class Provider(ABC):
     def unavailable(self) -> str | None:
         """Why this provider cannot run here (a key or credentials missing), or None."""
         if self.needs_key and not present(self.needs_key):
-            return f"{self.name} has no {self.needs_key} (set it in the environment or .env)"
+            return f"{self.name}: {self.needs_key} is not set (put it in the environment or .env)"
         return None
 
     def params(self) -> dict:
