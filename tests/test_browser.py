@@ -79,8 +79,10 @@ def served(tmp_path: Path):
                 "REELFLOW_STORE": str(tmp_path / "store"), "REELFLOW_OUT": str(tmp_path / "out"),
                 "REELFLOW_SHORT_SIDE": "180", "REELFLOW_FPS": "12"})
     with open(tmp_path / "serve.stdout", "w") as stdout:
-        process = subprocess.Popen([REELFLOW, "serve", "--port", str(port)], env=env,
-                                   stdout=stdout, stderr=subprocess.PIPE, text=True)
+        process = subprocess.Popen(  # SIGINT restored: it may be ignored in a background job
+            [REELFLOW, "serve", "--port", str(port)], env=env, stdout=stdout,
+            stderr=subprocess.PIPE, text=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     lines: queue.Queue[str | None] = queue.Queue()
 
     def read_stderr() -> None:  # all of it, for as long as serve runs: a full pipe would block it

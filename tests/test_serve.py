@@ -35,7 +35,9 @@ def served(prefect_api_url: str, tmp_path_factory) -> dict[str, Path]:
            "REELFLOW_OUT": str(paths["out"]), "REELFLOW_SHORT_SIDE": "180", "REELFLOW_FPS": "12"}
     env.pop("REELFLOW_PROFILE", None)
     env.pop("PREFECT_LOGGING_LEVEL", None)  # as a user has it: reelflow picks the level
-    process = subprocess.Popen([REELFLOW, "serve"], env=env, stderr=subprocess.PIPE, text=True)
+    # SIGINT restored: a test run from a background job would hand serve an ignored SIGINT.
+    process = subprocess.Popen([REELFLOW, "serve"], env=env, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         # It says which deployments it serves once they are registered.
         for line in process.stderr:
