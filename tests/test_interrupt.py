@@ -124,7 +124,10 @@ def serving(env: dict, *args: str) -> subprocess.Popen:
 def stopped_by_ctrl_c(process: subprocess.Popen) -> str:
     """Ctrl-C to serve's process group; its stderr once everything in that group has exited."""
     os.killpg(process.pid, signal.SIGINT)
-    err = process.communicate(timeout=30)[1]  # a bound for a hang, not a speed check
+    process.wait(30)  # a bound for a hang, not a speed check
+    # Read through the same buffered file `serving` read from: communicate() would read the
+    # pipe underneath it and miss what that file already holds.
+    err = process.stderr.read()
     assert process.returncode == 130, err
     with pytest.raises(ProcessLookupError):  # nothing it started is left behind
         os.killpg(process.pid, 0)
