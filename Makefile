@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install browser demo test soak bench clean
+.PHONY: install browser demo test soak soak-cloud bench clean
 
 install: $(STAMP)
 
@@ -29,6 +29,11 @@ test: install browser
 # The long randomized kill-point runs that `make test` samples with fixed seeds.
 soak: install browser
 	$(BIN)/pytest -m slow
+
+# 20 cloud renders against the fakes with transient and garbage faults and kill -9 at random
+# points (bench/cloud_soak.py; figures in RELIABILITY.md). About 10 minutes on two cores.
+soak-cloud: install
+	$(BIN)/python bench/cloud_soak.py
 
 bench: install
 	$(BIN)/python bench/run.py

@@ -29,6 +29,7 @@ import argparse
 import json
 import os
 import random
+import re
 import signal
 import statistics
 import subprocess
@@ -97,6 +98,7 @@ def google_garbage(request: Request, answer, rng: random.Random) -> Response:
     response = answer()
     if response.status != 200 or not request.path.endswith(":generateContent"):
         return not_json() if response.status == 200 else response
+
     def cut(body: dict) -> None:
         for candidate in body.get("candidates", []):
             for part in candidate.get("content", {}).get("parts", []):
@@ -114,6 +116,7 @@ def eleven_garbage(request: Request, answer, rng: random.Random) -> Response:
         return response
     if rng.random() < 0.5:
         return not_json()
+
     def cut(body: dict) -> None:
         audio = body["audio_base64"]
         body["audio_base64"] = audio[:len(audio) // 24 * 8]  # a third: whole 16-bit samples
@@ -146,9 +149,8 @@ class Chaos:
             self._kill_at = None if requests is None else self.requests + requests
             return self._reached
 
-    def decider(self, service: str, garbage: dict[str, Callable] | None):
+    def decider(self, service: str, garbage: dict[str, Callable]):
         """The chaos hook of one fake: `garbage` maps a path pattern to its garbage maker."""
-        import re
 
         def decide(request: Request, answer: Callable[[], Response]) -> Response | str:
             with self._lock:
@@ -156,16 +158,19 @@ class Chaos:
                 if self._kill_at is not None and self.requests >= self._kill_at:
                     self._reached.set()
                 draw = self.rng.random()
-                maker = next((make for pattern, make in (garbage or {}).items()
+                maker = next((make for pattern, make in garbage.items()
                               if re.search(pattern, request.path)), None)
                 if draw < self.transient:
                     self.injected[f"{service} transient"] += 1
                     return transient_fault(self.rng)
-                garbled = maker is not None and draw < self.transient + self.garbage
-                if garbled:
+                if maker is not None and draw < self.transient + self.garbage:
                     self.injected[f"{service} garbage"] += 1
-                    local = random.Random(self.rng.random())
-            return maker(request, answer, local) if garbled else answer()
+                    own = random.Random(self.rng.random())  # its draws, whatever others do
+                    garble = lambda: maker(request, answer, own)  # noqa: E731
+                else:
+                    garble = None
+            # Outside the lock: answering may take a while.
+            return garble() if garble else answer()
 
         return decide
 
@@ -270,9 +275,11 @@ def run_once(topic: str, scenes: int, env: dict, folder: Path, services: Service
         process.wait()
         chaos.arm(None)
     err = (folder / "stderr").read_text(errors="replace")
-    return {"exit": process.returncode, "killed": killed, "seconds": round(time.monotonic()
-                                                                           - started, 1),
-            "mark": mark, "traceback": "Traceback" in err,
+    kept = Path(env["REELFLOW_STORE"]) / "jobs"  # jobs recorded for the next run to resume
+    return {"exit": process.returncode, "killed": killed,
+            "jobs_kept": len(list(kept.glob("*.json"))) if killed else 0,
+            "seconds": round(time.monotonic() - started, 1), "mark": mark,
+            "traceback": "Traceback" in err,
             "said": [line for line in err.splitlines() if line.startswith(("error:", "warning:"))],
             "stdout": (folder / "stdout").read_text() if process.returncode == 0 else ""}
 
@@ -326,18 +333,20 @@ def render_jobs(result: dict, services: Services) -> list[dict]:
         jobs.append({"provider": "veo", "job": name.rsplit("/", 1)[-1],
                      "run": run_of("operations", position), "ended": operation["outcome"],
                      "billed": bool(operation.get("billed")),
-                     "broken": operation["outcome"] in BROKEN_VEO,
+                     # Broken as a run saw it: one never fetched to its end was still
+                     # running, whatever it would have made.
+                     "broken": bool(operation.get("billed"))
+                     and operation["outcome"] in BROKEN_VEO,
                      "key": job_key(operation["request"])})
     predictions = list(services.replicate.predictions.values())
     for position in range(begin["predictions"], end["predictions"]):
         prediction = predictions[position]
-        ending = services.replicate._endings[prediction["id"]]
+        status, ending = prediction["status"], services.replicate.endings[prediction["id"]]
         jobs.append({"provider": "replicate", "job": f"{prediction['id']} {prediction['model']}",
-                     "run": run_of("predictions", position),
-                     "ended": f"{prediction['status']} ({ending})",
-                     "billed": prediction["status"] == "succeeded",
-                     "broken": prediction["status"] in ("failed", "canceled")
-                     or ending == "truncated",
+                     "run": run_of("predictions", position), "ended": f"{status} ({ending})",
+                     "billed": status == "succeeded",
+                     "broken": status in ("failed", "canceled")
+                     or status == "succeeded" and ending == "truncated",
                      "key": job_key({"model": prediction["model"], "input": prediction["input"]})})
     return jobs
 
@@ -478,6 +487,7 @@ def measure(results: list[dict], services: Services, env: dict, chaos: Chaos, ar
         "transient_rate": args.transient, "garbage_rate": args.garbage,
         "wall_s": round(seconds), "runs": len(runs),
         "runs_killed": sum(run["killed"] for run in runs),
+        "jobs_kept_by_killed_runs": sum(run["jobs_kept"] for run in runs),
         "renders_killed": sum(1 for r in results if r["killed"]),
         "runs_failed_exit_1": sum(run["exit"] == 1 for run in runs),
         "runs_other_exit": sorted({run["exit"] for run in runs} - {0, 1, -9}),
@@ -519,6 +529,7 @@ def print_report(report: dict) -> None:
         ("runs (killed / failed with exit 1)",
          f"{report['runs']} ({report['runs_killed']} / {report['runs_failed_exit_1']})"),
         ("runs with a traceback on the terminal", report["runs_with_traceback"]),
+        ("provider jobs kept by killed runs for the rerun", report["jobs_kept_by_killed_runs"]),
         ("requests to the fakes / faults injected",
          f"{report['requests']} / {sum(report['faults_injected'].values())}"),
         ("published clips checked / truncated",

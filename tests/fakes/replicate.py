@@ -84,7 +84,7 @@ class FakeReplicate:
         # How the next predictions end, one each: "succeeded" (as set above), "failed", or
         # "truncated" (succeeded, its output file the first half of what the model makes).
         self.outcomes: list[str] = []
-        self._endings: dict[str, str] = {}
+        self.endings: dict[str, str] = {}  # prediction id → the ending it was given
         self.succeeded = 0  # billable: predictions that ended succeeded
         self.predictions: dict[str, dict] = {}
         self._gets: dict[str, int] = {}
@@ -122,7 +122,7 @@ class FakeReplicate:
                      "web": f"https://replicate.com/p/{prediction_id}"},
         }
         self._gets[prediction_id] = 0
-        self._endings[prediction_id] = self.outcomes.pop(0) if self.outcomes else "succeeded"
+        self.endings[prediction_id] = self.outcomes.pop(0) if self.outcomes else "succeeded"
         return Response.json(self.predictions[prediction_id], status=201)
 
     def _get(self, request: Request) -> Response:
@@ -141,7 +141,7 @@ class FakeReplicate:
 
     def _finish(self, prediction: dict) -> None:
         prediction["completed_at"] = "2025-01-01T00:00:09.000Z"
-        ending = self._endings[prediction["id"]]
+        ending = self.endings[prediction["id"]]
         if self.error is not None or ending == "failed":
             prediction.update(status="failed", error=self.error or "the model failed")
             return
@@ -154,8 +154,9 @@ class FakeReplicate:
             return self.output
         video = re.search(r"video|i2v|kling|seedance", prediction["model"])
         if ending == "truncated":
-            data, name = (asked_clip(prediction["input"]), "mp4") if video else (sample_png(), "png")
-            return self.file_url(f"{prediction['id']}.{name}", data[:len(data) // 2])
+            data, suffix = ((asked_clip(prediction["input"]), "mp4") if video
+                            else (sample_png(), "png"))
+            return self.file_url(f"{prediction['id']}.{suffix}", data[:len(data) // 2])
         if video:
             return self.file_url(f"{prediction['id']}.mp4", asked_clip(prediction["input"]),
                                  "video/mp4")
