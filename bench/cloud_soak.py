@@ -209,7 +209,7 @@ class Services:
 
     def mark(self) -> dict:
         """Where each fake's books stand now: a render's share is the difference."""
-        return {"tokens": self.google.billed["tokens"], "images": self.google.billed["image"],
+        return {"tokens": self.google.tokens, "images": self.google.billed["image"],
                 "video_seconds": self.google.billed["video_seconds"],
                 "characters": self.eleven.characters,
                 "operations": len(self.google.operations),

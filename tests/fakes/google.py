@@ -144,9 +144,8 @@ class FakeGoogle:
         self.video = video  # what every Veo job answers; None: a clip of the asked length
         self.polls = polls
         self.hold = False  # True: Veo jobs stay running however often they are polled
-        # Billed replies: "text" and "image" replies, the "tokens" of text replies as their
-        # usageMetadata counts them, and "video_seconds" of finished Veo jobs.
-        self.billed: Counter[str] = Counter()
+        self.billed: Counter[str] = Counter()  # text and image replies, Veo's video_seconds
+        self.tokens = 0  # of billed text replies, as their usageMetadata counts them
         # Called with each image request before it is answered, in the server's thread: a test
         # can hold requests there to see which are in flight at once.
         self.on_image: Callable[[Request], None] | None = None
@@ -193,7 +192,7 @@ class FakeGoogle:
         elif parts:
             self.billed["text"] += 1
             usage = reply.get("usageMetadata", {})
-            self.billed["tokens"] += sum(usage.get(count, 0) for count in (
+            self.tokens += sum(usage.get(count, 0) for count in (
                 "promptTokenCount", "candidatesTokenCount", "thoughtsTokenCount"))
         return Response.json(reply)
 
