@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install browser demo test soak soak-cloud bench clean
+.PHONY: install browser demo test soak bench clean
 
 install: $(STAMP)
 
@@ -30,14 +30,12 @@ test: install browser
 soak: install browser
 	$(BIN)/pytest -m slow
 
-# 20 cloud renders against the fakes with transient and garbage faults and kill -9 at random
-# points (bench/cloud_soak.py; figures in RELIABILITY.md). About 10 minutes on two cores.
-soak-cloud: install
-	$(BIN)/python bench/cloud_soak.py
-
+# Speed (BENCHMARKS.md), then the cloud soak: 20 cloud renders against the fakes with faults
+# and kill -9 at random points, about 6 minutes on two cores (RELIABILITY.md).
 bench: install
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/keyframes.py
+	$(BIN)/python bench/cloud_soak.py
 
 clean:
 	rm -rf $(VENV) out .reelflow

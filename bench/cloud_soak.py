@@ -4,8 +4,8 @@ and kill -9 at random points, each render run again until it succeeds. Then it c
 issue 11 asks: published clips truncated (0), nodes submitted more than once after a kill (0),
 and the ledger minus what the fakes billed (0.00 USD).
 
-    make soak-cloud      # or: .venv/bin/python bench/cloud_soak.py [--renders 20] [--seed 11]
-                         #  [--scenes 2] [--transient 0.2] [--garbage 0.1] [--kill-share 0.5]
+    make bench      # or: .venv/bin/python bench/cloud_soak.py [--renders 20] [--seed 11]
+                    #  [--scenes 2] [--transient 0.2] [--garbage 0.1] [--kill-share 0.5]
 
 Faults, drawn per request from one seeded generator (request order follows thread timing, so
 a seed fixes the rates and kill points, not every draw):
@@ -513,6 +513,7 @@ def measure(results: list[dict], services: Services, env: dict, chaos: Chaos, ar
         "repaid_submissions": repaid,
         "repaid_after_kill": sum(job["after_kill"] for job in repaid),
         "ledger_single_run": single,
+        "ledger_rerun": rerun,
         "ledger_minus_billed_single_run_usd": round(
             sum(e["ledger_usd"] - e["billed_usd"] for e in single), 6),
         "journaled_minus_billed_all_usd": round(
