@@ -30,9 +30,12 @@ test: install browser
 soak: install browser
 	$(BIN)/pytest -m slow
 
+# Speed (BENCHMARKS.md), then the cloud soak: 20 cloud renders against the fakes with faults
+# and kill -9 at random points, about 6 minutes on two cores (RELIABILITY.md).
 bench: install
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/keyframes.py
+	$(BIN)/python bench/cloud_soak.py
 
 clean:
 	rm -rf $(VENV) out .reelflow

@@ -23,6 +23,7 @@ from tests.fakes.google import (
     storyboard_json,
     text_reply,
 )
+from tests.fakes.server import Response
 
 CANARY = "canary-gemini-key-123"
 FAST = {"attempts": 3, "deadline_s": 20, "timeout_s": 5}
@@ -74,6 +75,17 @@ def test_invalid_reply_is_repaired_once(google):
     assert result.usage.tokens == 2 * (50 + 12) + 3 + len(storyboard_json(3).split())
     first, second = google.calls("POST", "generateContent")
     assert "rejected" in prompt_text(second) and "rejected" not in prompt_text(first)
+
+
+def test_a_reply_that_is_not_json_at_all_is_asked_again(google):
+    """A body that is not JSON (a proxy's error page, a reply cut off) is retried like a
+    transient failure, by the planner and the painter alike."""
+    not_json = Response(200, b"<html>502 Bad Gateway</html>", {"Content-Type": "application/json"})
+    google.fail("POST", "generateContent", [not_json, not_json])
+
+    assert len(planner(google).plan(REQUEST).storyboard.scenes) == 3
+    assert painter(google).generate(image_request()).usage.images == 1
+    assert len(google.calls("POST", "generateContent")) == 4
 
 
 def test_invalid_reply_twice_is_a_provider_error(google):

@@ -138,6 +138,18 @@ def test_unusable_image_output_is_an_error(fake, output):
     assert len(creates(fake)) == 1
 
 
+def test_predictions_end_as_the_fake_is_told_one_by_one(fake):
+    """The fake's per-prediction endings (a soak draws them): an output cut in half is billed
+    and broken, a failed one is an error, then predictions succeed again."""
+    fake.outcomes = ["truncated", "failed"]
+    with pytest.raises(BrokenOutput, match="not an image"):
+        image(fake)
+    with pytest.raises(ProviderError, match="failed"):
+        image(fake)
+    assert image(fake).png
+    assert fake.succeeded == 2 and len(creates(fake)) == 3
+
+
 def test_a_data_uri_output_is_decoded(fake):
     fake.output = [f"data:image/png;base64,{base64.b64encode(sample_png()).decode()}"]
     with Image.open(io.BytesIO(image(fake).png)) as png:

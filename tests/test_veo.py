@@ -91,6 +91,36 @@ def test_dropped_poll_is_retried(google, request_, tmp_path):
     assert len(google.calls("POST", "fetchPredictOperation")) == 4
 
 
+def test_a_submission_or_poll_answered_with_something_not_json_is_asked_again(
+        google, request_, tmp_path):
+    """A body that is not JSON (a proxy's error page, a reply cut off) is retried like a
+    transient failure, never the end of the node."""
+    not_json = Response(200, b"<html>502 Bad Gateway</html>", {"Content-Type": "application/json"})
+    google.fail("POST", "predictLongRunning", [not_json])
+    google.fail("POST", "fetchPredictOperation", [not_json])
+
+    result = animator(google).animate(request_, workdir(tmp_path))
+
+    assert count_frames(result.video) > 0
+    assert len(google.calls("POST", "predictLongRunning")) == 2
+    assert len(google.calls("POST", "fetchPredictOperation")) == 4
+
+
+def test_polls_failing_more_often_than_attempts_are_polled_again_until_the_job_ends(
+        google, request_, tmp_path):
+    """Polls cost nothing: a run of failed polls longer than `attempts` does not give up a job
+    Veo may have finished (and billed) and pay a fallback for the same clip."""
+    busy = Response.json({"error": {"code": 503, "message": "busy", "status": "UNAVAILABLE"}}, 503)
+    google.fail("POST", "fetchPredictOperation", [busy, RESET, busy, busy, busy])  # attempts: 3
+
+    result = animator(google).animate(request_, workdir(tmp_path))
+
+    assert count_frames(result.video) > 0
+    assert len(google.calls("POST", "predictLongRunning")) == 1
+    assert len(google.calls("POST", "fetchPredictOperation")) == 5 + 3  # the job's 3 polls
+    assert google.billed["video_seconds"] == 4
+
+
 def test_rate_limited_submission_is_retried(google, request_, tmp_path):
     google.fail("POST", "predictLongRunning", [Response.json(
         {"error": {"code": 429, "message": "Quota exceeded", "status": "RESOURCE_EXHAUSTED"}},

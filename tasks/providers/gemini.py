@@ -10,6 +10,7 @@ leaves retries to `with_retries`, so each request is sent at most `attempts` tim
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -28,6 +29,7 @@ from tasks.providers.base import (
     PlanResult,
     Provider,
     ProviderError,
+    TransientProviderError,
     Usage,
 )
 from tasks.providers.draft import reply_schema
@@ -38,7 +40,8 @@ from tasks.storyboard import VideoRequest
 T = TypeVar("T")
 def google_call(provider: str, call: Callable[[], T]) -> T:
     """`call()`, with an HTTP error or a dropped connection raised as a ProviderError:
-    transient for 429/5xx, timeouts and resets, permanent for other 4xx.
+    transient for 429/5xx, timeouts, resets and replies that are not JSON, permanent for
+    other 4xx.
 
     Raised `from None`: the SDK's exceptions hold the request, and its headers hold the key.
     """
@@ -48,6 +51,10 @@ def google_call(provider: str, call: Callable[[], T]) -> T:
         headers = getattr(error.response, "headers", None) or {}
         raise http_error(provider, error.code or 0, error.message or error.status or "no message",
                          headers.get("retry-after")) from None
+    except (errors.UnknownApiResponseError, json.JSONDecodeError):
+        # A proxy's error page or a reply cut off (the SDK parses some replies itself, others
+        # with json.loads): asked again, like a dropped connection.
+        raise TransientProviderError(f"{provider}: unreadable reply (not JSON)") from None
     except Exception as error:
         transient = network_error(provider, error)
         if transient is None:

@@ -32,7 +32,8 @@ from pydantic import Field
 
 from config.secrets import MissingSecretError, redact
 from tasks import jobs, stopping
-from tasks.providers.base import ClipAnimator, ClipRequest, ClipResult, ProviderError, Usage
+from tasks.providers.base import (
+    ClipAnimator, ClipRequest, ClipResult, ProviderError, TransientProviderError, Usage)
 from tasks.providers.gemini import google_call, http_options
 from tasks.providers.retry import with_retries
 from tasks.storyboard import Aspect, CameraMotion
@@ -104,8 +105,7 @@ class VeoAnimator(ClipAnimator):
                                         f"finish within {self.options.deadline_s:g}s; it is "
                                         "kept, and the next run waits for it again")
                 stopping.wait(min(self.options.poll_interval_s, left))
-                operation = self._call(lambda: client.operations.get(operation), deadline,
-                                       token)
+                operation = self._poll(client, operation, token)
         try:
             video = self._video(operation)
         except ProviderError:
@@ -134,6 +134,18 @@ class VeoAnimator(ClipAnimator):
             jobs.gone()
             return None
         return operation
+
+    def _poll(self, client: genai.Client, operation: types.GenerateVideosOperation,
+              token: Callable[[], str | None]) -> types.GenerateVideosOperation:
+        """The operation as Vertex has it now. A poll that fails transiently leaves it as it
+        was, polled again while the deadline allows (as Replicate's are): polls cost nothing,
+        and giving up on a job Veo may have finished, and billed, would pay a fallback too."""
+        try:
+            return google_call(self.name, lambda: client.operations.get(operation))
+        except TransientProviderError:
+            return operation
+        except ProviderError as error:
+            raise ProviderError(redact(str(error), token() or ""), error.status) from None
 
     def unavailable(self) -> str | None:
         """No Google Cloud credentials or project: Veo cannot run (an API key is not enough)."""

@@ -3,7 +3,7 @@
     fake = FakeElevenLabs(tls)
     with fake:
         ElevenLabsSpeech({"base_url": fake.url}).synthesize(...)
-    fake.billable  # replies that carried audio
+    fake.billable, fake.characters  # replies that carried audio, and the characters billed
     fake.server.calls("POST", TTS_PATH)
 
 The audio is a real 16-bit PCM sine made at request time, at the rate the `output_format`
@@ -59,6 +59,7 @@ class FakeElevenLabs:
         self.server.route("POST", TTS_PATH, self._speak)
         self.url = self.server.url
         self.billable = 0  # characters are billed per successful reply
+        self.characters = 0
 
     def _speak(self, request: Request) -> Response:
         body = request.json()
@@ -66,6 +67,7 @@ class FakeElevenLabs:
         if not output_format.startswith("pcm_"):
             return Response.json({"detail": {"status": "invalid_output_format"}}, status=400)
         self.billable += 1
+        self.characters += len(body["text"])
         return speech_reply(body["text"], int(output_format.removeprefix("pcm_")))
 
     def __enter__(self) -> FakeElevenLabs:

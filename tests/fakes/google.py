@@ -144,11 +144,14 @@ class FakeGoogle:
         self.video = video  # what every Veo job answers; None: a clip of the asked length
         self.polls = polls
         self.hold = False  # True: Veo jobs stay running however often they are polled
-        self.billed: Counter[str] = Counter()
+        self.billed: Counter[str] = Counter()  # text and image replies, Veo's video_seconds
+        self.tokens = 0  # of billed text replies, as their usageMetadata counts them
         # Called with each image request before it is answered, in the server's thread: a test
         # can hold requests there to see which are in flight at once.
         self.on_image: Callable[[Request], None] | None = None
-        self._operations: dict[str, dict] = {}
+        # Veo jobs by operation name, in the order submitted: the outcome drawn for it, polls
+        # left, the seconds asked, the request that submitted it, and whether it was billed.
+        self.operations: dict[str, dict] = {}
         self.server.route("POST", GENERATE, self._generate)
         self.server.route("POST", PREDICT, self._predict)
         self.server.route("POST", FETCH, self._fetch)
@@ -188,6 +191,9 @@ class FakeGoogle:
             self.billed["image"] += 1
         elif parts:
             self.billed["text"] += 1
+            usage = reply.get("usageMetadata", {})
+            self.tokens += sum(usage.get(count, 0) for count in (
+                "promptTokenCount", "candidatesTokenCount", "thoughtsTokenCount"))
         return Response.json(reply)
 
     # Vertex AI Veo ---------------------------------------------------------------------
@@ -211,13 +217,13 @@ class FakeGoogle:
                 f"/publishers/google/models/{request.match['model']}/operations/{uuid.uuid4()}")
         outcome = self.outcomes.pop(0) if self.outcomes else "video"
         assert outcome in VEO_OUTCOMES, outcome
-        self._operations[name] = {"polls": self.polls, "outcome": outcome,
-                                  "seconds": parameters["durationSeconds"]}
+        self.operations[name] = {"polls": self.polls, "outcome": outcome,
+                                 "seconds": parameters["durationSeconds"], "request": body}
         return Response.json({"name": name})
 
     def _fetch(self, request: Request) -> Response:
         name = request.json().get("operationName", "")
-        operation = self._operations.get(name)
+        operation = self.operations.get(name)
         if operation is None:
             return _error(404, "NOT_FOUND", f"Operation {name} not found")
         if operation["outcome"] == "never" or self.hold or operation["polls"] > 1:

@@ -5,6 +5,7 @@ output files served back over HTTPS, as the real service and its delivery host d
     fake.error = "CUDA out of memory"      # or: end failed with this error
     fake.polls = None                      # or: never finish
     fake.output = fake.file_url("x.png", b"not a png")  # or: answer this output instead
+    fake.outcomes.append("truncated")      # the next prediction's output is cut in half
     with fake:
         ReplicateImage({"base_url": fake.url}).generate(...)
     fake.succeeded                         # billable predictions
@@ -80,6 +81,10 @@ class FakeReplicate:
         self.polls = polls  # GETs until a prediction ends; None: it never does
         self.error: str | None = None  # set: predictions end failed with this text
         self.output = DEFAULT
+        # How the next predictions end, one each: "succeeded" (as set above), "failed", or
+        # "truncated" (succeeded, its output file the first half of what the model makes).
+        self.outcomes: list[str] = []
+        self.endings: dict[str, str] = {}  # prediction id → the ending it was given
         self.succeeded = 0  # billable: predictions that ended succeeded
         self.predictions: dict[str, dict] = {}
         self._gets: dict[str, int] = {}
@@ -117,6 +122,7 @@ class FakeReplicate:
                      "web": f"https://replicate.com/p/{prediction_id}"},
         }
         self._gets[prediction_id] = 0
+        self.endings[prediction_id] = self.outcomes.pop(0) if self.outcomes else "succeeded"
         return Response.json(self.predictions[prediction_id], status=201)
 
     def _get(self, request: Request) -> Response:
@@ -135,17 +141,23 @@ class FakeReplicate:
 
     def _finish(self, prediction: dict) -> None:
         prediction["completed_at"] = "2025-01-01T00:00:09.000Z"
-        if self.error is not None:
-            prediction.update(status="failed", error=self.error)
+        ending = self.endings[prediction["id"]]
+        if self.error is not None or ending == "failed":
+            prediction.update(status="failed", error=self.error or "the model failed")
             return
-        prediction.update(status="succeeded", output=self._output(prediction),
+        prediction.update(status="succeeded", output=self._output(prediction, ending),
                           metrics={"predict_time": 1.5})
         self.succeeded += 1
 
-    def _output(self, prediction: dict):
+    def _output(self, prediction: dict, ending: str):
         if self.output is not DEFAULT:
             return self.output
-        if re.search(r"video|i2v|kling|seedance", prediction["model"]):
+        video = re.search(r"video|i2v|kling|seedance", prediction["model"])
+        if ending == "truncated":
+            data, suffix = ((asked_clip(prediction["input"]), "mp4") if video
+                            else (sample_png(), "png"))
+            return self.file_url(f"{prediction['id']}.{suffix}", data[:len(data) // 2])
+        if video:
             return self.file_url(f"{prediction['id']}.mp4", asked_clip(prediction["input"]),
                                  "video/mp4")
         return [f"{self.url}/files/out-0.png"]

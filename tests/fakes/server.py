@@ -7,6 +7,7 @@ and a log of every request, so tests drive the real SDKs through their base URLs
     with server:
         ... base_url=server.url ...
     server.calls("POST", r"/v1/things")  # what reached it, faults included
+    server.chaos(decide)  # or: decide each request's fate (a soak's random faults)
 """
 
 from __future__ import annotations
@@ -60,6 +61,10 @@ RESET = "reset"  # close the connection without answering
 HANG = "hang"  # accept the request and never answer (until the server stops)
 
 Handler = Callable[[Request], Response]
+# Decides a request's fate given `answer`, which runs its route: a Response, RESET or HANG
+# returned without calling `answer` is a fault before any work; a changed copy of what `answer`
+# returned is a reply broken on its way back, after the work was done (and billed).
+Chaos = Callable[[Request, Callable[[], Response]], Response | str]
 
 
 class TlsCert:
@@ -92,6 +97,7 @@ class FakeServer:
     def __init__(self, tls: TlsCert):
         self._routes: list[tuple[str, re.Pattern, Handler]] = []
         self._faults: list[tuple[str, re.Pattern, list]] = []
+        self._chaos: Chaos | None = None
         self._log: list[Request] = []
         self._lock = threading.Lock()
         self._arrived = threading.Condition(self._lock)
@@ -109,6 +115,10 @@ class FakeServer:
     def fail(self, method: str, pattern: str, faults: list) -> None:
         """Answer the next len(faults) matching requests with these, then route normally."""
         self._faults.append((method, re.compile(pattern), list(faults)))
+
+    def chaos(self, decide: Chaos | None) -> None:
+        """Let `decide` answer every request that no scripted fault answers (None: route)."""
+        self._chaos = decide
 
     def calls(self, method: str | None = None, pattern: str = "") -> list[Request]:
         with self._lock:
@@ -142,6 +152,15 @@ class FakeServer:
                     return faults.pop(0)
         return None
 
+    def _answer(self, request: Request) -> Response | str:
+        """A scripted fault, else what chaos decides, else the route's answer."""
+        fault = self._next_fault(request)
+        if fault is not None:
+            return fault
+        if self._chaos is not None:
+            return self._chaos(request, lambda: self._dispatch(request))
+        return self._dispatch(request)
+
     def _dispatch(self, request: Request) -> Response:
         for method, pattern, handler in self._routes:
             match = pattern.search(request.path)
@@ -169,18 +188,18 @@ class FakeServer:
                 with server._arrived:
                     server._log.append(request)
                     server._arrived.notify_all()
-                fault = server._next_fault(request)
-                if fault == RESET:
+                answer = server._answer(request)
+                if answer == RESET:
                     self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
                                                struct.pack("ii", 1, 0))
                     self.close_connection = True
                     self.connection.close()
                     return
-                if fault == HANG:
+                if answer == HANG:
                     server._stopping.wait()
                     self.close_connection = True
                     return
-                response = fault or server._dispatch(request)
+                response = answer
                 self.send_response(response.status)
                 for name, value in response.headers.items():
                     self.send_header(name, value)
