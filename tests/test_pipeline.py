@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 
 import pytest
 import yaml
@@ -36,11 +37,19 @@ def render(board: Storyboard) -> tuple[RenderSummary, dict[str, str]]:
     return summary, prefect_states(state.state_details.flow_run_id)
 
 
-def prefect_states(flow_run_id) -> dict[str, str]:
-    with get_client(sync_client=True) as client:
-        runs = client.read_task_runs(
-            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
-    return {run.name: run.state.name for run in runs}
+def prefect_states(flow_run_id, timeout_s: float = 60) -> dict[str, str]:
+    """Each task run's state name, as the run's server has it. The server records task states
+    from events in the background, so a run that just finished may still show a task without
+    its last state; this asks again until none is missing or running (no event says when)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        with get_client(sync_client=True) as client:
+            runs = client.read_task_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+        settled = all(run.state and not run.state.is_running() for run in runs)
+        if settled or time.monotonic() > deadline:
+            return {run.name: run.state.name if run.state else "no state" for run in runs}
+        time.sleep(0.2)
 
 
 def check_execution(summary: RenderSummary, did: set[str]) -> None:

@@ -14,7 +14,6 @@ from prefect.client.schemas.filters import (
     ArtifactFilter,
     ArtifactFilterFlowRunId,
     FlowRunFilter,
-    FlowRunFilterId,
     FlowRunFilterParentFlowRunId,
     LogFilter,
     LogFilterFlowRunId,
@@ -22,6 +21,7 @@ from prefect.client.schemas.filters import (
 from prefect.deployments import run_deployment
 
 from tests.test_cli_input import REELFLOW
+from tests.test_pipeline import prefect_states
 
 RUN_TIMEOUT_S = 600
 
@@ -55,13 +55,6 @@ def flow_run_artifacts(flow_run_id) -> list:
             flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id])))
 
 
-def task_states(flow_run_id) -> dict[str, str]:
-    with get_client(sync_client=True) as client:
-        runs = client.read_task_runs(
-            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
-    return {run.name: run.state.name for run in runs}
-
-
 def run(name: str, **parameters):
     return run_deployment(name, parameters=parameters, timeout=RUN_TIMEOUT_S)
 
@@ -81,7 +74,7 @@ def test_make_video_runs_from_the_deployment_and_shows_its_artifacts(served):
     assert link.data.endswith("/video.mp4)")  # a link artifact is markdown: [text](url)
     assert any('"scenes"' in a.data for a in flow_run_artifacts(flow_run.id)
                if a.type == "markdown")
-    names = set(task_states(flow_run.id))
+    names = set(prefect_states(flow_run.id))
     assert {"plan-storyboard", "s001-l1-tts", "s002-image", "s002-clip", "compose"} <= names
     with get_client(sync_client=True) as client:  # the UI's Logs tab tells the run's story
         logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(
@@ -100,7 +93,7 @@ def test_rerun_with_edits_regenerates_only_the_edited_scene(served):
                 edits=[{"scene": "s002", "narration": "Fold the paper in half, then again."}])
 
     assert rerun.state.is_completed(), rerun.state.message
-    states = task_states(rerun.id)
+    states = prefect_states(rerun.id)
     regenerated = {name for name, state in states.items() if state != "Cached"}
     assert regenerated == {"s002-l1-tts", "compose", "publish-folder"}
 
@@ -133,7 +126,7 @@ def test_a_failed_run_says_why_and_the_same_run_again_resumes_from_the_store(ser
     blocked.unlink()
     resumed = run("make-video/make-video", **parameters)
     assert resumed.state.is_completed(), resumed.state.message
-    states = task_states(resumed.id)
+    states = prefect_states(resumed.id)
     assert {name for name, state in states.items() if state != "Cached"} == {"publish-folder"}
 
 
