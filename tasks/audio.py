@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import io
 import wave
+from pathlib import Path
+
+from tasks.ffmpeg import run_ffmpeg
 
 
 def wav_bytes(pcm: bytes, rate: int) -> bytes:
@@ -34,3 +37,20 @@ def join_lines(lines: list[bytes], gap: float) -> tuple[bytes, list[tuple[float,
         spans.append((offset, offset + len(pcm) / 2 / rate))
         offset += len(pcm) / 2 / rate
     return wav_bytes(b"".join(frames), rate), spans
+
+
+def rate_of(wav: bytes) -> int:
+    with wave.open(io.BytesIO(wav)) as reader:
+        return reader.getframerate()
+
+
+def at_rate(wav: bytes, rate: int, workdir: Path) -> bytes:
+    """`wav` resampled to `rate` Hz by ffmpeg, or as it is when it already is: lines a fallback
+    provider spoke come at its own rate, and one video's narration has one."""
+    if rate_of(wav) == rate:
+        return wav
+    source, pcm = workdir / f"resample-{id(wav)}.wav", workdir / f"resample-{id(wav)}.pcm"
+    source.write_bytes(wav)
+    run_ffmpeg(["-i", str(source), "-ar", str(rate), "-ac", "1", "-f", "s16le", str(pcm)],
+               what=f"resample a line of speech to {rate} Hz")
+    return wav_bytes(pcm.read_bytes(), rate)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from cache import open_store
 from config.settings import Settings
-from tasks.audio import join_lines
+from tasks.audio import at_rate, join_lines, rate_of
 from tasks.montage import SceneMedia, compose_video
 from tasks.nodes import Generator, Node
 from tasks.providers.base import Usage, WordTiming
@@ -53,11 +53,13 @@ def describe(step: Step, storyboard: Storyboard, settings: Settings, provider: N
         sprites = {member: CastSprite(member, **{
             pose.value: store.blob_path(inputs[f"sprite-{member}-{pose.value}"])
             for pose in SpritePose}) for member in on_stage}
+        lines = [[store.blob_path(inputs[f"{index:03d}-l{n:02d}-audio"]).read_bytes()
+                  for n in range(1, len(scene.lines) + 1)] for index, scene in enumerate(scenes)]
+        rate = max(rate_of(line) for scene_lines in lines for line in scene_lines)
         media = []
         for index, scene in enumerate(scenes):
-            audio, spans = join_lines(
-                [store.blob_path(inputs[f"{index:03d}-l{n:02d}-audio"]).read_bytes()
-                 for n in range(1, len(scene.lines) + 1)], LINE_GAP_SECONDS)
+            audio, spans = join_lines([at_rate(line, rate, workdir) for line in lines[index]],
+                                      LINE_GAP_SECONDS)
             words, turns = [], []
             for n, (line, (start, end)) in enumerate(zip(scene.lines, spans), 1):
                 said = json.loads(store.blob_path(inputs[f"{index:03d}-l{n:02d}-words"]).read_bytes())

@@ -335,3 +335,22 @@ def test_a_failed_run_says_so_in_a_few_lines_without_a_traceback(cloud, prefect_
     assert said[1].startswith("run the same command again") and said[2].startswith("log: ")
     log = Path(said[2].removeprefix("log: ")).read_text()
     assert "Traceback" in log  # the whole story is kept, off the terminal
+
+
+def test_a_line_elevenlabs_cannot_speak_is_spoken_by_espeak_and_the_video_says_it_mixes_voices(
+        cloud, monkeypatch):
+    """eSpeak speaks at 22.05 kHz, ElevenLabs at 24 kHz: one video's narration has one rate."""
+    from tests.fakes.elevenlabs import TTS_PATH
+
+    set_options(monkeypatch, "elevenlabs", attempts=1)
+    cloud["eleven"].server.fail("POST", TTS_PATH, [Response.json(
+        {"detail": {"status": "voice_not_found", "message": "no such voice"}}, status=400)])
+
+    summary = make_video(topic="tide pools", scenes=2)
+
+    voices = {served_by(summary)[f"s00{i}-l1-tts"] for i in (1, 2)}
+    assert voices == {"elevenlabs", "espeak"}
+    assert any("mixes voices (elevenlabs: 1, espeak: 1)" in w for w in summary.warnings) or any(
+        "mixes voices (espeak: 1, elevenlabs: 1)" in w for w in summary.warnings), summary.warnings
+    info = probe(summary.video)
+    assert info.has_audio and info.duration > 4
