@@ -28,7 +28,7 @@ from cache.gcs_lease import Lease, claim
 from cache.gcs_store import GcsArtifactStore
 from cache.store import NodeRecord
 from tasks.ffmpeg import probe
-from tests.fakes.gcs import GcsFake, gcs_fake
+from tests.fakes.gcs import GcsFake, gcs_fake, new_bucket
 from tests.test_cli_input import REELFLOW, run
 from tests.test_crash_resume import KILLPOINT
 
@@ -44,9 +44,7 @@ def fake() -> Iterator[GcsFake]:
 
 @pytest.fixture
 def bucket(fake: GcsFake, monkeypatch: pytest.MonkeyPatch) -> storage.Bucket:
-    monkeypatch.setenv("STORAGE_EMULATOR_HOST", fake.url)
-    client = storage.Client(project="test", credentials=AnonymousCredentials())
-    return client.create_bucket(f"reelflow-lease-{uuid.uuid4().hex[:12]}")
+    return new_bucket(fake.url, monkeypatch, "reelflow-lease")
 
 
 def machine(bucket: storage.Bucket) -> storage.Bucket:

@@ -15,7 +15,6 @@ import os
 import re
 import subprocess
 import tempfile
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
@@ -36,7 +35,7 @@ from flows.cli import app
 from flows.video import render_storyboard
 from tasks.providers.local_planner import LocalPlanner
 from tasks.storyboard import VideoRequest
-from tests.fakes.gcs import storage_emulator
+from tests.fakes.gcs import new_bucket, storage_emulator
 from tests.test_cli_input import REELFLOW
 
 
@@ -48,9 +47,7 @@ def emulator() -> Iterator[str]:
 
 @pytest.fixture
 def bucket(emulator: str, monkeypatch: pytest.MonkeyPatch) -> storage.Bucket:
-    monkeypatch.setenv("STORAGE_EMULATOR_HOST", emulator)
-    client = storage.Client(project="test", credentials=AnonymousCredentials())
-    return client.create_bucket(f"reelflow-store-{uuid.uuid4().hex[:12]}")
+    return new_bucket(emulator, monkeypatch, "reelflow-store")
 
 
 class Wire(requests.Session):

@@ -150,12 +150,18 @@ class VeoAnimator(ClipAnimator):
     def unavailable(self) -> str | None:
         """No Google Cloud credentials or project: Veo cannot run (an API key is not enough)."""
         try:
-            self._client()
+            self._credentials_and_project()
         except MissingSecretError as error:
             return str(error)
         return None
 
     def _client(self) -> tuple[genai.Client, Credentials]:
+        credentials, project = self._credentials_and_project()
+        client = genai.Client(vertexai=True, project=project, location=self.options.location,
+                              credentials=credentials, http_options=http_options(self.options))
+        return client, credentials
+
+    def _credentials_and_project(self) -> tuple[Credentials, str]:
         credentials, project = self._credentials, None
         if credentials is None:
             try:
@@ -169,9 +175,7 @@ class VeoAnimator(ClipAnimator):
             raise MissingSecretError(
                 f"{self.name}: no Google Cloud project: set GOOGLE_CLOUD_PROJECT or the "
                 "`project` option")
-        client = genai.Client(vertexai=True, project=project, location=self.options.location,
-                              credentials=credentials, http_options=http_options(self.options))
-        return client, credentials
+        return credentials, project
 
     def _call(self, call: Callable[[], T], deadline: float,
               token: Callable[[], str | None]) -> T:

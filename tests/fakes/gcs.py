@@ -58,6 +58,19 @@ def gcs_fake() -> Iterator[GcsFake]:
         server.stop()
 
 
+def new_bucket(url: str, monkeypatch, prefix: str):
+    """A bucket of its own on the fake at `url`, which the store's clients reach through
+    STORAGE_EMULATOR_HOST for the rest of the test."""
+    import uuid
+
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", url)
+    client = storage.Client(project="test", credentials=AnonymousCredentials())
+    return client.create_bucket(f"{prefix}-{uuid.uuid4().hex[:12]}")
+
+
 @contextmanager
 def storage_emulator() -> Iterator[str]:
     """The GCS fake (see `gcs_fake`); yields its http://127.0.0.1:PORT."""
