@@ -39,6 +39,8 @@ def make_videos(
     aspect: Aspect = Aspect.portrait,
     style: StyleName = StyleName("documentary"),
     concurrency: Annotated[int, Field(ge=1, le=16)] = 2,
+    language: str | None = None,
+    voice: str | None = None,
     cast: list[str] | None = None,
     places: list[str] | None = None,
     options: RenderOptions = RenderOptions(),
@@ -52,13 +54,16 @@ def make_videos(
         aspect: Frame shape: 9:16 for shorts, 16:9 for landscape, 1:1 square.
         style: Visual style, from config/styles.yaml.
         concurrency: Videos made at once.
+        language: Narration language code of every video. Empty: each topic's own, detected.
+        voice: Narrator voice of every video. Empty: each speech provider's voice for the
+            language.
         cast: Characters of a dialogue, by id, in every video.
         places: Locations the scenes take place in, by id.
         options: Profile, output folder, size, bucket and cost limit (max_cost is per video).
     """
     every = [*(topics or []), *(read_topics(topics_file) if topics_file else [])]
-    shared = dict(scenes=scenes, aspect=aspect, style=style, cast=cast, places=places,
-                  options=options)
+    shared = dict(scenes=scenes, aspect=aspect, style=style, language=language, voice=voice,
+                  cast=cast, places=places, options=options)
 
     def make_one(topic: str) -> BatchRow:
         state = make_video(topic=topic, **shared, return_state=True)

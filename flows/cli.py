@@ -42,8 +42,10 @@ ScriptFile = Annotated[Optional[Path], typer.Option("--script", help="Your own s
 Scenes = Annotated[int, typer.Option(help="Number of scenes")]
 AspectOpt = Annotated[Aspect, typer.Option(help="Frame shape")]
 Style = Annotated[str, typer.Option(help="Visual style from config/styles.yaml")]
-Voice = Annotated[str, typer.Option(help="Narrator voice")]
-Language = Annotated[str, typer.Option(help="Narration language")]
+Voice = Annotated[Optional[str], typer.Option(
+    help="Narrator voice [default: each speech provider's voice for the language]")]
+Language = Annotated[Optional[str], typer.Option(
+    help="Narration language code: en, fr, ja... [default: detected from the topic or script]")]
 Music = Annotated[bool, typer.Option(help="Background music under the narration")]
 Seed = Annotated[int, typer.Option(help="Seed for the visuals")]
 Profile = Annotated[Optional[str], typer.Option(help="Provider profile (config/profiles)")]
@@ -145,6 +147,19 @@ def _request(settings, topic, script, scenes, aspect, style, voice, language, mu
         raise BadInput(_field_error(error, "")) from None
 
 
+def _check_voice(voice: str | None, language: str, settings: Settings) -> list[str]:
+    """A voice given that cannot speak the language is refused; one no provider can tell
+    about is warned of. Returns the warnings."""
+    from tasks.preflight import VoiceMismatch, check_voice
+
+    try:
+        warnings = check_voice(voice, language, settings)
+    except VoiceMismatch as error:
+        raise BadInput(str(error)) from None
+    _warn(warnings)
+    return warnings
+
+
 def _read_storyboard(source: str) -> Storyboard:
     try:
         text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
@@ -190,7 +205,7 @@ def _print_summary(summary, as_json: bool, already_said: list[str]) -> None:
 @app.command()
 def plan(topic: Topic = None, script: ScriptFile = None, scenes: Scenes = 6,
          aspect: AspectOpt = Aspect.portrait, style: Style = "documentary",
-         voice: Voice = "en-us", language: Language = "en", music: Music = True,
+         voice: Voice = None, language: Language = None, music: Music = True,
          seed: Seed = 0, cast: Cast = None, places: Places = None,
          characters: CharacterDirs = None, locations: LocationDirs = None,
          profile: Profile = None, debug: Debug = False) -> None:
@@ -204,6 +219,7 @@ def plan(topic: Topic = None, script: ScriptFile = None, scenes: Scenes = 6,
         _warn(check_providers(settings, [Modality.planner]))
     request = _request(settings, topic, script, scenes, aspect, style, voice, language, music,
                        seed, cast, places)
+    _check_voice(request.voice, request.language, settings)
     from tasks.plan import load_storyboard, plan as plan_node, plan_adjustments
 
     with run_log(open_store(settings.store).log_folder(), "plan", debug=debug):
@@ -222,6 +238,7 @@ def render(storyboard: Annotated[str, typer.Argument(help="Storyboard JSON file,
     options, settings, said = _render_options(strict, profile=profile, out=out,
                                               short_side=short_side, publish=publish,
                                               max_cost=max_cost)
+    said += _check_voice(board.voice, board.language, settings)
     from flows.runners import task_runner
     from flows.video import render_storyboard
 
@@ -235,7 +252,7 @@ def render(storyboard: Annotated[str, typer.Argument(help="Storyboard JSON file,
 @app.command()
 def make(topic: Topic = None, script: ScriptFile = None, scenes: Scenes = 6,
          aspect: AspectOpt = Aspect.portrait, style: Style = "documentary",
-         voice: Voice = "en-us", language: Language = "en", music: Music = True,
+         voice: Voice = None, language: Language = None, music: Music = True,
          seed: Seed = 0, cast: Cast = None, places: Places = None,
          characters: CharacterDirs = None, locations: LocationDirs = None,
          profile: Profile = None, out: Out = None,
@@ -248,6 +265,7 @@ def make(topic: Topic = None, script: ScriptFile = None, scenes: Scenes = 6,
                                               max_cost=max_cost)
     request = _request(settings, topic, script, scenes, aspect, style, voice, language, music,
                        seed, cast, places)
+    said += _check_voice(request.voice, request.language, settings)
     from flows.runners import task_runner
     from flows.video import make_video
 

@@ -31,7 +31,7 @@ from tasks.graph import KINDS, make_node, video_graph
 from tasks.manifest import RenderSummary
 from tasks.degraded import run_warnings
 from tasks.plan import load_storyboard, plan_adjustments, plan_storyboard
-from tasks.preflight import check_budget, check_keys, check_providers
+from tasks.preflight import check_budget, check_keys, check_providers, check_voice
 from tasks.publish import publish_video
 from tasks.storyboard import MAX_SCENES, Aspect, Storyboard, VideoRequest
 
@@ -62,8 +62,8 @@ def make_video(
     aspect: Aspect = Aspect.portrait,
     style: StyleName = StyleName("documentary"),
     script: str | None = None,
-    voice: str = "en-us",
-    language: str = "en",
+    voice: str | None = None,
+    language: str | None = None,
     music: bool = True,
     seed: Annotated[int, Field(ge=0)] = 0,
     cast: list[str] | None = None,
@@ -78,8 +78,10 @@ def make_video(
         aspect: Frame shape: 9:16 for shorts, 16:9 for landscape, 1:1 square.
         style: Visual style, from config/styles.yaml.
         script: Your own script instead of a topic: one scene per paragraph.
-        voice: Narrator voice (an eSpeak voice; cloud voices are set in the profile).
-        language: Narration language code, e.g. en.
+        voice: Narrator voice (an eSpeak voice such as en-us+f2; cloud voices are set in the
+            profile). Empty: each speech provider's voice for the language.
+        language: Narration language code, e.g. en, fr, ja. Empty: detected from the topic or
+            script.
         music: Background music under the narration.
         seed: Change it for different pictures from the same storyboard.
         cast: Characters of a dialogue, by id (config/characters or REELFLOW_CHARACTERS).
@@ -151,6 +153,7 @@ def _expected_cancellation(record: logging.LogRecord) -> bool:
 
 
 def _render(storyboard: Storyboard, settings: Settings, upstream: list) -> RenderSummary:
+    voice_warnings = check_voice(storyboard.voice, storyboard.language, settings)
     check_budget(storyboard, settings)
     report.storyboard_artifact(storyboard)
     progress.emit(storyboard)  # the CLI sizes its bars from the graph
@@ -173,7 +176,7 @@ def _render(storyboard: Storyboard, settings: Settings, upstream: list) -> Rende
     outcomes = {node_id: future.result() for node_id, future in futures.items()}
     composed = outcomes.pop("compose")
     made = [*upstream, *outcomes.values()]
-    warnings = [*check_keys(settings), *run_warnings(made),
+    warnings = [*check_keys(settings), *voice_warnings, *run_warnings(made),
                 *(line for outcome in upstream if outcome.kind == "plan"
                   for line in plan_adjustments(outcome.record, settings))]
     summary = publish_video.submit(storyboard, made, composed, settings, warnings).result()

@@ -13,6 +13,7 @@ from config.secrets import MissingSecretError
 from config.settings import Settings
 from tasks.budget import BudgetExceeded
 from tasks.graph import KINDS, preferred, video_graph
+from tasks.language import language
 from tasks.nodes import expected_cost, provider_chain
 from tasks.providers import registry
 from tasks.providers.base import Modality
@@ -108,3 +109,28 @@ def check_budget(storyboard: Storyboard, settings: Settings) -> None:
     if estimate > settings.max_cost:
         raise BudgetExceeded(f"max-cost: this render is estimated at ${estimate:.4f}, over the "
                              f"limit of ${settings.max_cost:.4f}; nothing was generated")
+
+
+class VoiceMismatch(ValueError):
+    """A voice the user named speaks another language than the video's."""
+
+
+def check_voice(voice: str | None, language_tag: str, settings: Settings) -> list[str]:
+    """A voice the user named, checked against the language by the speech providers of the
+    chain (through the settings' `voices` mapping): VoiceMismatch, naming both, where one knows
+    the voice speaks another language; a warning where none can tell (a cloud voice id)."""
+    if voice is None:
+        return []
+    told = []
+    for synthesizer in provider_chain(settings, Modality.speech):
+        speaks = synthesizer.speaks(settings.voices.get(synthesizer.name, {}).get(voice, voice),
+                                    language_tag)
+        if speaks is False:
+            raise VoiceMismatch(
+                f"voice: {voice!r} does not speak {language(language_tag).described}, the "
+                f"language asked for ({synthesizer.name}); leave out the voice for one that does")
+        told.append(speaks)
+    if any(told):
+        return []
+    return [f"voice: cannot tell whether {voice!r} speaks {language(language_tag).described}; "
+            "it is used as given"]

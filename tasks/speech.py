@@ -25,13 +25,18 @@ def line_id(scene: Scene, number: int) -> str:
     return f"{scene.id}-l{number}-tts"
 
 
-def voice_for(speaker: str, storyboard: Storyboard, settings: Settings, provider: str) -> str:
-    """The voice `provider` speaks `speaker`'s lines with: the settings' voice for that speaker,
-    else the character's own voice for that provider, else the storyboard's voice (as the
-    settings map it for the provider)."""
-    voices = settings.voices.get(provider, {})
-    own = storyboard.character(speaker).voices.get(provider) if speaker != NARRATOR else None
-    return voices.get(speaker) or own or voices.get(storyboard.voice) or storyboard.voice
+def voice_for(speaker: str, storyboard: Storyboard, settings: Settings,
+              synthesizer: SpeechSynthesizer) -> str:
+    """The voice `synthesizer` speaks `speaker`'s lines with: the settings' voice for that
+    speaker, else the character's own voice for that provider, else the storyboard's voice (as
+    the settings map it for the provider), else the settings' voice for the language; then made
+    to speak the storyboard's language (SpeechSynthesizer.speaking_voice): the provider's own
+    voice for the language when none is given."""
+    voices = settings.voices.get(synthesizer.name, {})
+    own = storyboard.character(speaker).voices.get(synthesizer.name) if speaker != NARRATOR else None
+    given = storyboard.voice and (voices.get(storyboard.voice) or storyboard.voice)
+    chosen = voices.get(speaker) or own or given or voices.get(storyboard.language)
+    return synthesizer.speaking_voice(chosen, storyboard.language)
 
 
 def describe(step: Step, storyboard: Storyboard, settings: Settings,
@@ -39,7 +44,7 @@ def describe(step: Step, storyboard: Storyboard, settings: Settings,
     scene = storyboard.scene(step.scene)
     line = scene.lines[int(step.subject) - 1]
     request = SpeechRequest(text=line.text, language=storyboard.language,
-                            voice=voice_for(line.speaker, storyboard, settings, synthesizer.name))
+                            voice=voice_for(line.speaker, storyboard, settings, synthesizer))
     node = Node.served_by(synthesizer, id=step.id, kind="tts", version=SPEECH_VERSION,
                           scene=scene.id, params=request.model_dump(), inputs={},
                           expected=Usage(characters=len(request.text)))

@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 from config.catalog import styles
+from tasks.language import detect, language, unreadable
 
 MAX_SCENES = 200
 MAX_TOPIC_CHARS = 500
@@ -75,8 +76,16 @@ def _known_style(value: str) -> str:
     return value
 
 
+def _known_language(tag: str) -> str:
+    language(tag)
+    return tag
+
+
 Style = Annotated[str, AfterValidator(_known_style)]
 Voice = Annotated[str, Field(pattern=VOICE_PATTERN)]
+# A language code of config/languages.yaml, or a regional tag of one (pt-br, en-gb).
+LanguageTag = Annotated[str, Field(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$"),
+                        AfterValidator(_known_language)]
 Color = Annotated[str, Field(pattern=r"^#[0-9A-Fa-f]{6}$")]
 
 
@@ -195,13 +204,36 @@ class VideoRequest(_Strict):
     scenes: int = Field(6, ge=1, le=MAX_SCENES, description="Number of scenes")
     aspect: Aspect = Aspect.portrait
     style: Style = "documentary"
-    voice: Voice = "en-us"
-    language: str = Field("en", pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
+    # None: each speech provider's voice for the language (tasks/speech.py: voice_for).
+    voice: Voice | None = None
+    # None: detected from the script, or the topic.
+    language: LanguageTag | None = None
     music: bool = True
     seed: int = Field(0, ge=0, le=2**31 - 1)
     # The cast in order (the planner writes a dialogue between them) and the places it may use.
     characters: list[Character] = Field(default_factory=list, max_length=MAX_CAST)
     locations: list[Location] = Field(default_factory=list, max_length=50)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _detect_language(cls, data):
+        if isinstance(data, dict) and not data.get("language"):
+            text = data.get("script") or data.get("topic")
+            if isinstance(text, str) and text.strip():
+                data = {**data, "language": detect(text)}
+        return data
+
+    @field_validator("language")
+    @classmethod
+    def _voice_reads_the_text(cls, tag: str | None, info) -> str | None:
+        """A language whose voice cannot read the text's script would spell it letter by letter."""
+        text = info.data.get("script") or info.data.get("topic") or ""
+        written = tag and unreadable(text, language(tag))
+        if written:
+            source = "script" if info.data.get("script") else "topic"
+            raise ValueError(f"the {language(tag).described} voice cannot read the {source}'s "
+                             f"{written} script (leave the language out to detect it)")
+        return tag
 
     @model_validator(mode="after")
     def _topic_or_script(self) -> VideoRequest:
@@ -240,8 +272,9 @@ class Storyboard(_Strict):
     title: Text(MAX_TITLE_CHARS)
     style: Style = "documentary"
     aspect: Aspect = Aspect.portrait
-    voice: Voice = "en-us"
-    language: str = Field("en", pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
+    # None: each speech provider's voice for the language; a voice given is kept.
+    voice: Voice | None = None
+    language: LanguageTag = "en"
     music: bool = True
     seed: int = Field(0, ge=0, le=2**31 - 1)
     # The bible's profiles the scenes use, embedded whole: a render needs nothing else.

@@ -152,6 +152,19 @@ class SpeechSynthesizer(Provider):
     @abstractmethod
     def synthesize(self, request: SpeechRequest) -> SpeechResult: ...
 
+    def speaks(self, voice: str, language: str) -> bool | None:
+        """Whether `voice` speaks the language tagged `language`; None: this provider cannot
+        tell (a cloud voice id)."""
+        return None
+
+    def speaking_voice(self, voice: str | None, language: str) -> str:
+        """The voice that says a line in `language`: `voice`, else this provider's own voice
+        for the language."""
+        return voice or self.default_voice(language)
+
+    @abstractmethod
+    def default_voice(self, language: str) -> str: ...
+
 
 # Image -----------------------------------------------------------------------------
 

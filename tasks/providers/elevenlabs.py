@@ -1,7 +1,8 @@
 """ElevenLabs speech: raw PCM written as a WAV, word timings from its per-character alignment.
 
-`request.voice` is an ElevenLabs voice id. The SDK's own retries are switched off for the
-call (`max_retries=0`), so `with_retries` decides alone how often a node calls.
+`request.voice` is an ElevenLabs voice id. The request carries its language's code where
+ElevenLabs lists the language (config/languages.yaml). The SDK's own retries are switched off
+for the call (`max_retries=0`), so `with_retries` decides alone how often a node calls.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from elevenlabs.core.parse_error import ParsingError
 
 from config.secrets import secret
 from tasks.audio import wav_bytes
+from tasks.language import language
 from tasks.providers.base import (
     BrokenOutput, SpeechRequest, SpeechResult, SpeechSynthesizer, Usage, WordTiming)
 from tasks.providers.retry import http_error, network_error, with_retries
@@ -30,13 +32,18 @@ ALIGNMENT_SLACK_S = 0.5
 
 class ElevenLabsSpeech(SpeechSynthesizer):
     name = "elevenlabs"
-    version = 1
+    version = 2  # 2: the request carries the language code
     needs_key = "ELEVENLABS_API_KEY"
+    # "Rachel", a premade voice; the multilingual models speak every language with it.
+    DEFAULT_VOICE = "21m00Tcm4TlvDq8ikWAM"
 
     class Options(SpeechSynthesizer.Options):
         model: str = "eleven_multilingual_v2"
         # Raw 16-bit mono PCM at this rate (44.1 kHz and up need a Pro plan).
         output_format: Literal["pcm_16000", "pcm_22050", "pcm_24000"] = "pcm_24000"
+
+    def default_voice(self, language_tag: str) -> str:
+        return self.DEFAULT_VOICE
 
     def synthesize(self, request: SpeechRequest) -> SpeechResult:
         key = secret(self.needs_key)
@@ -61,10 +68,12 @@ class ElevenLabsSpeech(SpeechSynthesizer):
         return SpeechResult(wav=wav_bytes(pcm, rate), words=words, usage=billed)
 
     def _convert(self, client: ElevenLabs, request: SpeechRequest, key: str, billed: Usage):
+        code = language(request.language).elevenlabs
         try:
             return client.text_to_speech.convert_with_timestamps(
                 request.voice, text=request.text, model_id=self.model,
                 output_format=self.options.output_format,
+                **({"language_code": code} if code else {}),
                 request_options={"max_retries": 0})
         except ApiError as error:
             status = error.status_code or 0

@@ -12,12 +12,14 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 
 import espeakng_loader
 from pydantic import Field
 
 from tasks.audio import wav_bytes
+from tasks.language import UnknownLanguage, language
 from tasks.providers.base import ProviderError, SpeechRequest, SpeechResult, SpeechSynthesizer, Usage, WordTiming
 
 # From speak_lib.h (API revision 12).
@@ -92,6 +94,25 @@ class EspeakSpeech(SpeechSynthesizer):
         rate: int = Field(175, ge=80, le=450)  # words per minute
         pitch: int = Field(50, ge=0, le=99)
 
+    def speaks(self, voice: str, language_tag: str) -> bool | None:
+        spoken = voice_languages().get(voice.partition("+")[0].lower())
+        return None if spoken is None else language(language_tag).code in spoken
+
+    def speaking_voice(self, voice: str | None, language_tag: str) -> str:
+        """`voice` if it speaks the language, else the language's voice with `voice`'s variant
+        (`en-us+f2` says French as `fr+f2`): a character keeps its voice in every language."""
+        if voice is None or self.speaks(voice, language_tag) is not False:
+            return voice or self.default_voice(language_tag)
+        variant = voice.partition("+")[2]
+        return self.default_voice(language_tag) + (f"+{variant}" if variant else "")
+
+    def default_voice(self, language_tag: str) -> str:
+        """The language's voice; a regional tag eSpeak has a voice for is that voice (pt-br)."""
+        regional = language_tag.lower()
+        if "-" in regional and self.speaks(regional, language_tag):
+            return regional
+        return language(language_tag).espeak
+
     def synthesize(self, request: SpeechRequest) -> SpeechResult:
         with _lock:
             sample_rate, pcm, events = self._speak(request)
@@ -123,7 +144,7 @@ class EspeakSpeech(SpeechSynthesizer):
         callback = _Callback(on_audio)
         with _fresh_library() as (library, sample_rate):
             library.espeak_SetSynthCallback(callback)
-            voices = (request.voice, request.language)
+            voices = (request.voice, _language_voice(request.language))
             if all(library.espeak_SetVoiceByName(voice.encode()) != 0 for voice in voices):
                 raise ProviderError(f"espeak has no voice {request.voice!r} nor one for {request.language!r}")
             library.espeak_SetParameter(_RATE, self.options.rate, 0)
@@ -134,6 +155,31 @@ class EspeakSpeech(SpeechSynthesizer):
             if status != 0:
                 raise ProviderError(f"espeak_Synth failed ({status})")
         return sample_rate, b"".join(chunks), events
+
+
+@cache
+def voice_languages() -> dict[str, frozenset[str]]:
+    """Each voice eSpeak has, by file name and by name (lower case, as it looks them up), and
+    the languages it speaks (primary subtags: `cmn` speaks cmn and zh)."""
+    voices = {}
+    for path in (Path(espeakng_loader.get_data_path()) / "lang").rglob("*"):
+        if not path.is_file():
+            continue
+        fields = [line.split() for line in path.read_text(encoding="utf-8", errors="replace").splitlines()]
+        spoken = frozenset(words[1].split("-")[0].lower() for words in fields
+                           if len(words) > 1 and words[0] == "language")
+        names = [" ".join(words[1:]) for words in fields if words and words[0] == "name"]
+        for name in [path.name, *names[:1]]:
+            voices.setdefault(name.lower(), spoken)
+    return voices
+
+
+def _language_voice(tag: str) -> str:
+    """The voice to try when the one asked for does not exist."""
+    try:
+        return language(tag).espeak
+    except UnknownLanguage:
+        return tag
 
 
 @contextmanager

@@ -1,45 +1,32 @@
-"""The offline planner: a user's script split into scenes, or a deterministic outline of a topic;
-with a cast, a deterministic dialogue between them."""
+"""The offline planner: a user's script split into scenes, or a deterministic outline of a topic
+in the request's language (config/outlines.yaml); with a cast, a deterministic dialogue between
+them."""
 
 from __future__ import annotations
 
+from config.catalog import load_table
+from tasks.language import language
 from tasks.providers.base import Planner, PlanResult, Usage
 from tasks.providers.planning import speaking_cast, storyboard_of
 from tasks.script import script_scenes, sentences
 from tasks.storyboard import LINE_GAP_SECONDS, CameraMotion, Character, Line, Scene, VideoRequest
+from tasks.writing import unspaced
 
 # eSpeak speaks about 2.9 words a second at its default rate; plan a little slower so a
 # scene's target length covers its narration.
 WORDS_PER_SECOND = 2.4
+# Chinese, Japanese and Thai have no spaces: their characters are counted, this many a word.
+CHARACTERS_PER_WORD = 1.5
 SCENE_PADDING_SECONDS = 0.8
 MIN_SCENE_SECONDS = 2.5
 
 MOTIONS = [CameraMotion.zoom_in, CameraMotion.pan_right, CameraMotion.zoom_out,
            CameraMotion.pan_left, CameraMotion.pan_up, CameraMotion.pan_down]
 
-POINTS = [
-    "Start with the basics: {topic} is simpler than it looks.",
-    "Here is the part most people miss about {topic}.",
-    "A real example makes {topic} easy to picture.",
-    "Now the surprising detail behind {topic}.",
-    "Why {topic} matters in everyday life.",
-    "One common myth about {topic}, and what is actually true.",
-    "How experts think about {topic}.",
-    "A quick way to remember how {topic} works.",
-]
-# What the second speaker of a dialogue scene says back to a point.
-REPLIES = [
-    "Wait, really? Tell me more.",
-    "Huh. I never thought of it that way.",
-    "So that's how it works!",
-    "Show me an example.",
-    "That explains a lot.",
-]
-
 
 class LocalPlanner(Planner):
     name = "local"
-    version = 2
+    version = 3  # 3: the outline in the request's language; unspaced scripts timed by characters
 
     class Options(Planner.Options):
         model: str = "outline"
@@ -51,8 +38,10 @@ class LocalPlanner(Planner):
             title = request.topic or _first_words(scenes_lines[0][0].text, 8)
             subject = request.topic or title
         else:
-            texts = _outline(request.topic, request.scenes)
-            scenes_lines = _dialogue(texts, cast) if cast else [[Line(text=t)] for t in texts]
+            outline = _outline_of(request.language)
+            texts = _outline(outline, request.topic, request.scenes)
+            scenes_lines = (_dialogue(outline, texts, cast) if cast
+                            else [[Line(text=t)] for t in texts])
             title = request.topic[:1].upper() + request.topic[1:]
             subject = request.topic
         places = request.locations
@@ -73,30 +62,39 @@ class LocalPlanner(Planner):
                           usage=Usage(tokens=0))
 
 
-def _outline(topic: str, count: int) -> list[str]:
+def _outline_of(tag: str) -> dict:
+    """The outline's sentences in the language tagged `tag`; for a language without them, the
+    topic itself in every scene and no replies: never another language's words."""
+    outlines = load_table("outlines")
+    return outlines.get(language(tag).code) or {
+        "one": "{topic}", "hook": "{topic}", "points": ["{topic}"], "close": "{topic}",
+        "replies": [], "farewell": None}
+
+
+def _outline(outline: dict, topic: str, count: int) -> list[str]:
     """Hook, points, close: always the same outline for the same topic and count."""
     if count == 1:
-        return [f"Here is {topic}, in one breath."]
-    hook = f"Ever wondered about {topic}? Let's find out."
-    close = f"That's {topic} in a nutshell. Thanks for watching!"
-    points = [POINTS[i % len(POINTS)].format(topic=topic) for i in range(count - 2)]
-    return [hook, *points, close]
+        return [outline["one"].format(topic=topic)]
+    points = outline["points"]
+    middle = [points[i % len(points)].format(topic=topic) for i in range(count - 2)]
+    return [outline["hook"].format(topic=topic), *middle, outline["close"].format(topic=topic)]
 
 
-def _dialogue(points: list[str], cast: list[Character]) -> list[list[Line]]:
+def _dialogue(outline: dict, points: list[str], cast: list[Character]) -> list[list[Line]]:
     """Each outline point said by one cast member and answered by the next, taking turns;
     the first and last scenes open and close on the speakers' catchphrases."""
+    replies = outline["replies"]
     scenes = []
     for index, point in enumerate(points):
         first, second = cast[index % len(cast)], cast[(index + 1) % len(cast)]
         if index == 0 and first.catchphrases:
             point = f"{first.catchphrases[0]} {point}"
         lines = [Line(speaker=first.id, text=point)]
-        if second.id != first.id:
-            if index == len(points) - 1 and len(points) > 1:
-                reply = second.catchphrases[-1] if second.catchphrases else "See you next time!"
-            else:
-                reply = REPLIES[index % len(REPLIES)]
+        if index == len(points) - 1 and len(points) > 1:
+            reply = second.catchphrases[-1] if second.catchphrases else outline["farewell"]
+        else:
+            reply = replies[index % len(replies)] if replies else None
+        if second.id != first.id and reply:
             lines.append(Line(speaker=second.id, text=reply))
         scenes.append(lines)
     return scenes
@@ -126,8 +124,14 @@ def _even_groups(items: list, count: int) -> list[list]:
     return groups
 
 
+def _words(text: str) -> float:
+    """Spoken words: spaced words, with each run of unspaced characters counted by its length."""
+    spaced = "".join(" " if unspaced(char) else char for char in text)
+    return len(spaced.split()) + sum(map(unspaced, text)) / CHARACTERS_PER_WORD
+
+
 def _target_seconds(lines: list[Line]) -> float:
-    words = sum(len(line.text.split()) for line in lines)
+    words = sum(_words(line.text) for line in lines)
     pauses = LINE_GAP_SECONDS * (len(lines) - 1)
     return round(max(MIN_SCENE_SECONDS, words / WORDS_PER_SECOND + pauses + SCENE_PADDING_SECONDS), 1)
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from pydantic import ValidationError
 
+from tasks.language import language
 from tasks.providers.base import ProviderError
 from tasks.providers.draft import DraftStoryboard, fit_draft
 from tasks.storyboard import Character, Line, Scene, Storyboard, VideoRequest
@@ -20,11 +21,14 @@ from tasks.storyboard import Character, Line, Scene, Storyboard, VideoRequest
 def planner_prompt(request: VideoRequest) -> str:
     source = (f"Turn this script into scenes, keeping its words:\n{request.script}"
               if request.script else f"Topic: {request.topic}")
+    spoken = language(request.language)
     return (
         f"Write a storyboard for a short {request.aspect.value} video of exactly "
-        f"{request.scenes} scenes in the visual style '{request.style}', narrated in language "
-        f"'{request.language}'. Open with a hook, make one point per scene, close with a "
-        f"takeaway. Reply with JSON only.\n\n{_bible(request)}{source}"
+        f"{request.scenes} scenes in the visual style '{request.style}', narrated in "
+        f"{spoken.name} (language code '{request.language}'): write the title and every line "
+        f"of narration and dialogue in {spoken.name}, whatever the language of the topic; "
+        f"visual prompts stay in English. Open with a hook, make one point per scene, close "
+        f"with a takeaway. Reply with JSON only.\n\n{_bible(request)}{source}"
     )
 
 
