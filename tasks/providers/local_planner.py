@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from tasks.providers.base import Planner, PlanResult, Usage
 from tasks.providers.planning import speaking_cast, storyboard_of
-from tasks.script import script_scenes, sentences
+from tasks.script import read_script, script_scenes, sentences
 from tasks.storyboard import LINE_GAP_SECONDS, CameraMotion, Character, Line, Scene, VideoRequest
 
 # eSpeak speaks about 2.9 words a second at its default rate; plan a little slower so a
@@ -48,7 +48,8 @@ class LocalPlanner(Planner):
         cast = request.characters
         if request.script:
             scenes_lines = _script(request.script, request.scenes, cast)
-            title = request.topic or _first_words(scenes_lines[0][0].text, 8)
+            title = (request.topic or read_script(request.script, cast).title
+                     or _first_words(scenes_lines[0][0].text, 8))
             subject = request.topic or title
         else:
             texts = _outline(request.topic, request.scenes)
