@@ -14,7 +14,7 @@ from tasks.nodes import Generator, Node, NodeOutcome, produce, reported
 from tasks.providers.base import Modality, Planner, Usage
 from tasks.storyboard import Storyboard, VideoRequest
 
-PLAN_VERSION = 2  # 2: planners write in the request's language, named in the prompt
+PLAN_VERSION = 2  # 2: planners write in the request's language; scripts are read as written
 # A language model's prompt and reply for one storyboard, roughly: the estimate --max-cost uses.
 EXPECTED_TOKENS = 1500
 EXPECTED_TOKENS_PER_SCENE = 150

@@ -1,7 +1,8 @@
 """The speech node: one line of a scene in its speaker's voice, as a WAV with word timings.
 
-A node per line, keyed by its text, voice and provider: editing one line of a dialogue redoes
-that line alone, and a line said twice with the same voice is synthesized once.
+A node per line, keyed by its text (as written, and as the voice is given it: tasks/reading.py),
+voice and provider: editing one line of a dialogue redoes that line alone, and a line said twice
+with the same voice is synthesized once. Its `words` are the written words with their times.
 """
 
 from __future__ import annotations
@@ -10,14 +11,19 @@ import json
 from typing import TYPE_CHECKING
 
 from config.settings import Settings
+from tasks.audio import wav_bytes
 from tasks.nodes import Generator, Node
-from tasks.providers.base import SpeechRequest, SpeechSynthesizer, Usage
+from tasks.providers.base import SpeechRequest, SpeechResult, SpeechSynthesizer, Usage, WordTiming
+from tasks.reading import read_line, written_timings
 from tasks.storyboard import NARRATOR, Scene, Storyboard
 
 if TYPE_CHECKING:
     from tasks.graph import Step, Upstream
 
-SPEECH_VERSION = 2
+SPEECH_VERSION = 3
+# A line with nothing to say (emoji alone) is shown this long over quiet.
+QUIET_LINE_SECONDS = 1.0
+QUIET_LINE_RATE = 16_000
 
 
 def line_id(scene: Scene, number: int) -> str:
@@ -43,16 +49,25 @@ def describe(step: Step, storyboard: Storyboard, settings: Settings,
              synthesizer: SpeechSynthesizer, upstream: Upstream) -> tuple[Node, Generator]:
     scene = storyboard.scene(step.scene)
     line = scene.lines[int(step.subject) - 1]
-    request = SpeechRequest(text=line.text, language=storyboard.language,
+    reading = read_line(line.text, storyboard.language, synthesizer.reads_kanji)
+    request = SpeechRequest(text=reading.text, language=storyboard.language,
                             voice=voice_for(line.speaker, storyboard, settings, synthesizer))
     node = Node.served_by(synthesizer, id=step.id, kind="tts", version=SPEECH_VERSION,
-                          scene=scene.id, params=request.model_dump(), inputs={},
-                          expected=Usage(characters=len(request.text)))
+                          scene=scene.id, params={**request.model_dump(), "written": line.text},
+                          inputs={}, expected=Usage(characters=len(request.text)))
 
     def generate(workdir):
-        result = synthesizer.synthesize(request)
-        words = json.dumps([w.model_dump() for w in result.words]).encode()
-        return {"audio": (result.wav, "audio/wav"), "words": (words, "application/json")}, \
-            result.usage
+        result = synthesizer.synthesize(request) if request.text else _quiet(line.text)
+        words = written_timings(reading, result.words)
+        return {"audio": (result.wav, "audio/wav"),
+                "words": (json.dumps([w.model_dump() for w in words]).encode(),
+                          "application/json")}, result.usage
 
     return node, generate
+
+
+def _quiet(text: str) -> SpeechResult:
+    """Quiet for a line no voice has anything to say of: its text is shown all along."""
+    frames = round(QUIET_LINE_SECONDS * QUIET_LINE_RATE)
+    return SpeechResult(wav=wav_bytes(b"\0\0" * frames, QUIET_LINE_RATE),
+                        words=[WordTiming(text=text, start=0.0, end=QUIET_LINE_SECONDS)])

@@ -241,10 +241,11 @@ class VideoRequest(_Strict):
             raise ValueError("give a topic or a script")
         _reject_duplicates("characters", "id", [c.id for c in self.characters])
         _reject_duplicates("locations", "id", [p.id for p in self.locations])
-        if self.script and self.characters:
+        if self.script:
             from tasks.script import script_scenes
 
-            script_scenes(self.script, self.characters)  # a line naming no one is refused now
+            # Refused now: a line naming no one, or a script with nothing to say.
+            script_scenes(self.script, self.characters)
         return self
 
 

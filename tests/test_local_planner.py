@@ -32,3 +32,17 @@ def test_a_single_paragraph_is_split_by_sentences_into_the_requested_scenes():
     script = "One. Two! Three? Four. Five."
     board = LocalPlanner().plan(VideoRequest(script=script, scenes=2)).storyboard
     assert [s.narration for s in board.scenes] == ["One. Two! Three?", "Four. Five."]
+
+
+def test_a_scripts_title_names_the_video_unless_a_topic_is_given():
+    script = "# Tides\n\nThe moon pulls. The sea follows.\n\n## Why\n\nGravity."
+    board = LocalPlanner().plan(VideoRequest(script=script, scenes=2)).storyboard
+    assert board.title == "Tides"
+    assert [s.narration for s in board.scenes] == ["The moon pulls. The sea follows.", "Gravity."]
+    named = LocalPlanner().plan(VideoRequest(topic="the sea", script=script)).storyboard
+    assert named.title == "the sea"
+
+
+def test_a_paragraph_without_spaces_is_split_at_its_full_stops():
+    board = LocalPlanner().plan(VideoRequest(script="月が引く。海が従う。", scenes=2)).storyboard
+    assert [s.narration for s in board.scenes] == ["月が引く。", "海が従う。"]

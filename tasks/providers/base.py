@@ -148,6 +148,8 @@ class SpeechResult(BaseModel):
 class SpeechSynthesizer(Provider):
     modality = Modality.speech
     returns_word_timings: ClassVar[bool] = True
+    # False: it spells Japanese kanji out instead of reading them; it is given their kana.
+    reads_kanji: ClassVar[bool] = True
 
     @abstractmethod
     def synthesize(self, request: SpeechRequest) -> SpeechResult: ...

@@ -88,6 +88,7 @@ def _alive(pid: int) -> bool:
 class EspeakSpeech(SpeechSynthesizer):
     name = "espeak"
     version = 1
+    reads_kanji = False  # its `ja` voice reads kana but spells kanji out, one by one
 
     class Options(SpeechSynthesizer.Options):
         model: str = "espeak-ng"

@@ -8,7 +8,7 @@ from config.catalog import load_table
 from tasks.language import language
 from tasks.providers.base import Planner, PlanResult, Usage
 from tasks.providers.planning import speaking_cast, storyboard_of
-from tasks.script import script_scenes, sentences
+from tasks.script import read_script, script_scenes, sentences
 from tasks.storyboard import LINE_GAP_SECONDS, CameraMotion, Character, Line, Scene, VideoRequest
 from tasks.writing import unspaced
 
@@ -35,7 +35,8 @@ class LocalPlanner(Planner):
         cast = request.characters
         if request.script:
             scenes_lines = _script(request.script, request.scenes, cast)
-            title = request.topic or _first_words(scenes_lines[0][0].text, 8)
+            title = (request.topic or read_script(request.script, cast).title
+                     or _first_words(scenes_lines[0][0].text, 8))
             subject = request.topic or title
         else:
             outline = _outline_of(request.language)

@@ -15,11 +15,12 @@ from pydantic import ValidationError
 from tasks.language import language
 from tasks.providers.base import ProviderError
 from tasks.providers.draft import DraftStoryboard, fit_draft
+from tasks.script import Script, read_script, script_text
 from tasks.storyboard import Character, Line, Scene, Storyboard, VideoRequest
 
 
 def planner_prompt(request: VideoRequest) -> str:
-    source = (f"Turn this script into scenes, keeping its words:\n{request.script}"
+    source = (_script_source(read_script(request.script, request.characters))
               if request.script else f"Topic: {request.topic}")
     spoken = language(request.language)
     return (
@@ -30,6 +31,12 @@ def planner_prompt(request: VideoRequest) -> str:
         f"visual prompts stay in English. Open with a hook, make one point per scene, close "
         f"with a takeaway. Reply with JSON only.\n\n{_bible(request)}{source}"
     )
+
+
+def _script_source(script: Script) -> str:
+    """The script as read (markup removed, headings as scene breaks), and its title if it has one."""
+    title = f"The video's title: {script.title}\n" if script.title else ""
+    return f"{title}Turn this script into scenes, keeping its words:\n{script_text(script)}"
 
 
 def _bible(request: VideoRequest) -> str:
