@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import math
 
-from PIL import Image, ImageDraw, ImageFont, ImageOps
+from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 
 from cache.keys import bytes_digest
 from tasks.providers.base import ProviderError
@@ -25,8 +25,11 @@ def open_picture(picture: Picture) -> Image.Image:
     if bytes_digest(data) != picture.digest:
         raise ProviderError(f"{picture.path} changed since the storyboard was written; "
                             "plan again to use the new picture")
-    with Image.open(io.BytesIO(data)) as image:
-        return image.convert("RGBA")
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return image.convert("RGBA")
+    except (UnidentifiedImageError, OSError):
+        raise ProviderError(f"{picture.path} is not a picture that can be read") from None
 
 
 def png(image: Image.Image) -> bytes:

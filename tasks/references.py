@@ -34,7 +34,7 @@ def describe(step: Step, storyboard: Storyboard, settings: Settings, generator: 
     pictures = user_pictures(subject)
     if pictures:  # the user's pictures: no provider, no cost
         node = Node(id=step.id, kind="reference", version=REFERENCE_VERSION, provider="reelflow",
-                    provider_version=1, model="pictures", params={"side": side},
+                    provider_version=1, model="pictures", params={"width": side, "height": side},
                     inputs={f"picture-{i}": p.digest for i, p in enumerate(pictures)})
 
         def collect(workdir):

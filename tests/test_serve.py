@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import (
     ArtifactFilter,
@@ -130,8 +131,17 @@ def test_a_failed_run_says_why_and_the_same_run_again_resumes_from_the_store(ser
     assert {name for name, state in states.items() if state != "Cached"} == {"publish-folder"}
 
 
-def test_a_failed_node_names_itself_its_provider_and_the_reason(served):
-    # eSpeak says nothing for a dash: the one line of this script fails in its speech node.
-    failed = run("make-video/make-video", script="—", scenes=1)
+def test_a_failed_node_names_itself_its_provider_and_the_reason(served, tmp_path):
+    # A storyboard whose character's picture was changed after it was planned: the sprite node
+    # refuses the picture it no longer recognises.
+    face = tmp_path / "face.png"
+    Image.new("RGB", (32, 32), "orange").save(face)
+    picture = {"path": str(face), "digest": "0" * 64}
+    storyboard = {"title": "Ada", "characters": [
+        {"id": "ada", "name": "Ada", "sprites": {"talking": picture, "listening": picture}}],
+        "scenes": [{"id": "s001", "order": 0, "lines": [{"speaker": "ada", "text": "Hello."}],
+                    "visual_prompt": "a workshop", "duration": 2, "cast": ["ada"]}]}
+    failed = run("render-storyboard/render-storyboard", storyboard=storyboard)
     assert failed.state.is_failed()
-    assert "s001-l1-tts: espeak/espeak-ng failed: espeak produced no audio" in failed.state.message
+    assert (f"sprite-ada: reelflow/pictures failed: {face} changed since the storyboard was "
+            "written" in failed.state.message)
