@@ -112,8 +112,9 @@ def families(text: str, language: str) -> list[Family]:
 
     A character gets the first family (in order of preference) that has it, except that it
     stays in the run before it when that family has it and it is a combining mark, joiner or
-    variation selector (they belong to their base), a space, or neither a letter nor in the
-    emoji font's run (punctuation or a digit between words of one script): runs stay whole.
+    variation selector (they belong to their base), or neither a letter nor in the emoji font's
+    run (a space, punctuation or digit between words of one script): runs stay whole. (The
+    emoji font's space is as wide as an emoji, and its digits are not the text's.)
     A character no family has stays in the current run: it is drawn as a box.
     """
     order = _order(language)
@@ -122,7 +123,7 @@ def families(text: str, language: str) -> list[Family]:
     for char in text:
         point, kind = ord(char), unicodedata.category(char)
         stays = current is not None and point in current.advances and (
-            kind[0] == "M" or kind in ("Cf", "Zs") or (kind[0] != "L" and current.text))
+            kind[0] == "M" or kind == "Cf" or (kind[0] != "L" and current.text))
         if not stays:
             current = next((f for f in order if point in f.advances), current or order[0])
         out.append(current)
