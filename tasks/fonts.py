@@ -118,7 +118,7 @@ def families(text: str, language: str) -> list[Family]:
     A character no family has stays in the current run: it is drawn as a box.
     """
     order = _order(language)
-    out: list[str] = []
+    out: list[Family] = []
     current: Family | None = None
     for char in text:
         point, kind = ord(char), unicodedata.category(char)
