@@ -3,15 +3,27 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+FONTS  := $(VENV)/.fonts-installed
+NPM    := $(VENV)/fonts-npm
 
 .PHONY: install browser demo test soak bench clean
 
-install: $(STAMP)
+install: $(STAMP) $(FONTS)
 
 # Exact versions come from constraints.txt; nothing is installed outside .venv.
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test,bench]'
+	touch $@
+
+# Caption fonts from the pinned npm packages (config/fonts); tasks/fonts.py picks the files
+# and copies them into .venv/share/reelflow/fonts, then the npm tree is removed.
+$(FONTS): $(STAMP) config/fonts/package.json config/fonts/package-lock.json tasks/fonts.py
+	rm -rf $(NPM) && mkdir -p $(NPM)
+	cp config/fonts/package.json config/fonts/package-lock.json $(NPM)/
+	npm ci --prefix $(NPM) --ignore-scripts --no-audit --no-fund --loglevel=error
+	$(BIN)/python -m tasks.fonts $(NPM)/node_modules
+	rm -rf $(NPM)
 	touch $@
 
 demo: install

@@ -20,7 +20,7 @@ from tasks.subtitles import Speaker, Turn
 if TYPE_CHECKING:
     from tasks.graph import Step, Upstream
 
-COMPOSE_VERSION = 2
+COMPOSE_VERSION = 3  # 3: captions in a font per script, right-to-left lines
 
 
 def describe(step: Step, storyboard: Storyboard, settings: Settings, provider: None,
@@ -43,6 +43,7 @@ def describe(step: Step, storyboard: Storyboard, settings: Settings, provider: N
                 provider_version=1, model="ffmpeg", inputs=inputs,
                 params={"targets": [scene.duration for scene in scenes], "width": width,
                         "height": height, "fps": settings.fps, "music": storyboard.music,
+                        "language": storyboard.language,
                         "gap": LINE_GAP_SECONDS,
                         "speakers": [[line.speaker for line in scene.lines] for scene in scenes],
                         "cast": [scene.cast for scene in scenes],
@@ -74,7 +75,7 @@ def describe(step: Step, storyboard: Storyboard, settings: Settings, provider: N
         video, subtitles = workdir / "video.mp4", workdir / "subtitles.ass"
         compose_video(media, width=width, height=height, fps=settings.fps,
                       music=storyboard.music, video_out=video, subtitles_out=subtitles,
-                      workdir=workdir, speakers=speakers)
+                      workdir=workdir, speakers=speakers, language=storyboard.language)
         return {"video": (video, "video/mp4"), "subtitles": (subtitles, "text/x-ass")}, Usage()
 
     return node, generate

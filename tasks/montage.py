@@ -38,7 +38,7 @@ class SceneMedia:
 
 def compose_video(scenes: list[SceneMedia], *, width: int, height: int, fps: int, music: bool,
                   video_out: Path, subtitles_out: Path, workdir: Path,
-                  speakers: dict[str, Speaker] | None = None) -> float:
+                  speakers: dict[str, Speaker] | None = None, language: str = "en") -> float:
     """Render the finished video and its captions; return the video's duration in seconds.
 
     The picture is encoded in segments of SEGMENT_SCENES scenes, each in its own ffmpeg run
@@ -57,7 +57,7 @@ def compose_video(scenes: list[SceneMedia], *, width: int, height: int, fps: int
     captions = karaoke_ass(
         [SceneWords(start / fps, count / fps, scene.words, scene.turns)
          for start, count, scene in zip(starts, frames, scenes)],
-        width=width, height=height, speakers=speakers)
+        width=width, height=height, speakers=speakers, language=language)
     ass_path = workdir / "captions.ass"
     ass_path.write_text(captions, encoding="utf-8")
     subtitles_out.write_text(captions, encoding="utf-8")

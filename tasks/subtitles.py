@@ -7,6 +7,13 @@ event loop), verified by rendering:
 - `\\N`, `\\n`, `\\h` are a line break, a space and a no-break space. There is no escape for the
   backslash itself (`\\\\N` still breaks the line after a backslash).
 - A tab is a space; a line break ends the Dialogue line.
+
+Without fontconfig libass never falls back from one font to another, so each run of characters
+names the family that has them (`{\\fn...}`, tasks/fonts.py). Those tags and the `{\\k}` karaoke
+tags sit between escaped characters only: no escape ends in a bare backslash, so user text can
+never join one of our tags. Styles use Encoding -1: libass then takes each line's direction from
+its first strong character (any other value lays right-to-left words out left to right); a line
+that starts with a word of the other direction (a speaker's name) starts with a direction mark.
 """
 
 from __future__ import annotations
@@ -15,23 +22,22 @@ import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import accumulate
 from pathlib import Path
 
-import font_roboto
-
+from tasks import fonts
 from tasks.providers.base import WordTiming
-
-FONTS_DIR = Path(font_roboto.__file__).parent / "files"
-FONT_FAMILY = "Roboto"
+from tasks.writing import join_words
 
 MAX_WORDS = 6
-MAX_CHARS = 32
+MAX_CHARS = 32  # columns: an East Asian wide character takes two
 HOLD = 0.5  # seconds the last caption of a scene stays up after its last word
 SENTENCE_END = re.compile(r"[.!?…。！？]['\"’”)\]»]*$")
-# A backslash followed by an invisible ZERO WIDTH JOINER (Roboto has the glyph; it renders
+# A backslash followed by an invisible ZERO WIDTH JOINER (Noto Sans has the glyph; it renders
 # pixel-identical to a bare backslash) can never form `\N`, `\n`, `\h`, `\{` or `\}`.
 BACKSLASH = "\\\u200d"
 LINE_BREAKS = "\r\n\t\v\f\x85\u2028\u2029"
+LEFT_TO_RIGHT_MARK, RIGHT_TO_LEFT_MARK = "\u200e", "\u200f"  # invisible, strong
 
 
 @dataclass(frozen=True)
@@ -75,9 +81,10 @@ def escape_text(text: str) -> str:
     return "".join(out)
 
 
-def burn_filter(ass_path: Path) -> str:
-    """The `ass` filter that draws `ass_path` with the bundled fonts, escaped for a filtergraph."""
-    return f"ass=filename={_filter_value(ass_path)}:fontsdir={_filter_value(FONTS_DIR)}"
+def burn_filter(ass_path: Path, fonts_dir: Path = fonts.FONTS_DIR) -> str:
+    """The `ass` filter that draws `ass_path` with the fonts in `fonts_dir` (the installed ones),
+    escaped for a filtergraph."""
+    return f"ass=filename={_filter_value(ass_path)}:fontsdir={_filter_value(fonts_dir)}"
 
 
 def _filter_value(path: Path) -> str:
@@ -88,12 +95,34 @@ def _filter_value(path: Path) -> str:
 
 
 def karaoke_ass(scenes: Sequence[SceneWords], *, width: int, height: int,
-                speakers: Mapping[str, Speaker] | None = None) -> str:
+                speakers: Mapping[str, Speaker] | None = None, language: str = "en") -> str:
     """An ASS document whose captions highlight each word as it is spoken; a character's
-    lines get the character's style (its colour) and start with its name."""
+    lines get the character's style (its colour) and start with its name. `language` (the
+    storyboard's) picks how Han characters are drawn."""
     speakers = speakers or {}
-    events = [event for scene in scenes for event in _scene_events(scene, speakers)]
-    return _header(width, height, speakers) + "".join(events)
+    layout = _Layout(width, height, language)
+    events = [event for scene in scenes for event in _scene_events(scene, speakers, layout)]
+    return _header(layout, speakers) + "".join(events)
+
+
+@dataclass(frozen=True)
+class _Layout:
+    width: int
+    height: int
+    language: str
+
+    @property
+    def size(self) -> int:
+        return round(min(0.045 * self.height, 0.08 * self.width))
+
+    @property
+    def margin_x(self) -> int:
+        return round(0.08 * self.width)  # clear of platform UI
+
+    @property
+    def row(self) -> float:
+        """How wide one row of caption text may be, in font sizes."""
+        return (self.width - 2 * self.margin_x) / self.size
 
 
 def _ass_color(color: str) -> str:
@@ -102,15 +131,16 @@ def _ass_color(color: str) -> str:
     return f"&H00{blue}{green}{red}".upper()
 
 
-def _header(width: int, height: int, speakers: Mapping[str, Speaker]) -> str:
-    size = round(min(0.045 * height, 0.08 * width))
+def _header(layout: _Layout, speakers: Mapping[str, Speaker]) -> str:
+    size, margin_x = layout.size, layout.margin_x
     outline = max(1, round(size * 0.08))
-    margin_x, margin_v = round(0.08 * width), round(0.12 * height)  # clear of platform UI
+    margin_v = round(0.12 * layout.height)  # clear of platform UI
+    family = fonts.default_family()
 
     def style(name: str, spoken: str) -> str:
         # Colours are &HAABBGGRR: PrimaryColour = spoken, SecondaryColour (white) = to come.
-        return (f"Style: {name},{FONT_FAMILY},{size},{spoken},&H00FFFFFF,&H00000000,&H80000000,"
-                f"-1,0,0,0,100,100,0,0,1,{outline},0,2,{margin_x},{margin_x},{margin_v},1\n")
+        return (f"Style: {name},{family},{size},{spoken},&H00FFFFFF,&H00000000,&H80000000,"
+                f"-1,0,0,0,100,100,0,0,1,{outline},0,2,{margin_x},{margin_x},{margin_v},-1\n")
 
     # The narrator's words turn yellow as they are spoken; a character's, its own colour.
     styles = style("Caption", "&H0000FFFF") + "".join(
@@ -118,7 +148,7 @@ def _header(width: int, height: int, speakers: Mapping[str, Speaker]) -> str:
         for speaker_id, speaker in speakers.items())
     return (
         "[Script Info]\nScriptType: v4.00+\n"
-        f"PlayResX: {width}\nPlayResY: {height}\n"
+        f"PlayResX: {layout.width}\nPlayResY: {layout.height}\n"
         "WrapStyle: 0\nScaledBorderAndShadow: yes\nYCbCr Matrix: None\n\n"
         "[V4+ Styles]\n"
         "Format: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, "
@@ -134,7 +164,8 @@ def _style(speaker: str) -> str:
     return f"Caption-{speaker}"  # ids are [a-z0-9_-]: safe in a style name
 
 
-def _scene_events(scene: SceneWords, speakers: Mapping[str, Speaker]) -> list[str]:
+def _scene_events(scene: SceneWords, speakers: Mapping[str, Speaker],
+                  layout: _Layout) -> list[str]:
     """Caption lines of a scene; a line never mixes two speakers' words."""
     starts = {turn.first_word: turn.speaker for turn in scene.turns}
     chunks, owners, speaker = [], [], None
@@ -165,18 +196,91 @@ def _scene_events(scene: SceneWords, speakers: Mapping[str, Speaker]) -> list[st
         marks = [min(max(mark, start), end) for mark in marks]
         for i in range(1, len(marks)):
             marks[i] = max(marks[i], marks[i - 1])
-        text = " ".join(
-            f"{{\\k{marks[i + 1] - marks[i]}}}{escape_text(word.text.strip())}"
-            for i, word in enumerate(chunk)
-        )
+        syllables = [(marks[i + 1] - marks[i], word.text.strip()) for i, word in enumerate(chunk)]
         style = "Caption"
         if owners[index] in speakers:
             # The name is a syllable of no length: drawn in the speaker's colour from the start.
             style = _style(owners[index])
-            text = f"{{\\k0}}{escape_text(speakers[owners[index]].name)}: " + text
+            syllables.insert(0, (0, speakers[owners[index]].name + ":"))
         if end > start:
+            text = _line_text(syllables, layout)
             events.append(f"Dialogue: 0,{_clock(start)},{_clock(end)},{style},,0,0,0,,{text}\n")
     return events
+
+
+@dataclass
+class _Piece:
+    """One piece of a caption line's ASS text."""
+
+    ass: str  # an escaped character, what joins two words (a space or nothing), or a tag
+    char: str = ""  # the character it shows
+    karaoke: int | None = None  # set on a syllable's first piece: its length, centiseconds
+    family: fonts.Family | None = None  # the font family that draws `char`
+
+
+def _line_text(syllables: Sequence[tuple[int, str]], layout: _Layout) -> str:
+    """One caption line as ASS text: each syllable (centiseconds, user text) after its `\\k`
+    tag, each run of characters in the family that draws it, joined as the script writes."""
+    pieces: list[_Piece] = []
+    joins: list[int] = []  # the pieces between two syllables
+    previous = ""
+    for length, text in syllables:
+        shown = [escaped for escaped in map(escape_text, text) if escaped]
+        word = "".join(map(_shown, shown))
+        if pieces:
+            space = join_words([previous, word])[len(previous):-len(word)]
+            joins.append(len(pieces))
+            pieces.append(_Piece(space, space))
+        pieces += [_Piece(escaped, _shown(escaped), length if i == 0 else None)
+                   for i, escaped in enumerate(shown)]
+        previous = word
+    mark = _direction_mark("".join(piece.char for piece in pieces))
+    if mark:
+        pieces.insert(0, _Piece(mark, mark))
+        joins = [join + 1 for join in joins]
+    drawn = [piece for piece in pieces if piece.char]
+    for piece, family in zip(drawn, fonts.families("".join(p.char for p in drawn),
+                                                   layout.language)):
+        piece.family = family
+    _break_unspaced(pieces, joins, layout.row)
+    out, current = [], fonts.default_family()
+    for piece in pieces:
+        tags = "" if piece.karaoke is None else f"\\k{piece.karaoke}"
+        if piece.family is not None and piece.family.name != current:
+            tags, current = tags + f"\\fn{piece.family.name}", piece.family.name
+        out.append(f"{{{tags}}}{piece.ass}" if tags else piece.ass)
+    return "".join(out)
+
+
+def _break_unspaced(pieces: list[_Piece], joins: list[int], row: float) -> None:
+    """libass wraps a line only at spaces: a line too wide for one row that has words joined
+    without a space gets a line break between two words, where the rows come out most even."""
+    widths = [piece.family.width(piece.char) if piece.family else 0.0 for piece in pieces]
+    total = sum(widths)
+    if total <= row or all(pieces[join].char for join in joins):
+        return
+    before = list(accumulate(widths, initial=0.0))
+    middle = min(joins, key=lambda join: abs(before[join] - total / 2))
+    pieces[middle] = _Piece("\\N")
+
+
+def _direction_mark(line: str) -> str:
+    """The mark that gives `line` the direction most of its letters have, where its first
+    letter (a speaker's name, a quoted word) would give it the other one; else nothing."""
+    strong = [unicodedata.bidirectional(char) for char in line]
+    strong = [kind == "L" for kind in strong if kind in ("L", "R", "AL")]
+    if not strong or strong[0] == (sum(strong) * 2 >= len(strong)):
+        return ""
+    return RIGHT_TO_LEFT_MARK if strong[0] else LEFT_TO_RIGHT_MARK
+
+
+def _shown(escaped: str) -> str:
+    """The character an escaped character shows: `\\{` shows `{`, BACKSLASH shows `\\`."""
+    return escaped[1] if escaped in ("\\{", "\\}") else escaped[0]
+
+
+def _columns(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(char) in ("W", "F") else 1 for char in text)
 
 
 def _chunks(words: list[WordTiming]) -> list[list[WordTiming]]:
@@ -185,8 +289,8 @@ def _chunks(words: list[WordTiming]) -> list[list[WordTiming]]:
     current: list[WordTiming] = []
     for word in words:
         text = word.text.strip()
-        chars = sum(len(w.text.strip()) + 1 for w in current) + len(text)
-        if current and (len(current) >= MAX_WORDS or chars > MAX_CHARS):
+        columns = _columns(join_words([*(w.text.strip() for w in current), text]))
+        if current and (len(current) >= MAX_WORDS or columns > MAX_CHARS):
             chunks.append(current)
             current = []
         current.append(word)

@@ -13,7 +13,8 @@ from tasks.subtitles import SceneWords, burn_filter, escape_text, karaoke_ass
 
 WIDTH, HEIGHT = 180, 320
 BACKGROUND = (0x20, 0x20, 0x40)
-KARAOKE_TAG = re.compile(r"\{\\k(\d+)\}")
+# Our override blocks: a word's karaoke length and the font family of the run that follows.
+TAGS = re.compile(r"\{(?:\\k\d+|\\fn[^\\{}]+)+\}")
 HOSTILE = ["{\\pos(0,0)}", "{\\an8}x", "\\N", "[0:v]nullsink;", "'quoted\"", "a:b,c%",
            "line\nbreak", "\\h\\{", "שלום", "😀"]
 
@@ -21,6 +22,10 @@ HOSTILE = ["{\\pos(0,0)}", "{\\an8}x", "\\N", "[0:v]nullsink;", "'quoted\"", "a:
 def words(*texts: str, step: float = 0.5) -> list[WordTiming]:
     return [WordTiming(text=t, start=i * step, end=i * step + step * 0.8)
             for i, t in enumerate(texts)]
+
+
+def karaoke(text: str) -> list[int]:
+    return [int(k) for block in TAGS.findall(text) for k in re.findall(r"\\k(\d+)", block)]
 
 
 def dialogues(ass: str) -> list[tuple[float, float, str]]:
@@ -74,21 +79,21 @@ def test_every_word_gets_one_karaoke_tag_timed_from_its_start():
     (start, end, text), = dialogues(karaoke_ass([scene], width=WIDTH, height=HEIGHT))
     assert (start, end) == pytest.approx((2.1, 2.0 + 1.9 + 0.5))
     # Each tag lasts until the next word starts, so the gaps are counted in.
-    assert [int(k) for k in KARAOKE_TAG.findall(text)] == [70, 40, 70]
-    assert KARAOKE_TAG.sub("", text) == "Hello big world"
+    assert karaoke(text) == [70, 40, 70]
+    assert TAGS.sub("", text) == "Hello big world"
 
 
 def test_captions_break_at_sentence_ends_and_after_six_words():
     texts = ["One", "two.", "Three", "four", "five", "six", "seven", "eight", "nine", "ten!"]
     ass = karaoke_ass([SceneWords(0.0, 10.0, words(*texts))], width=WIDTH, height=HEIGHT)
-    lines = [KARAOKE_TAG.sub("", text) for _, _, text in dialogues(ass)]
+    lines = [TAGS.sub("", text) for _, _, text in dialogues(ass)]
     assert lines == ["One two.", "Three four five six seven eight", "nine ten!"]
 
 
 def test_long_words_break_before_thirty_two_characters():
     texts = ["extraordinarily", "uncharacteristically", "long", "words"]
     ass = karaoke_ass([SceneWords(0.0, 5.0, words(*texts))], width=WIDTH, height=HEIGHT)
-    lines = [KARAOKE_TAG.sub("", text) for _, _, text in dialogues(ass)]
+    lines = [TAGS.sub("", text) for _, _, text in dialogues(ass)]
     assert lines == ["extraordinarily", "uncharacteristically long words"]
 
 
@@ -102,7 +107,7 @@ def test_a_line_that_shares_its_instant_with_the_next_is_shown_with_it():
     for timings in (same, [WordTiming(text=t, start=0.5, end=0.5) for t in texts]):
         events = dialogues(karaoke_ass([SceneWords(0.0, 5.0, timings)], width=WIDTH,
                                        height=HEIGHT))
-        shown = " ".join(KARAOKE_TAG.sub("", text) for _, _, text in events)
+        shown = " ".join(TAGS.sub("", text) for _, _, text in events)
         assert shown.split() == texts, events
         assert all(end > start for start, end, _ in events)
 
@@ -111,10 +116,10 @@ def test_captions_never_span_scenes_and_stay_inside_them():
     scenes = [SceneWords(0.0, 2.0, words("a", "b", "c", step=0.6)),  # its hold would pass 2 s
               SceneWords(2.0, 3.0, words("d", "e"))]
     events = dialogues(karaoke_ass(scenes, width=WIDTH, height=HEIGHT))
-    assert [KARAOKE_TAG.sub("", text) for _, _, text in events] == ["a b c", "d e"]
+    assert [TAGS.sub("", text) for _, _, text in events] == ["a b c", "d e"]
     assert events[0][0] >= 0 and events[0][1] <= 2.0
     assert events[1][0] >= 2.0 and events[1][1] <= 5.0
-    assert all(sum(map(int, KARAOKE_TAG.findall(text))) / 100 <= end - start + 1e-9
+    assert all(sum(karaoke(text)) / 100 <= end - start + 1e-9
                for start, end, text in events)
 
 
@@ -124,8 +129,8 @@ def test_hostile_text_is_escaped_and_cannot_open_a_tag():
     events = dialogues(ass)
     # The newline inside a word did not end its Dialogue line early.
     assert all(line.startswith("Dialogue:") for line in ass.split("[Events]")[1].splitlines()[2:])
-    text = "".join(KARAOKE_TAG.sub("", t) for _, _, t in events)
-    assert len(KARAOKE_TAG.findall("".join(t for _, _, t in events))) == len(HOSTILE)
+    text = "".join(TAGS.sub("", t) for _, _, t in events)
+    assert len(karaoke("".join(t for _, _, t in events))) == len(HOSTILE)
     assert "\\{\\\u200dpos(0,0)\\}" in text and "\\{\\\u200dan8\\}x" in text
     for literal in ["[0:v]nullsink;", "'quoted\"", "a:b,c%", "שלום", "😀"]:
         assert literal in text
