@@ -44,8 +44,10 @@ class Reading:
 
     @property
     def text(self) -> str:
-        """What the speech provider is given: the spoken words, a space between two."""
-        return " ".join(word.spoken for word in self.words if word.spoken)
+        """What the speech provider is given: the spoken words, a space between two; nothing
+        where they are punctuation alone ("…", "—"), which no voice says."""
+        spoken = " ".join(word.spoken for word in self.words if word.spoken)
+        return spoken if any(char.isalnum() for char in spoken) else ""
 
 
 def read_line(line: str, language: str, reads_kanji: bool = True) -> Reading:
@@ -122,7 +124,13 @@ def written_timings(reading: Reading, said: list[WordTiming]) -> list[WordTiming
 
 
 def _written(reading: Reading, indexes: list[int]) -> str:
-    return reading.line[reading.words[indexes[0]].first:reading.words[indexes[-1]].last]
+    """The written words `indexes`; with the space written before them where join_words would
+    not put it back (between two Thai phrases)."""
+    line, first = reading.line, reading.words[indexes[0]].first
+    before = line[:first].rstrip()
+    if before and len(before) < first and unspaced(before[-1]) and unspaced(line[first]):
+        first = len(before)
+    return line[first:reading.words[indexes[-1]].last]
 
 
 def _segments(line: str, japanese: bool, reads_kanji: bool):

@@ -207,28 +207,23 @@ class VideoRequest(_Strict):
     # None: each speech provider's voice for the language (tasks/speech.py: voice_for).
     voice: Voice | None = None
     # None: detected from the script, or the topic.
-    language: LanguageTag | None = None
+    language: LanguageTag | None = Field(None, validate_default=True)
     music: bool = True
     seed: int = Field(0, ge=0, le=2**31 - 1)
     # The cast in order (the planner writes a dialogue between them) and the places it may use.
     characters: list[Character] = Field(default_factory=list, max_length=MAX_CAST)
     locations: list[Location] = Field(default_factory=list, max_length=50)
 
-    @model_validator(mode="before")
-    @classmethod
-    def _detect_language(cls, data):
-        if isinstance(data, dict) and not data.get("language"):
-            text = data.get("script") or data.get("topic")
-            if isinstance(text, str) and text.strip():
-                data = {**data, "language": detect(text)}
-        return data
-
     @field_validator("language")
     @classmethod
-    def _voice_reads_the_text(cls, tag: str | None, info) -> str | None:
-        """A language whose voice cannot read the text's script would spell it letter by letter."""
+    def _detected_and_readable(cls, tag: str | None, info) -> str | None:
+        """None: detected from the script, or the topic (once they are valid: fields are
+        validated in order). A language whose voice cannot read the text's script would spell
+        it letter by letter."""
         text = info.data.get("script") or info.data.get("topic") or ""
-        written = tag and unreadable(text, language(tag))
+        if tag is None:
+            return detect(text) if text.strip() else None
+        written = unreadable(text, language(tag))
         if written:
             source = "script" if info.data.get("script") else "topic"
             raise ValueError(f"the {language(tag).described} voice cannot read the {source}'s "

@@ -196,7 +196,8 @@ def _scene_events(scene: SceneWords, speakers: Mapping[str, Speaker],
         marks = [min(max(mark, start), end) for mark in marks]
         for i in range(1, len(marks)):
             marks[i] = max(marks[i], marks[i - 1])
-        syllables = [(marks[i + 1] - marks[i], word.text.strip()) for i, word in enumerate(chunk)]
+        syllables = [(marks[i + 1] - marks[i], word.text.rstrip() if i else word.text.strip())
+                     for i, word in enumerate(chunk)]
         style = "Caption"
         if owners[index] in speakers:
             # The name is a syllable of no length: drawn in the speaker's colour from the start.
@@ -225,10 +226,11 @@ def _line_text(syllables: Sequence[tuple[int, str]], layout: _Layout) -> str:
     joins: list[int] = []  # the pieces between two syllables
     previous = ""
     for length, text in syllables:
-        shown = [escaped for escaped in map(escape_text, text) if escaped]
+        shown = [escaped for escaped in map(escape_text, text.lstrip()) if escaped]
         word = "".join(map(_shown, shown))
         if pieces:
-            space = join_words([previous, word])[len(previous):-len(word)]
+            space = (" " if text[:1].isspace()
+                     else join_words([previous, word])[len(previous):-len(word)])
             joins.append(len(pieces))
             pieces.append(_Piece(space, space))
         pieces += [_Piece(escaped, _shown(escaped), length if i == 0 else None)
@@ -289,7 +291,7 @@ def _chunks(words: list[WordTiming]) -> list[list[WordTiming]]:
     current: list[WordTiming] = []
     for word in words:
         text = word.text.strip()
-        columns = _columns(join_words([*(w.text.strip() for w in current), text]))
+        columns = _columns(join_words([w.text.rstrip() for w in [*current, word]]).strip())
         if current and (len(current) >= MAX_WORDS or columns > MAX_CHARS):
             chunks.append(current)
             current = []

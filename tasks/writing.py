@@ -1,6 +1,6 @@
 """How text is written: which characters belong to scripts that put no spaces between words
 (Chinese, Japanese, Thai, Lao, Khmer, Burmese), so that words split from such a line are joined
-back without spaces, in captions as in the script."""
+back as they were written, in captions as in the script."""
 
 from __future__ import annotations
 
@@ -27,11 +27,13 @@ def unspaced(char: str) -> bool:
 
 
 def join_words(words: Iterable[str]) -> str:
-    """Words as one line: a space between two words, except where both sides of the join are
-    of a script written without spaces."""
+    """Words as one line. A word that keeps the space written before it (Thai puts spaces
+    between phrases, not words) brings it; otherwise a space goes between two words, except
+    where both sides of the join are of a script written without spaces."""
     line = ""
     for word in words:
-        if line and word and not (unspaced(line[-1]) and unspaced(word[0])):
+        if line and word and not word[0].isspace() and not (unspaced(line[-1])
+                                                            and unspaced(word[0])):
             line += " "
         line += word
     return line
