@@ -26,7 +26,6 @@ FONT_FAMILY = "Roboto"
 
 MAX_WORDS = 6
 MAX_CHARS = 32
-HOLD = 0.5  # seconds the last caption of a scene stays up after its last word
 SENTENCE_END = re.compile(r"[.!?…。！？]['\"’”)\]»]*$")
 # A backslash followed by an invisible ZERO WIDTH JOINER (Roboto has the glyph; it renders
 # pixel-identical to a bare backslash) can never form `\N`, `\n`, `\h`, `\{` or `\}`.
@@ -153,8 +152,10 @@ def _scene_events(scene: SceneWords, speakers: Mapping[str, Speaker]) -> list[st
     events, carried = [], []
     for index, chunk in enumerate(chunks):
         chunk = carried + chunk
-        start = _cs(scene.start + chunk[0].start)
-        following = chunks[index + 1][0].start if index + 1 < len(chunks) else chunk[-1].end + HOLD
+        # A scene's captions cover it whole: the first is up from the scene's start, each stays
+        # until the next one, the last until the scene ends (its narration plus a short pad).
+        start = _cs(scene.start + chunk[0].start) if events else _cs(scene.start)
+        following = chunks[index + 1][0].start if index + 1 < len(chunks) else scene.length
         end = min(scene_end, _cs(scene.start + following))
         if end <= start and index + 1 < len(chunks):
             carried = chunk  # no time of its own before the next line starts: shown with it
@@ -169,6 +170,8 @@ def _scene_events(scene: SceneWords, speakers: Mapping[str, Speaker]) -> list[st
             f"{{\\k{marks[i + 1] - marks[i]}}}{escape_text(word.text.strip())}"
             for i, word in enumerate(chunk)
         )
+        if marks[0] > start:  # an empty syllable until the first word is spoken
+            text = f"{{\\k{marks[0] - start}}}" + text
         style = "Caption"
         if owners[index] in speakers:
             # The name is a syllable of no length: drawn in the speaker's colour from the start.
