@@ -23,6 +23,7 @@ TRUE_PEAK_MAX = -1.5  # dBTP, what every published video stays under
 FIRST_CEILING = -2.0  # dBTP the limiter aims at: leaves AAC room to overshoot
 TOLERANCE = 0.5  # LU from the target that a pass may land and be kept
 MAX_PASSES = 6
+LIMITED_SLOPE = 0.5  # LU per dB of gain into the limiter, for eSpeak's voice: 0.3 to 0.7
 MIN_SLOPE = 0.25  # a dB of gain gives at least this much loudness, however hard it limits
 SILENT = -70.0  # LUFS: EBU R128's absolute gate; nothing louder means nothing to normalise
 OVERSAMPLED = 192_000  # Hz the limiter runs at: 4x of 48 kHz
@@ -74,14 +75,15 @@ def encode_at(source: Path, out: Path, target: float) -> tuple[Loudness, int]:
             return got, passes
         tried.append((gain, got.integrated))
         # The limiter takes loudness off the peaks, so a dB of gain gives less than a dB:
-        # the last two passes say how much (the first assumes all of it).
-        slope = 1.0
+        # the last two passes say how much; before that, a guess from speech measured here.
+        slope = LIMITED_SLOPE if got.integrated < target else 1.0
         if len(tried) > 1:
             (gain_a, loud_a), (gain_b, loud_b) = tried[-2:]
             slope = min(max((loud_b - loud_a) / (gain_b - gain_a or 1e-9), MIN_SLOPE), 1.0)
         gain += (target - got.integrated) / slope
         if got.true_peak >= TRUE_PEAK_MAX:  # AAC overshot the limiter: lower it as much, and more
             ceiling -= got.true_peak - TRUE_PEAK_MAX + 0.2
+            tried.clear()  # a lower ceiling takes loudness too: measure the slope afresh
     raise MediaError(f"the soundtrack did not reach {target} LUFS with a true peak under "
                      f"{TRUE_PEAK_MAX} dBTP in {MAX_PASSES} passes (last: "
                      f"{got.integrated:.1f} LUFS, {got.true_peak:.1f} dBTP)")

@@ -20,6 +20,14 @@ from tasks.providers.espeak import EspeakSpeech
 WIDTH, HEIGHT, FPS = 180, 320, 12
 LINES = ["Loudness decides whether a short video sounds finished.",
          "Every platform turns it up or down to its own level."]
+# What the offline planner wrote for "How volcanoes work": the render where AAC's default coder
+# let limited speech peak at +0.5 dBTP.
+SIX_SCENES = ["Ever wondered about How volcanoes work? Let's find out.",
+              "Start with the basics: How volcanoes work is simpler than it looks.",
+              "Here is the part most people miss about How volcanoes work.",
+              "A real example makes How volcanoes work easy to picture.",
+              "Now the surprising detail behind How volcanoes work.",
+              "That's How volcanoes work in a nutshell. Thanks for watching!"]
 LEVELS = {"quiet": 0.02, "as spoken": 1.0, "loud": 6.0}  # x eSpeak's samples; loud clips
 
 
@@ -56,9 +64,9 @@ def clip(tmp_path_factory) -> Path:
 
 
 def render(tmp_path: Path, clip: Path, level: str, music: bool, target: float,
-           pad: float = 0.5):
+           pad: float = 0.5, lines: list[str] = LINES):
     scenes = []
-    for index, text in enumerate(LINES):
+    for index, text in enumerate(lines):
         audio, words = voice(tmp_path / f"line{index}.wav", text, LEVELS[level])
         scenes.append(SceneMedia(clip=clip, audio=audio, words=words))
     video = tmp_path / "video.mp4"
@@ -89,6 +97,16 @@ def test_a_short_video_meets_its_loudness_target_whatever_the_voice_level(
     assert composed.loudness == published  # what the manifest records is what was published
     assert 5 < composed.duration < 20  # a short video: where one-pass normalisers miss
     print(f"{level}, music {music}, target {target}: {published.integrated} LUFS, "
+          f"{published.true_peak} dBTP, {composed.passes} passes")
+
+
+def test_a_six_scene_video_with_music_meets_the_target(tmp_path, clip):
+    composed, video = render(tmp_path, clip, "as spoken", True, -14, lines=SIX_SCENES)
+
+    published = measure(video)
+    assert published.integrated == pytest.approx(-14, abs=1.0)
+    assert published.true_peak <= TRUE_PEAK_MAX
+    print(f"six scenes, {composed.duration:.1f} s: {published.integrated} LUFS, "
           f"{published.true_peak} dBTP, {composed.passes} passes")
 
 

@@ -119,6 +119,49 @@ def test_narration_starts_with_its_scene_and_is_padded_with_silence(tmp_path):
     assert loudness(video, 2.7, 3.3) > 0.05  # scene 2 speaks from its own start
 
 
+def caption_times(ass: str) -> list[tuple[float, float]]:
+    """When each caption of an ASS document is shown, in seconds."""
+    return [tuple(sum(float(p) * 60 ** i for i, p in enumerate(reversed(t.split(":"))))
+                  for t in line.split(",")[1:3])
+            for line in ass.splitlines() if line.startswith("Dialogue:")]
+
+
+def onsets(video: Path, threshold: float = 0.02) -> list[float]:
+    """Where sound starts after at least 0.2 s of quiet, in seconds (50 ms windows)."""
+    raw = video.with_suffix(".onsets.pcm")
+    run_ffmpeg(["-i", str(video), "-vn", "-ac", "1", "-ar", "8000", "-f", "s16le", str(raw)],
+               what="decode the soundtrack")
+    samples = array("h", raw.read_bytes())
+    found, quiet = [], 4
+    for start in range(0, len(samples) - 400, 400):
+        window = samples[start:start + 400]
+        loud = math.sqrt(sum(s * s for s in window) / len(window)) / 32768 > threshold
+        if loud and quiet >= 4:
+            found.append(start / 8000)
+        quiet = 0 if loud else quiet + 1
+    return found
+
+
+def test_a_scene_lasts_its_speech_plus_the_pad_and_captions_leave_no_longer_gap(tmp_path):
+    """Speech of 1.3, 0.6 and 2.0 s with a 0.4 s pad: each scene starts speaking where the
+    one before ended plus the pad, and a caption is up all the while (also during the pads)."""
+    speech, pad = [1.3, 0.6, 2.0], 0.4
+    scenes = [scene(tmp_path, i, clip=1.0, audio=seconds, texts=(f"w{i}a", f"w{i}b"))
+              for i, seconds in enumerate(speech)]
+    duration, video, ass = compose(tmp_path, scenes, pad=pad)
+
+    starts = [sum(speech[:i]) + i * pad for i in range(len(speech))]
+    assert duration == pytest.approx(sum(speech) + len(speech) * pad, abs=FRAME)
+    assert onsets(video) == pytest.approx(starts, abs=FRAME)
+    reached, longest = 0.0, 0.0
+    for start, end in sorted(caption_times(ass.read_text(encoding="utf-8"))):
+        longest, reached = max(longest, start - reached), max(reached, end)
+    assert max(longest, duration - reached) <= pad
+    # In the pad after scene 1's words, before scene 2 speaks: its caption is drawn.
+    caption = frame_at(video, starts[1] - pad / 2)[HEIGHT // 2 * WIDTH * 3:]
+    assert sum(r > 180 and g > 180 for r, g in zip(caption[::3], caption[1::3])) > 20
+
+
 def test_music_plays_under_the_narration_only_when_asked(tmp_path):
     scenes = [scene(tmp_path, 0, clip=1.0, audio=1.0)]
     _, quiet, _ = compose(tmp_path, scenes, music=False, name="quiet", pad=3.0)
@@ -139,11 +182,7 @@ def test_karaoke_captions_are_written_and_burned_in(tmp_path):
     text = ass.read_text(encoding="utf-8")
     assert text == (tmp_path / "out-work" / "captions.ass").read_text(encoding="utf-8")
     assert len(re.findall(r"\{\\k\d+\}", text)) == 4
-    for line in text.splitlines():
-        if line.startswith("Dialogue:"):
-            start, end = (sum(float(p) * 60 ** i for i, p in enumerate(reversed(t.split(":"))))
-                          for t in line.split(",")[1:3])
-            assert 0 <= start < end <= duration
+    assert all(0 <= start < end <= duration for start, end in caption_times(text))
     # Mid "one": a highlighted (yellow) word over the dark red clip in the caption area.
     frame = frame_at(video, 0.4)
     caption = frame[HEIGHT // 2 * WIDTH * 3:]
