@@ -1,6 +1,7 @@
-"""Benchmark: a 6-scene, 30 s, 1080×1920 storyboard with the offline providers, measured side
-by side in one run against the floor (one raw libx264 encode of a still image at the same size
-and settings) and against the same composition done with MoviePy.
+"""Benchmark: a 6-scene, 1080×1920 storyboard with the offline providers (about 24 s: each
+scene its speech plus the pad), measured side by side in one run against the floor (one raw
+libx264 encode of a still image at the same size, settings and length) and against the same
+composition done with MoviePy; and the published soundtrack's loudness.
 
     make bench          # or: .venv/bin/python bench/run.py [--short-side 1080] [--skip-moviepy]
 """
@@ -89,6 +90,7 @@ def moviepy_compose(summary, board: Storyboard, fps: int, workdir: Path) -> floa
     store = open_store(load_settings().store)
     manifest = json.loads(summary.manifest.read_text())
     outputs = {node["id"]: node["outputs"] for node in manifest["nodes"]}
+    pad = next(node for node in manifest["nodes"] if node["kind"] == "compose")["params"]["pad"]
     fade, start, layers, voices = 0.4, 0.0, [], []
     for index, scene in enumerate(board.ordered_scenes()):
         clip = VideoFileClip(str(store.blob_path(outputs[f"{scene.id}-clip"]["clip"])))
@@ -96,9 +98,9 @@ def moviepy_compose(summary, board: Storyboard, fps: int, workdir: Path) -> floa
         if index:
             clip = clip.with_effects([vfx.CrossFadeIn(fade)])
         layers.append(clip)
-        voices.append(AudioFileClip(str(store.blob_path(outputs[f"{scene.id}-l1-tts"]["audio"])))
-                      .with_start(start))
-        start += scene.duration - fade
+        voice = AudioFileClip(str(store.blob_path(outputs[f"{scene.id}-l1-tts"]["audio"])))
+        voices.append(voice.with_start(start))
+        start += voice.duration + pad - fade  # as reelflow paces it: the speech, then the pad
     video = CompositeVideoClip(layers).with_audio(CompositeAudioClip(voices))
     preset = FINAL_VIDEO_ARGS[FINAL_VIDEO_ARGS.index("-preset") + 1]
     crf = FINAL_VIDEO_ARGS[FINAL_VIDEO_ARGS.index("-crf") + 1]
@@ -120,6 +122,7 @@ def main() -> None:
     from config.settings import load_settings
     from flows.options import RenderOptions
     from flows.video import render_storyboard
+    from tasks.ffmpeg import probe
 
     settings = load_settings()
     board = storyboard()
@@ -129,16 +132,18 @@ def main() -> None:
         id="w", order=0, lines=[Line(text="Warm up.")], visual_prompt="x", duration=1)]),
         RenderOptions(short_side=64))  # starts Prefect's server, so the timings below are the render alone
 
-    floor = floor_encode(width, height, settings.fps, board.duration, workdir)
     cold, cold_s = timed(render_storyboard, board)
-    cold_nodes = json.loads(cold.manifest.read_text())["nodes"]  # before a rerun rewrites it
+    cold_manifest = json.loads(cold.manifest.read_text())  # before a rerun rewrites it
+    cold_nodes, loudness = cold_manifest["nodes"], cold_manifest["loudness"]
+    video_s = probe(cold.video).duration
+    floor = floor_encode(width, height, settings.fps, video_s, workdir)
     again, again_s = timed(render_storyboard, board)
     scenes = list(board.scenes)
     scenes[2] = scenes[2].model_copy(update={"lines": [Line(text=EDITED)]})
     edited, edited_s = timed(render_storyboard, board.model_copy(update={"scenes": scenes}))
     compose_s = next(node["seconds"] for node in cold_nodes if node["kind"] == "compose")
 
-    print(f"storyboard: 6 scenes, {board.duration:.0f} s, {width}x{height} @ {settings.fps} fps")
+    print(f"storyboard: 6 scenes, video {video_s:.1f} s, {width}x{height} @ {settings.fps} fps")
     print(f"floor (raw libx264 encode of a still)     {floor:6.1f} s")
     print(f"cold render                               {cold_s:6.1f} s   ÷ floor = {cold_s / floor:.2f}")
     print(f"no-change rerun                           {again_s:6.1f} s   ÷ cold  = {again_s / cold_s:.3f}"
@@ -149,6 +154,8 @@ def main() -> None:
     for kind in ("tts", "image", "clip", "compose"):
         seconds = [node["seconds"] for node in cold_nodes if node["kind"] == kind]
         print(f"  {kind:<8} nodes: {len(seconds)}, {sum(seconds):5.1f} s in all (they overlap)")
+    print(f"soundtrack: {loudness['integrated_lufs']} LUFS, {loudness['true_peak_dbtp']} dBTP "
+          f"(target {loudness['target_lufs']}, {loudness['passes']} encodes)")
     if not args.skip_moviepy:
         moviepy_s = moviepy_compose(cold, board, settings.fps, workdir)
         print(f"same composition with MoviePy             {moviepy_s:6.1f} s   ÷ ours  = {moviepy_s / compose_s:.1f}")

@@ -57,6 +57,12 @@ class Settings(BaseSettings):
     out: Path = Field(Path("out"), description="Folder videos are published to")
     short_side: int = Field(1080, ge=64, le=4096, description="Short side of the video, px")
     fps: int = Field(30, ge=6, le=60)
+    loudness_lufs: float = Field(-14, ge=-36, le=-6, description="Integrated loudness of the "
+                                 "soundtrack, LUFS: -14 for short-video platforms, -16 for "
+                                 "podcasts, -23 for broadcast; its true peak stays under -1.5 dBTP")
+    scene_pad_seconds: float = Field(0.5, ge=0.1, le=3, description="Quiet after each scene's "
+                                     "narration before the next scene; a scene lasts as long as "
+                                     "its speech plus this")
     prices: Path | None = Field(None, description="A price table laid over config/prices.yaml")
     planner: ProviderChain = ["local"]
     speech: ProviderChain = ["espeak"]

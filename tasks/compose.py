@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from cache import open_store
 from config.settings import Settings
 from tasks.audio import at_rate, join_lines, rate_of
+from tasks.manifest import LoudnessReport
 from tasks.montage import SceneMedia, compose_video
 from tasks.nodes import Generator, Node
 from tasks.providers.base import Usage, WordTiming
@@ -20,7 +21,7 @@ from tasks.subtitles import Speaker, Turn
 if TYPE_CHECKING:
     from tasks.graph import Step, Upstream
 
-COMPOSE_VERSION = 3  # 3: captions in a font per script, right-to-left lines
+COMPOSE_VERSION = 3  # 3: captions in a font per script; scenes as long as their speech plus a pad; loudness to a target
 
 
 def describe(step: Step, storyboard: Storyboard, settings: Settings, provider: None,
@@ -41,9 +42,9 @@ def describe(step: Step, storyboard: Storyboard, settings: Settings, provider: N
     speakers = {c.id: Speaker(c.name, c.shown_color) for c in storyboard.characters}
     node = Node(id="compose", kind="compose", version=COMPOSE_VERSION, provider="reelflow",
                 provider_version=1, model="ffmpeg", inputs=inputs,
-                params={"targets": [scene.duration for scene in scenes], "width": width,
-                        "height": height, "fps": settings.fps, "music": storyboard.music,
-                        "language": storyboard.language,
+                params={"pad": settings.scene_pad_seconds, "loudness": settings.loudness_lufs,
+                        "width": width, "height": height, "fps": settings.fps,
+                        "music": storyboard.music, "language": storyboard.language,
                         "gap": LINE_GAP_SECONDS,
                         "speakers": [[line.speaker for line in scene.lines] for scene in scenes],
                         "cast": [scene.cast for scene in scenes],
@@ -70,12 +71,20 @@ def describe(step: Step, storyboard: Storyboard, settings: Settings, provider: N
             path = workdir / f"scene-{index:04d}.wav"
             path.write_bytes(audio)
             media.append(SceneMedia(clip=store.blob_path(inputs[f"{index:03d}-clip"]), audio=path,
-                                    words=words, target=scene.duration, turns=tuple(turns),
+                                    words=words, turns=tuple(turns),
                                     cast=tuple(sprites[member] for member in scene.cast)))
         video, subtitles = workdir / "video.mp4", workdir / "subtitles.ass"
-        compose_video(media, width=width, height=height, fps=settings.fps,
-                      music=storyboard.music, video_out=video, subtitles_out=subtitles,
-                      workdir=workdir, speakers=speakers, language=storyboard.language)
-        return {"video": (video, "video/mp4"), "subtitles": (subtitles, "text/x-ass")}, Usage()
+        composed = compose_video(media, width=width, height=height, fps=settings.fps,
+                                 music=storyboard.music, pad=settings.scene_pad_seconds,
+                                 loudness=settings.loudness_lufs, video_out=video,
+                                 subtitles_out=subtitles, workdir=workdir, speakers=speakers,
+                                 language=storyboard.language)
+        loudness = workdir / "loudness.json"
+        report = LoudnessReport(target_lufs=settings.loudness_lufs,
+                                integrated_lufs=composed.loudness.integrated,
+                                true_peak_dbtp=composed.loudness.true_peak, passes=composed.passes)
+        loudness.write_text(report.model_dump_json(), encoding="utf-8")
+        return {"video": (video, "video/mp4"), "subtitles": (subtitles, "text/x-ass"),
+                "loudness": (loudness, "application/json")}, Usage()
 
     return node, generate

@@ -41,6 +41,15 @@ class ManifestNode(BaseModel):
         )
 
 
+class LoudnessReport(BaseModel):
+    """The published video's soundtrack as ffmpeg's EBU R128 meter measured it."""
+
+    target_lufs: float
+    integrated_lufs: float
+    true_peak_dbtp: float
+    passes: int  # encodes of the soundtrack it took to meet the target
+
+
 class Manifest(BaseModel):
     manifest_version: int = MANIFEST_VERSION
     title: str
@@ -55,13 +64,15 @@ class Manifest(BaseModel):
     saved_usd: float
     # What the run did other than what the profile promised (tasks/degraded.py).
     warnings: list[str] = []
+    loudness: LoudnessReport | None = None
 
     @classmethod
     def of(cls, title: str, video_digest: str, nodes: list[ManifestNode],
-           url: str | None = None, warnings: list[str] | None = None) -> Manifest:
+           url: str | None = None, warnings: list[str] | None = None,
+           loudness: LoudnessReport | None = None) -> Manifest:
         return cls(
             title=title, video_digest=video_digest, url=url, created_at=round(time.time(), 3),
-            nodes=nodes, warnings=warnings or [],
+            nodes=nodes, warnings=warnings or [], loudness=loudness,
             generated=sum(node.status == "generated" for node in nodes),
             cached=sum(node.status == "cached" for node in nodes),
             placeholders=sum(node.status == "placeholder" for node in nodes),

@@ -2,7 +2,12 @@
 
 Scene lengths are whole frames, so picture, narration and captions share one timeline:
 scene i starts at the sum of the lengths before it, and crossfades never shorten the video
-because each clip is extended (last frame held) to cover the fade into the next scene.
+because each clip is extended (last frame held) to cover the fade into the next scene. A scene
+lasts as long as its narration plus a short pad: the speech sets the pace, not the planner's
+guess of a scene's length (which only sets how long a clip is asked for).
+
+The soundtrack is mixed to a WAV, then encoded at the target loudness (tasks/loudness.py), and
+the published file is measured.
 """
 
 from __future__ import annotations
@@ -13,15 +18,16 @@ from dataclasses import dataclass
 from itertools import accumulate
 from pathlib import Path
 
-from tasks.ffmpeg import FASTSTART, FINAL_AUDIO_ARGS, FINAL_VIDEO_ARGS, MediaError, run_ffmpeg
+from tasks.ffmpeg import FASTSTART, FINAL_VIDEO_ARGS, MediaError, run_ffmpeg
+from tasks.loudness import Loudness, encode_at, gain_to, measure
 from tasks.providers.base import WordTiming
 from tasks.stage import CastSprite, Stage, draw_stage
 from tasks.subtitles import SceneWords, Speaker, Turn, burn_filter, karaoke_ass
 
-TAIL = 0.3  # seconds of quiet after each scene's narration
 CROSSFADE = 0.4
 SEGMENT_SCENES = 8  # scenes per ffmpeg run: bounds its decoders, memory and argv
 SAMPLE_RATE = 48_000
+VOICE_LUFS = -20.0  # the narration's level in the mix, which the music pad is set against
 # A soft C major pad (C3 G3 C4 E4), each tone swelling at its own slow rate so it drifts.
 PAD_TONES = [(130.81, 0.1), (196.00, 0.13), (261.63, 0.17), (329.63, 0.23)]
 
@@ -31,15 +37,23 @@ class SceneMedia:
     clip: Path  # silent H.264 mp4 at the output size; may be shorter or longer than the scene
     audio: Path  # 16-bit PCM mono WAV of the scene's narration
     words: list[WordTiming]  # relative to the start of `audio`
-    target: float  # the storyboard's target duration for this scene, seconds
     turns: tuple[Turn, ...] = ()  # who speaks when; none: the narrator throughout
     cast: tuple[CastSprite, ...] = ()  # characters on screen, in order; their sprites
 
 
+@dataclass(frozen=True)
+class Composed:
+    duration: float  # seconds
+    loudness: Loudness  # of the published file's soundtrack
+    passes: int  # encodes of the soundtrack it took to meet the loudness target
+
+
 def compose_video(scenes: list[SceneMedia], *, width: int, height: int, fps: int, music: bool,
-                  video_out: Path, subtitles_out: Path, workdir: Path,
-                  speakers: dict[str, Speaker] | None = None, language: str = "en") -> float:
-    """Render the finished video and its captions; return the video's duration in seconds.
+                  pad: float, loudness: float, video_out: Path, subtitles_out: Path,
+                  workdir: Path, speakers: dict[str, Speaker] | None = None,
+                  language: str = "en") -> Composed:
+    """Render the finished video and its captions, scenes `pad` seconds longer than their
+    narration and the soundtrack at `loudness` LUFS integrated.
 
     The picture is encoded in segments of SEGMENT_SCENES scenes, each in its own ffmpeg run
     with captions burned in, then the segments are joined without re-encoding and the
@@ -50,7 +64,7 @@ def compose_video(scenes: list[SceneMedia], *, width: int, height: int, fps: int
         raise MediaError("cannot compose a video without scenes")
     workdir.mkdir(parents=True, exist_ok=True)
     narration = workdir / "narration.wav"
-    frames = _write_narration(scenes, fps, narration)
+    frames = _write_narration(scenes, fps, pad, narration)
     starts = [0, *accumulate(frames)]
     duration = starts[-1] / fps
 
@@ -90,16 +104,21 @@ def compose_video(scenes: list[SceneMedia], *, width: int, height: int, fps: int
     # Our own file names only (no user text), each quoted for the concat demuxer.
     playlist = workdir / "segments.txt"
     playlist.write_text("".join(f"file '{path.name}'\n" for path in segments), encoding="utf-8")
-    soundtrack = workdir / "soundtrack.txt"
-    soundtrack.write_text(_audio_graph(1, duration, music), encoding="utf-8")
-    run_ffmpeg(["-f", "concat", "-i", str(playlist), "-i", str(narration),
-                "-/filter_complex", str(soundtrack), "-map", "0:v", "-map", "[a]", "-c:v", "copy",
-                *FINAL_AUDIO_ARGS, *FASTSTART, str(video_out)], what="join the segments")
-    return duration
+    graph, mix, soundtrack = (workdir / name for name in ("mix.txt", "mix.wav", "soundtrack.m4a"))
+    voice_gain = gain_to(measure(narration), VOICE_LUFS)
+    graph.write_text(_audio_graph(duration, music, voice_gain), encoding="utf-8")
+    # Float samples: a mix louder than full scale is turned down later, never clipped here.
+    run_ffmpeg(["-i", str(narration), "-/filter_complex", str(graph), "-map", "[a]",
+                "-c:a", "pcm_f32le", str(mix)], what="mix the soundtrack")
+    _, passes = encode_at(mix, soundtrack, loudness)
+    run_ffmpeg(["-f", "concat", "-i", str(playlist), "-i", str(soundtrack), "-map", "0:v",
+                "-map", "1:a", "-c", "copy", *FASTSTART, str(video_out)], what="join the segments")
+    return Composed(duration, measure(video_out), passes)
 
 
-def _write_narration(scenes: list[SceneMedia], fps: int, out: Path) -> list[int]:
-    """Concatenate the scene WAVs, each padded with silence to its scene's length in frames.
+def _write_narration(scenes: list[SceneMedia], fps: int, pad: float, out: Path) -> list[int]:
+    """Concatenate the scene WAVs, each followed by `pad` seconds of silence and then padded to
+    its scene's length in whole frames.
 
     Scene boundaries are rounded up to whole frames from the exact running total, so the
     rounding never adds up over many scenes.
@@ -117,7 +136,7 @@ def _write_narration(scenes: list[SceneMedia], fps: int, out: Path) -> list[int]
                                      "scene 1's")
                 samples = source.getnframes()
                 sink.writeframes(source.readframes(samples))
-            exact_end += max(scene.target, samples / rate + TAIL)
+            exact_end += samples / rate + pad
             frame_start, frame_end = frame_end, math.ceil(exact_end * fps - 1e-6)
             frames.append(frame_end - frame_start)
             silence = round(frame_end / fps * rate) - sink.tell()
@@ -177,11 +196,12 @@ def _segment_graph(frames: list[int], fade: int, span: range, width: int, height
     return "\n".join(lines) + "\n"
 
 
-def _audio_graph(narration_input: int, duration: float, music: bool) -> str:
-    # One-pass loudnorm works (and outputs) at 192 kHz: bring it back down.
-    loudness = f"loudnorm=I=-16:TP=-1.5:LRA=11,aresample={SAMPLE_RATE}[a]"
+def _audio_graph(duration: float, music: bool, voice_gain: float) -> str:
+    """The narration at VOICE_LUFS, over the music pad when asked: the same balance whatever
+    level the voice came at."""
+    voice = f"[0:a]volume={voice_gain:.3f}dB,aresample={SAMPLE_RATE}"
     if not music:
-        return f"[{narration_input}:a]{loudness}\n"
+        return f"{voice}[a]\n"
     lines = [f"sine=frequency={tone}:sample_rate={SAMPLE_RATE}:duration={duration:.6f},"
              f"tremolo=f={swell}:d=0.6[p{i}];" for i, (tone, swell) in enumerate(PAD_TONES)]
     fade = min(2.0, duration / 4)
@@ -189,9 +209,9 @@ def _audio_graph(narration_input: int, duration: float, music: bool) -> str:
         "".join(f"[p{i}]" for i in range(len(PAD_TONES)))
         + f"amix=inputs={len(PAD_TONES)}:normalize=0,volume=0.25,"
         f"afade=t=in:d={fade:.6f},afade=t=out:st={duration - fade:.6f}:d={fade:.6f}[pad];",
-        f"[{narration_input}:a]aresample={SAMPLE_RATE},asplit[voice][key];",
+        f"{voice},asplit[voice][key];",
         # Duck the pad under the voice: the narration is the compressor's key.
         "[pad][key]sidechaincompress=threshold=0.02:ratio=8:attack=20:release=500[bed];",
-        f"[voice][bed]amix=inputs=2:normalize=0:duration=first,{loudness}",
+        "[voice][bed]amix=inputs=2:normalize=0:duration=first[a]",
     ]
     return "\n".join(lines) + "\n"

@@ -26,7 +26,7 @@ from cache.keys import file_digest
 from cache.store import ArtifactStore
 from config.settings import Settings
 from tasks.gcs import publish_to_gcs, signing_credentials, video_url
-from tasks.manifest import Manifest, ManifestNode, RenderSummary
+from tasks.manifest import LoudnessReport, Manifest, ManifestNode, RenderSummary
 from tasks.nodes import NodeOutcome
 from tasks.storyboard import Storyboard
 
@@ -67,8 +67,10 @@ def publish(storyboard: Storyboard, outcomes: list[NodeOutcome], composed: NodeO
         outputs={"video": video.digest}, cost_usd=0.0, saved_usd=0.0,
         seconds=round(time.monotonic() - started, 3),
     ))
+    loudness = LoudnessReport.model_validate_json(store.read_bytes(composed.output("loudness")))
     manifest = Manifest.of(storyboard.title, video.digest, nodes,
-                           url=bucket.url if bucket else None, warnings=warnings)
+                           url=bucket.url if bucket else None, warnings=warnings,
+                           loudness=loudness)
     small_files = {
         "storyboard.json": storyboard.model_dump_json(indent=2).encode(),
         "manifest.json": manifest.model_dump_json(indent=2).encode(),

@@ -31,7 +31,6 @@ from tasks.writing import join_words
 
 MAX_WORDS = 6
 MAX_CHARS = 32  # columns: an East Asian wide character takes two
-HOLD = 0.5  # seconds the last caption of a scene stays up after its last word
 SENTENCE_END = re.compile(r"[.!?…。！？]['\"’”)\]»]*$")
 # A backslash followed by an invisible ZERO WIDTH JOINER (Noto Sans has the glyph; it renders
 # pixel-identical to a bare backslash) can never form `\N`, `\n`, `\h`, `\{` or `\}`.
@@ -184,8 +183,10 @@ def _scene_events(scene: SceneWords, speakers: Mapping[str, Speaker],
     events, carried = [], []
     for index, chunk in enumerate(chunks):
         chunk = carried + chunk
-        start = _cs(scene.start + chunk[0].start)
-        following = chunks[index + 1][0].start if index + 1 < len(chunks) else chunk[-1].end + HOLD
+        # A scene's captions cover it whole: the first is up from the scene's start, each stays
+        # until the next one, the last until the scene ends (its narration plus a short pad).
+        start = _cs(scene.start + chunk[0].start) if events else _cs(scene.start)
+        following = chunks[index + 1][0].start if index + 1 < len(chunks) else scene.length
         end = min(scene_end, _cs(scene.start + following))
         if end <= start and index + 1 < len(chunks):
             carried = chunk  # no time of its own before the next line starts: shown with it
@@ -198,6 +199,8 @@ def _scene_events(scene: SceneWords, speakers: Mapping[str, Speaker],
             marks[i] = max(marks[i], marks[i - 1])
         syllables = [(marks[i + 1] - marks[i], word.text.rstrip() if i else word.text.strip())
                      for i, word in enumerate(chunk)]
+        if marks[0] > start:  # an empty syllable until the first word is spoken
+            syllables.insert(0, (marks[0] - start, ""))
         style = "Caption"
         if owners[index] in speakers:
             # The name is a syllable of no length: drawn in the speaker's colour from the start.
@@ -228,7 +231,10 @@ def _line_text(syllables: Sequence[tuple[int, str]], layout: _Layout) -> str:
     for length, text in syllables:
         shown = [escaped for escaped in map(escape_text, text.lstrip()) if escaped]
         word = "".join(map(_shown, shown))
-        if pieces:
+        if not shown:  # a syllable of time alone: nothing shown
+            pieces.append(_Piece("", karaoke=length))
+            continue
+        if previous:
             space = (" " if text[:1].isspace()
                      else join_words([previous, word])[len(previous):-len(word)])
             joins.append(len(pieces))

@@ -90,6 +90,17 @@ def test_a_provider_setting_that_names_nothing_real_is_refused(command, settings
     _assert_refused(run([command, "bees"], {**cli_env, **settings}), line, workspace)
 
 
+@pytest.mark.parametrize("settings, line", [
+    ({"REELFLOW_LOUDNESS_LUFS": "-3"}, "settings.loudness_lufs: Input should be less than or "
+                                       "equal to -6"),
+    ({"REELFLOW_LOUDNESS_LUFS": "loud"}, "settings.loudness_lufs: Input should be a valid number"),
+    ({"REELFLOW_SCENE_PAD_SECONDS": "0"}, "settings.scene_pad_seconds: Input should be greater "
+                                          "than or equal to 0.1"),
+], ids=["loudness-too-high", "loudness-not-a-number", "pad-zero"])
+def test_a_loudness_or_pace_setting_out_of_range_is_refused(settings, line, cli_env, workspace):
+    _assert_refused(run(["make", "bees"], {**cli_env, **settings}), line, workspace)
+
+
 def test_a_price_table_with_an_unknown_unit_is_refused(cli_env, workspace, tmp_path):
     prices = tmp_path / "prices.yaml"
     prices.write_text("espeak:\n  espeak-ng: {per_1k_chars: 0.1}\n")

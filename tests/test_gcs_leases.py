@@ -29,6 +29,7 @@ from cache.gcs_store import GcsArtifactStore
 from cache.store import NodeRecord
 from tasks.ffmpeg import probe
 from tests.fakes.gcs import GcsFake, gcs_fake, new_bucket
+from tests.pacing import paced_seconds
 from tests.test_cli_input import REELFLOW, run
 from tests.test_crash_resume import KILLPOINT
 
@@ -232,11 +233,15 @@ def shared(cli_env, prefect_api_url, tmp_path, monkeypatch):
         yield fake, bucket, board, envs
 
 
-def finished(process: subprocess.Popen) -> dict:
+def finished(process: subprocess.Popen, bucket: storage.Bucket, scratch: Path) -> dict:
+    """The render's summary, once its video is checked: as long as its speech says."""
     stdout, stderr = process.communicate(timeout=300)
     assert process.returncode == 0, stderr
     summary = json.loads(stdout)
-    assert probe(summary["video"]).duration == pytest.approx(3 * 2.0, rel=0.05)
+    manifest = json.loads(Path(summary["manifest"]).read_text())
+    store = GcsArtifactStore(f"gs://{bucket.name}/cache", client=bucket.client, cache_dir=scratch)
+    assert probe(summary["video"]).duration == pytest.approx(paced_seconds(manifest, store),
+                                                             abs=0.1)
     return summary
 
 
@@ -272,7 +277,8 @@ def test_two_machines_rendering_the_same_storyboard_at_once_pay_for_each_node_on
         (method, path.rsplit("/", 1)[0] + "/") for method, path in fake.requests},
         "B waiting on a lease", timeout_s=120)
     go.touch()
-    summaries = [finished(a), finished(b)]
+    summaries = [finished(a, bucket, tmp_path / "reader-a"),
+                 finished(b, bucket, tmp_path / "reader-b")]
 
     generated = Counter()
     for summary in summaries:
@@ -287,7 +293,8 @@ def test_two_machines_rendering_the_same_storyboard_at_once_pay_for_each_node_on
     assert run(["cache", "verify"], env_a).returncode == 0
 
 
-def test_a_machine_killed_mid_render_has_its_leases_taken_over_by_the_other(shared, render):
+def test_a_machine_killed_mid_render_has_its_leases_taken_over_by_the_other(shared, render,
+                                                                          tmp_path):
     fake, bucket, board, (env_a, env_b) = shared
     # Machine A dies inside its first speech generation: it holds that node's lease (and
     # perhaps others), which nobody renews again.
@@ -305,7 +312,7 @@ def test_a_machine_killed_mid_render_has_its_leases_taken_over_by_the_other(shar
     unfinished = left - made  # a lease A held on a node it had stored is nobody's concern
     assert unfinished
 
-    summary = finished(b)
+    summary = finished(b, bucket, tmp_path / "reader")
 
     assert {blob.name.rsplit("/", 1)[1] for blob in leases(bucket)} <= left & made
     assert set(index_writes(fake, bucket).values()) == {1}  # nothing paid twice

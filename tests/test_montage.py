@@ -12,12 +12,13 @@ from pathlib import Path
 import pytest
 
 from tasks import montage
-from tasks.montage import CROSSFADE, TAIL, SceneMedia, compose_video
+from tasks.montage import CROSSFADE, SceneMedia, compose_video
 from tasks.ffmpeg import INTERMEDIATE_VIDEO_ARGS, count_frames, probe, run_ffmpeg
 from tasks.providers.base import WordTiming
 
 WIDTH, HEIGHT, FPS = 180, 320, 12
 FRAME = 1 / FPS
+PAD = 0.5  # seconds of quiet after each scene's narration
 COLORS = ["0x800000", "0x000080", "0x006000", "0x604000"]
 
 
@@ -41,22 +42,21 @@ def spoken(seconds: float, *texts: str) -> list[WordTiming]:
     return [WordTiming(text=t, start=i * step, end=(i + 0.8) * step) for i, t in enumerate(texts)]
 
 
-def scene(tmp_path: Path, index: int, *, clip: float, audio: float, target: float,
+def scene(tmp_path: Path, index: int, *, clip: float, audio: float,
           texts: tuple[str, ...] = ("hello", "there")) -> SceneMedia:
     return SceneMedia(
         clip=make_clip(tmp_path / f"clip{index}.mp4", clip, COLORS[index % len(COLORS)]),
         audio=make_wav(tmp_path / f"voice{index}.wav", audio),
-        words=spoken(audio, *texts),
-        target=target)
+        words=spoken(audio, *texts))
 
 
 def compose(tmp_path: Path, scenes: list[SceneMedia], *, music: bool = False, name: str = "out",
-            workdir: Path | None = None) -> tuple[float, Path, Path]:
+            workdir: Path | None = None, pad: float = PAD) -> tuple[float, Path, Path]:
     video, ass = tmp_path / f"{name}.mp4", tmp_path / f"{name}.ass"
-    duration = compose_video(scenes, width=WIDTH, height=HEIGHT, fps=FPS, music=music,
-                             video_out=video, subtitles_out=ass,
+    composed = compose_video(scenes, width=WIDTH, height=HEIGHT, fps=FPS, music=music, pad=pad,
+                             loudness=-14, video_out=video, subtitles_out=ass,
                              workdir=workdir or tmp_path / f"{name}-work")
-    return duration, video, ass
+    return composed.duration, video, ass
 
 
 def frame_at(video: Path, seconds: float) -> bytes:
@@ -81,16 +81,12 @@ def loudness(video: Path, start: float, end: float) -> float:
     return math.sqrt(sum(s * s for s in samples) / len(samples)) / 32768
 
 
-def expected_length(audio: float, target: float) -> float:
-    return max(target, audio + TAIL)
-
-
 def test_output_is_h264_and_aac_at_the_requested_size_and_lasts_the_sum_of_scene_lengths(
         tmp_path):
-    scenes = [scene(tmp_path, 0, clip=0.8, audio=1.0, target=2.0),  # clip shorter than scene
-              scene(tmp_path, 1, clip=4.0, audio=0.5, target=1.5),  # clip longer than scene
-              scene(tmp_path, 2, clip=1.0, audio=2.2, target=1.0)]  # narration outlasts target
-    total = sum(expected_length(a, t) for a, t in [(1.0, 2.0), (0.5, 1.5), (2.2, 1.0)])
+    scenes = [scene(tmp_path, 0, clip=0.8, audio=1.0),  # clip shorter than its scene
+              scene(tmp_path, 1, clip=4.0, audio=0.5),  # clip longer than its scene
+              scene(tmp_path, 2, clip=1.0, audio=2.2)]
+    total = sum(audio + PAD for audio in (1.0, 0.5, 2.2))
 
     duration, video, _ = compose(tmp_path, scenes)
 
@@ -103,8 +99,8 @@ def test_output_is_h264_and_aac_at_the_requested_size_and_lasts_the_sum_of_scene
 
 
 def test_short_clip_holds_its_last_frame_and_long_clip_is_cut_at_its_scene(tmp_path):
-    scenes = [scene(tmp_path, 0, clip=0.5, audio=0.5, target=3.0),  # red for 0.5 s only
-              scene(tmp_path, 1, clip=6.0, audio=0.5, target=2.0)]  # blue, far too long
+    scenes = [scene(tmp_path, 0, clip=0.5, audio=2.5),  # red for 0.5 s of a 3 s scene
+              scene(tmp_path, 1, clip=6.0, audio=1.5)]  # blue, far too long for its 2 s
     duration, video, _ = compose(tmp_path, scenes)
 
     red, _, blue = mean_rgb(frame_at(video, 2.5), 0, HEIGHT // 2)  # late in scene 1
@@ -115,19 +111,61 @@ def test_short_clip_holds_its_last_frame_and_long_clip_is_cut_at_its_scene(tmp_p
 
 
 def test_narration_starts_with_its_scene_and_is_padded_with_silence(tmp_path):
-    scenes = [scene(tmp_path, 0, clip=1.0, audio=1.0, target=3.0),
-              scene(tmp_path, 1, clip=1.0, audio=1.0, target=2.0)]
-    _, video, _ = compose(tmp_path, scenes)
+    scenes = [scene(tmp_path, 0, clip=1.0, audio=1.0), scene(tmp_path, 1, clip=1.0, audio=1.0)]
+    _, video, _ = compose(tmp_path, scenes, pad=1.5)
 
     assert loudness(video, 0.2, 0.8) > 0.05  # scene 1 speaks
-    assert loudness(video, 1.5, 2.9) < 0.005  # then pauses until its scene ends
-    assert loudness(video, 3.2, 3.8) > 0.05  # scene 2 speaks from its own start
+    assert loudness(video, 1.2, 2.4) < 0.005  # then pauses for the pad, until its scene ends
+    assert loudness(video, 2.7, 3.3) > 0.05  # scene 2 speaks from its own start
+
+
+def caption_times(ass: str) -> list[tuple[float, float]]:
+    """When each caption of an ASS document is shown, in seconds."""
+    return [tuple(sum(float(p) * 60 ** i for i, p in enumerate(reversed(t.split(":"))))
+                  for t in line.split(",")[1:3])
+            for line in ass.splitlines() if line.startswith("Dialogue:")]
+
+
+def onsets(video: Path, threshold: float = 0.02) -> list[float]:
+    """Where sound starts after at least 0.2 s of quiet, in seconds (50 ms windows)."""
+    raw = video.with_suffix(".onsets.pcm")
+    run_ffmpeg(["-i", str(video), "-vn", "-ac", "1", "-ar", "8000", "-f", "s16le", str(raw)],
+               what="decode the soundtrack")
+    samples = array("h", raw.read_bytes())
+    found, quiet = [], 4
+    for start in range(0, len(samples) - 400, 400):
+        window = samples[start:start + 400]
+        loud = math.sqrt(sum(s * s for s in window) / len(window)) / 32768 > threshold
+        if loud and quiet >= 4:
+            found.append(start / 8000)
+        quiet = 0 if loud else quiet + 1
+    return found
+
+
+def test_a_scene_lasts_its_speech_plus_the_pad_and_captions_leave_no_longer_gap(tmp_path):
+    """Speech of 1.3, 0.6 and 2.0 s with a 0.4 s pad: each scene starts speaking where the
+    one before ended plus the pad, and a caption is up all the while (also during the pads)."""
+    speech, pad = [1.3, 0.6, 2.0], 0.4
+    scenes = [scene(tmp_path, i, clip=1.0, audio=seconds, texts=(f"w{i}a", f"w{i}b"))
+              for i, seconds in enumerate(speech)]
+    duration, video, ass = compose(tmp_path, scenes, pad=pad)
+
+    starts = [sum(speech[:i]) + i * pad for i in range(len(speech))]
+    assert duration == pytest.approx(sum(speech) + len(speech) * pad, abs=FRAME)
+    assert onsets(video) == pytest.approx(starts, abs=FRAME)
+    reached, longest = 0.0, 0.0
+    for start, end in sorted(caption_times(ass.read_text(encoding="utf-8"))):
+        longest, reached = max(longest, start - reached), max(reached, end)
+    assert max(longest, duration - reached) <= pad
+    # In the pad after scene 1's words, before scene 2 speaks: its caption is drawn.
+    caption = frame_at(video, starts[1] - pad / 2)[HEIGHT // 2 * WIDTH * 3:]
+    assert sum(r > 180 and g > 180 for r, g in zip(caption[::3], caption[1::3])) > 20
 
 
 def test_music_plays_under_the_narration_only_when_asked(tmp_path):
-    scenes = [scene(tmp_path, 0, clip=1.0, audio=1.0, target=4.0)]
-    _, quiet, _ = compose(tmp_path, scenes, music=False, name="quiet")
-    _, scored, _ = compose(tmp_path, scenes, music=True, name="scored")
+    scenes = [scene(tmp_path, 0, clip=1.0, audio=1.0)]
+    _, quiet, _ = compose(tmp_path, scenes, music=False, name="quiet", pad=3.0)
+    _, scored, _ = compose(tmp_path, scenes, music=True, name="scored", pad=3.0)
 
     for video in (quiet, scored):
         assert probe(video).audio_codec == "aac"
@@ -137,18 +175,14 @@ def test_music_plays_under_the_narration_only_when_asked(tmp_path):
 
 
 def test_karaoke_captions_are_written_and_burned_in(tmp_path):
-    scenes = [scene(tmp_path, 0, clip=1.0, audio=2.0, target=2.0, texts=("one", "two")),
-              scene(tmp_path, 1, clip=1.0, audio=2.0, target=2.0, texts=("three", "four"))]
+    scenes = [scene(tmp_path, 0, clip=1.0, audio=2.0, texts=("one", "two")),
+              scene(tmp_path, 1, clip=1.0, audio=2.0, texts=("three", "four"))]
     duration, video, ass = compose(tmp_path, scenes)
 
     text = ass.read_text(encoding="utf-8")
     assert text == (tmp_path / "out-work" / "captions.ass").read_text(encoding="utf-8")
     assert len(re.findall(r"\{\\k\d+\}", text)) == 4
-    for line in text.splitlines():
-        if line.startswith("Dialogue:"):
-            start, end = (sum(float(p) * 60 ** i for i, p in enumerate(reversed(t.split(":"))))
-                          for t in line.split(",")[1:3])
-            assert 0 <= start < end <= duration
+    assert all(0 <= start < end <= duration for start, end in caption_times(text))
     # Mid "one": a highlighted (yellow) word over the dark red clip in the caption area.
     frame = frame_at(video, 0.4)
     caption = frame[HEIGHT // 2 * WIDTH * 3:]
@@ -159,8 +193,8 @@ def test_karaoke_captions_are_written_and_burned_in(tmp_path):
 def test_hostile_narration_composes_and_the_caption_stays_at_the_bottom(tmp_path):
     hostile = ("{\\pos(0,0)}", "{\\an8}x", "\\N", "[0:v]nullsink;", "'it's'", "a:b,c%", "😀",
                "مرحبا")
-    plain_scenes = [scene(tmp_path, 0, clip=1.0, audio=2.0, target=2.0, texts=("calm",))]
-    hostile_scenes = [scene(tmp_path, 0, clip=1.0, audio=2.0, target=2.0, texts=hostile)]
+    plain_scenes = [scene(tmp_path, 0, clip=1.0, audio=2.0, texts=("calm",))]
+    hostile_scenes = [scene(tmp_path, 0, clip=1.0, audio=2.0, texts=hostile)]
     _, plain, _ = compose(tmp_path, plain_scenes, name="plain")
     _, attacked, ass = compose(tmp_path, hostile_scenes, name="attacked")
 
@@ -174,7 +208,7 @@ def test_hostile_narration_composes_and_the_caption_stays_at_the_bottom(tmp_path
 
 def test_filter_graph_survives_a_workdir_with_filter_syntax_in_its_name(tmp_path):
     workdir = tmp_path / "we'ird, [dir]; a:b\\c =x"
-    scenes = [scene(tmp_path, 0, clip=1.0, audio=0.5, target=1.0)]
+    scenes = [scene(tmp_path, 0, clip=1.0, audio=0.5)]
     duration, video, _ = compose(tmp_path, scenes, workdir=workdir)
     assert probe(video).duration == pytest.approx(duration, abs=2 * FRAME)
 
@@ -182,7 +216,7 @@ def test_filter_graph_survives_a_workdir_with_filter_syntax_in_its_name(tmp_path
 def test_segments_join_without_a_visible_seam(tmp_path, monkeypatch):
     """Five scenes in three segments look and sound like the same five in one segment: the
     crossfades across segment joins, the captions of later segments and the frame count."""
-    scenes = [scene(tmp_path, i, clip=1.0, audio=0.8, target=1.2, texts=(f"w{i}a", f"w{i}b"))
+    scenes = [scene(tmp_path, i, clip=1.0, audio=0.8, texts=(f"w{i}a", f"w{i}b"))
               for i in range(5)]
     _, whole, _ = compose(tmp_path, scenes, music=True, name="whole")
     monkeypatch.setattr(montage, "SEGMENT_SCENES", 2)
@@ -192,7 +226,7 @@ def test_segments_join_without_a_visible_seam(tmp_path, monkeypatch):
     assert len(list((tmp_path / "whole-work").glob("segment-*.mp4"))) == 1
     assert count_frames(joined) == count_frames(whole) == round(duration * FPS)
     assert probe(joined).duration == pytest.approx(duration, abs=2 * FRAME)
-    scene_length = expected_length(0.8, 1.2)
+    scene_length = 0.8 + PAD
     # Mid scene (a caption is up), mid crossfade, and the first frame after each join, each
     # seeked to the middle of its frame: the joined file's timestamps may differ from the whole
     # one's by a fraction of a millisecond, so a seek to a frame's edge can land on either side.
@@ -220,7 +254,7 @@ def test_each_ffmpeg_run_stays_the_size_of_one_segment(tmp_path, monkeypatch):
 
     monkeypatch.setattr(montage, "run_ffmpeg", recorded)
     largest = {}
-    one = scene(tmp_path, 0, clip=0.3, audio=0.2, target=0.3)
+    one = scene(tmp_path, 0, clip=0.3, audio=0.2)
     for count in (2 * montage.SEGMENT_SCENES + 1, 6 * montage.SEGMENT_SCENES + 1):
         scenes = [one] * count
         runs.clear()
@@ -240,7 +274,7 @@ def test_a_clip_of_another_shape_is_filled_in_not_stretched(tmp_path):
     run_ffmpeg(["-f", "lavfi", "-i", bands, *INTERMEDIATE_VIDEO_ARGS, str(wide)],
                what="make a wide clip")
     media = SceneMedia(clip=wide, audio=make_wav(tmp_path / "v.wav", 0.5),
-                       words=spoken(0.5, "hi"), target=1.5)
+                       words=spoken(0.5, "hi"))
     _, video, _ = compose(tmp_path, [media])
 
     info = probe(video)

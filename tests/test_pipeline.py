@@ -15,13 +15,16 @@ import yaml
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
+from cache import open_store
 from config.catalog import CONFIG_DIR
 from flows.video import render_storyboard
 from tasks.ffmpeg import probe
+from tasks.loudness import TRUE_PEAK_MAX, measure
 from tasks.manifest import RenderSummary
 from tasks.providers.local_image import LocalImage
 from tasks.providers.local_planner import LocalPlanner
 from tasks.storyboard import Line, Storyboard, VideoRequest
+from tests.pacing import paced_seconds
 
 pytestmark = pytest.mark.usefixtures("prefect_api_url", "workspace")
 
@@ -72,11 +75,19 @@ def test_first_render_publishes_a_playable_video_with_karaoke_subtitles():
     info = probe(summary.video)
     assert (info.video_codec, info.audio_codec) == ("h264", "aac")
     assert (info.width, info.height) == (180, 320)
-    assert info.duration == pytest.approx(board.duration, rel=0.05)
 
     folder = summary.video.parent
     assert sorted(p.name for p in folder.iterdir()) == [
         "manifest.json", "storyboard.json", "subtitles.ass", "video.mp4"]
+    # Paced by its speech, not the planner's guess; at the default loudness, as measured.
+    manifest = json.loads((folder / "manifest.json").read_text())
+    store = open_store(os.environ["REELFLOW_STORE"])
+    assert info.duration == pytest.approx(paced_seconds(manifest, store), abs=0.1)
+    published = measure(summary.video)
+    assert manifest["loudness"] == {"target_lufs": -14, "integrated_lufs": published.integrated,
+                                    "true_peak_dbtp": published.true_peak,
+                                    "passes": manifest["loudness"]["passes"]}
+    assert abs(published.integrated + 14) <= 1 and published.true_peak <= TRUE_PEAK_MAX
     assert Storyboard.model_validate_json((folder / "storyboard.json").read_text()) == board
     ass = (folder / "subtitles.ass").read_text()
     events = [line for line in ass.splitlines() if line.startswith("Dialogue:")]
@@ -206,7 +217,7 @@ def test_cost_ledger_reports_what_was_paid_and_what_reuse_saved(monkeypatch, tmp
 
 def test_subtitle_tags_and_filter_syntax_in_narration_are_shown_literally():
     hostile = r"{\pos(0,0)}Hi [0:v]scale=2:2;[x] it's 100% {\an8}done\N"
-    board = edit_scene(storyboard(1), 0, lines=[Line(text=hostile)], duration=20)
+    board = edit_scene(storyboard(1), 0, lines=[Line(text=hostile)])
     summary, _ = render(board)
 
     ass = (summary.video.parent / "subtitles.ass").read_text()
@@ -215,7 +226,9 @@ def test_subtitle_tags_and_filter_syntax_in_narration_are_shown_literally():
     assert r"{\pos(0,0)}" not in dialogue and r"{\an8}" not in dialogue
     unescaped = dialogue.replace("\\\u200d", "\\").replace("\\{", "{").replace("\\}", "}")
     assert unescaped == hostile
-    assert probe(summary.video).duration == pytest.approx(board.duration, rel=0.05)
+    manifest = json.loads(summary.manifest.read_text())
+    assert probe(summary.video).duration == pytest.approx(
+        paced_seconds(manifest, open_store(os.environ["REELFLOW_STORE"])), abs=0.1)
 
 
 def use_prices(monkeypatch, tmp_path, change) -> None:

@@ -4,6 +4,7 @@ redo only what they touch (real eSpeak, real ffmpeg, a real Prefect server, the 
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import threading
@@ -13,6 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from cache import open_store
 from config.bible import load_profiles
 from flows.video import make_video, render_storyboard
 from tasks.ffmpeg import ffmpeg_exe, probe
@@ -20,6 +22,7 @@ from tasks.stage import CastSprite, draw_stage
 from tasks.storyboard import Character, Storyboard
 from tasks.subtitles import Turn
 from tests.fakes.google import FakeGoogle, inline_images, prompt_text
+from tests.pacing import scene_seconds
 from tests.test_cli_input import REELFLOW
 
 pytestmark = pytest.mark.usefixtures("prefect_api_url", "workspace")
@@ -80,7 +83,8 @@ def test_a_dialogue_gives_each_speaker_a_voice_a_caption_style_and_a_talking_spr
     turns = [Turn(member.id, 0, 0.0, 1.0) for member in cast]
     stage = draw_stage(cast, turns, 360, 640, summary.video.parent.parent / "layout.png")
     slots = dict(zip((m.id for m in cast), stage.slots))
-    first_scene_end = board.ordered_scenes()[0].duration
+    first_scene_end = scene_seconds(manifest, open_store(os.environ["REELFLOW_STORE"]))[
+        board.ordered_scenes()[0].id]
     for speaker in ("mira", "otto"):
         start, end = max(((s, e) for s, e, style in events if style == f"Caption-{speaker}"
                           and e < first_scene_end), key=lambda span: span[1] - span[0])

@@ -9,7 +9,7 @@ import pytest
 
 from tasks.ffmpeg import run_ffmpeg
 from tasks.providers.base import WordTiming
-from tasks.subtitles import SceneWords, burn_filter, escape_text, karaoke_ass
+from tasks.subtitles import SceneWords, Turn, burn_filter, escape_text, karaoke_ass
 
 WIDTH, HEIGHT = 180, 320
 BACKGROUND = (0x20, 0x20, 0x40)
@@ -77,9 +77,10 @@ def test_every_word_gets_one_karaoke_tag_timed_from_its_start():
                                   WordTiming(text="big", start=0.8, end=1.0),
                                   WordTiming(text="world", start=1.2, end=1.9)])
     (start, end, text), = dialogues(karaoke_ass([scene], width=WIDTH, height=HEIGHT))
-    assert (start, end) == pytest.approx((2.1, 2.0 + 1.9 + 0.5))
-    # Each tag lasts until the next word starts, so the gaps are counted in.
-    assert karaoke(text) == [70, 40, 70]
+    assert (start, end) == pytest.approx((2.0, 6.0))  # the whole scene
+    # An empty syllable until "Hello" is spoken; each tag lasts until the next word starts, so
+    # the gaps are counted in.
+    assert karaoke(text) == [10, 70, 40, 70]
     assert TAGS.sub("", text) == "Hello big world"
 
 
@@ -121,6 +122,35 @@ def test_captions_never_span_scenes_and_stay_inside_them():
     assert events[1][0] >= 2.0 and events[1][1] <= 5.0
     assert all(sum(karaoke(text)) / 100 <= end - start + 1e-9
                for start, end, text in events)
+
+
+def uncovered(events: list[tuple[float, float, str]], start: float, end: float) -> float:
+    """The longest stretch of [start, end] with no caption on screen."""
+    longest, reached = 0.0, start
+    for shown, hidden, _ in sorted(events):
+        longest, reached = max(longest, shown - reached), max(reached, hidden)
+    return max(longest, end - reached)
+
+
+def test_captions_cover_each_scene_from_its_start_to_its_end_across_lines_and_scenes(tmp_path):
+    """Words with pauses between them, a sentence end, two speakers' lines and a first word
+    spoken after a moment of quiet: a caption is on screen all the time, and the first word is
+    still highlighted only when it is spoken."""
+    narrator = [WordTiming(text=t, start=0.3 + i * 0.6, end=0.6 + i * 0.6)
+                for i, t in enumerate(["Quiet", "first.", "Then", "more", "words"])]
+    dialogue = [WordTiming(text=t, start=start, end=end) for t, start, end in [
+        ("Ada", 0.0, 0.4), ("speaks.", 0.5, 1.0), ("Bo", 1.6, 2.0), ("answers.", 2.1, 2.6)]]
+    scenes = [SceneWords(0.0, 3.5, narrator),
+              SceneWords(3.5, 3.1, dialogue, [Turn("ada", 0, 0.0, 1.0), Turn("bo", 2, 1.6, 2.6)])]
+    ass = karaoke_ass(scenes, width=WIDTH, height=HEIGHT)
+    events = dialogues(ass)
+
+    assert uncovered(events, 0.0, 6.6) == 0
+    assert all(start >= 0 and end <= 3.5 or start >= 3.5 and end <= 6.6
+               for start, end, _ in events)
+    assert karaoke(events[0][2])[0] == 30  # quiet until "Quiet" at 0.3 s
+    before, spoken = render(ass, tmp_path, 0.1, "before"), render(ass, tmp_path, 0.45, "spoken")
+    assert white(before) > 0 and yellow(before) == 0 and yellow(spoken) > 0
 
 
 def test_hostile_text_is_escaped_and_cannot_open_a_tag():
