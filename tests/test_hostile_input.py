@@ -318,8 +318,10 @@ def tiny(workspace, monkeypatch):
 
 
 def _syllables(event: str) -> list[str]:
-    """A caption line's karaoke syllables, without the font runs' `\\fn` overrides."""
-    return re.split(r"\{\\kf?\d+\}", re.sub(r"\\fn[^\\{}]+(?=[\\}])", "", event).replace("{}", ""))
+    """A caption line's karaoke syllables, without the font runs' `\\fn` overrides and the
+    mark that may set the line's direction."""
+    event = re.sub(r"\\fn[^\\{}]+(?=[\\}])", "", event).replace("{}", "").lstrip("\u200e\u200f")
+    return re.split(r"\{\\kf?\d+\}", event)
 
 
 @pytest.mark.usefixtures("prefect_api_url")
