@@ -313,10 +313,10 @@ def serve(host: Annotated[str, typer.Option(help="Address of a server started he
         served = deployments(task_runner(settings))
         for deployment in served:  # registered before we say so; serving repeats it harmlessly
             deployment.apply()
-        typer.echo(f"Prefect UI: {api_url.removesuffix('/api')}", err=True)
-        typer.echo("Deployments: " + ", ".join(d.name for d in served), err=True)
         signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop as on Ctrl-C
-        try:
+        try:  # from the moment it says it serves: a Ctrl-C right after is caught here too
+            typer.echo(f"Prefect UI: {api_url.removesuffix('/api')}", err=True)
+            typer.echo("Deployments: " + ", ".join(d.name for d in served), err=True)
             # Returns once interrupted: the runner has stopped taking runs and waited for its own.
             serve_deployments(*served, limit=limit, print_starting_message=False)
         except KeyboardInterrupt:

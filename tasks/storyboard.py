@@ -252,7 +252,8 @@ class Scene(_Strict):
     lines: list[Line] = Field(min_length=1, max_length=MAX_LINES)
     visual_prompt: Text(MAX_LINE_CHARS)
     camera: CameraMotion = CameraMotion.zoom_in
-    duration: float = Field(gt=0, le=MAX_SCENE_SECONDS, description="Target length in seconds")
+    # How long a clip to ask for; on screen, a scene lasts its speech plus the settings' pad.
+    duration: float = Field(gt=0, le=MAX_SCENE_SECONDS, description="Clip length in seconds")
     cast: list[Annotated[str, Field(pattern=ID_PATTERN)]] = Field(
         default_factory=list, max_length=MAX_CAST, description="Character ids on screen")
     location: str | None = Field(None, pattern=ID_PATTERN, description="A location id")

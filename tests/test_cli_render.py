@@ -6,6 +6,7 @@ import json
 import subprocess
 
 import pytest
+from PIL import Image
 
 from tasks.ffmpeg import probe
 from tests.test_cli_input import REELFLOW, run
@@ -125,16 +126,21 @@ def test_verify_media_finds_a_truncated_clip_in_the_store_and_repair_forgets_it(
     assert statuses(json.loads(again.stdout))["s001-clip"] == "generated"
 
 
-def test_a_failing_provider_fails_the_run_naming_node_and_provider(env, workspace):
-    board = {"title": "T", "voice": "zz-qq", "language": "zz", "scenes": [
-        {"id": "intro", "order": 0, "lines": [{"text": "Hello."}], "visual_prompt": "x",
-         "duration": 2}]}
+def test_a_failing_provider_fails_the_run_naming_node_and_provider(env, workspace, tmp_path):
+    # The character's picture changed after planning: the node cutting its sprites refuses it.
+    face = tmp_path / "face.png"
+    Image.new("RGB", (32, 32), "orange").save(face)
+    picture = {"path": str(face), "digest": "0" * 64}
+    board = {"title": "T", "characters": [
+        {"id": "ada", "name": "Ada", "sprites": {"talking": picture, "listening": picture}}],
+        "scenes": [{"id": "intro", "order": 0, "lines": [{"speaker": "ada", "text": "Hello."}],
+                    "visual_prompt": "x", "duration": 2, "cast": ["ada"]}]}
     result = run(["render", "-"], env, stdin=json.dumps(board))
 
     assert result.returncode == 1
     said = result.stderr.strip().splitlines()[-3:]
-    assert said[0] == ("error: intro-l1-tts: espeak/espeak-ng failed: "
-                       "espeak has no voice 'zz-qq' nor one for 'zz'")
+    assert said[0] == (f"error: sprite-ada: reelflow/pictures failed: {face} changed since the "
+                       "storyboard was written; plan again to use the new picture")
     assert said[1].startswith("run the same command again") and said[2].startswith("log: ")
     assert not list(workspace["out"].glob("*/video.mp4"))  # nothing published
     assert run(["cache", "verify"], env).returncode == 0
