@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -126,15 +127,20 @@ def test_verify_media_finds_a_truncated_clip_in_the_store_and_repair_forgets_it(
     assert statuses(json.loads(again.stdout))["s001-clip"] == "generated"
 
 
-def test_a_failing_provider_fails_the_run_naming_node_and_provider(env, workspace, tmp_path):
-    # The character's picture changed after planning: the node cutting its sprites refuses it.
-    face = tmp_path / "face.png"
+def board_with_a_changed_picture(folder: Path) -> tuple[dict, Path]:
+    """A storyboard whose character's picture changed after planning (its digest is not the
+    file's): the node cutting the character's sprites refuses it, a failure of one node."""
+    face = folder / "face.png"
     Image.new("RGB", (32, 32), "orange").save(face)
     picture = {"path": str(face), "digest": "0" * 64}
-    board = {"title": "T", "characters": [
+    return {"title": "T", "characters": [
         {"id": "ada", "name": "Ada", "sprites": {"talking": picture, "listening": picture}}],
         "scenes": [{"id": "intro", "order": 0, "lines": [{"speaker": "ada", "text": "Hello."}],
-                    "visual_prompt": "x", "duration": 2, "cast": ["ada"]}]}
+                    "visual_prompt": "x", "duration": 2, "cast": ["ada"]}]}, face
+
+
+def test_a_failing_provider_fails_the_run_naming_node_and_provider(env, workspace, tmp_path):
+    board, face = board_with_a_changed_picture(tmp_path)
     result = run(["render", "-"], env, stdin=json.dumps(board))
 
     assert result.returncode == 1

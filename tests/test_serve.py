@@ -9,7 +9,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from PIL import Image
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import (
     ArtifactFilter,
@@ -22,6 +21,7 @@ from prefect.client.schemas.filters import (
 from prefect.deployments import run_deployment
 
 from tests.test_cli_input import REELFLOW
+from tests.test_cli_render import board_with_a_changed_picture
 from tests.test_pipeline import prefect_states
 
 RUN_TIMEOUT_S = 600
@@ -132,15 +132,7 @@ def test_a_failed_run_says_why_and_the_same_run_again_resumes_from_the_store(ser
 
 
 def test_a_failed_node_names_itself_its_provider_and_the_reason(served, tmp_path):
-    # A storyboard whose character's picture was changed after it was planned: the sprite node
-    # refuses the picture it no longer recognises.
-    face = tmp_path / "face.png"
-    Image.new("RGB", (32, 32), "orange").save(face)
-    picture = {"path": str(face), "digest": "0" * 64}
-    storyboard = {"title": "Ada", "characters": [
-        {"id": "ada", "name": "Ada", "sprites": {"talking": picture, "listening": picture}}],
-        "scenes": [{"id": "s001", "order": 0, "lines": [{"speaker": "ada", "text": "Hello."}],
-                    "visual_prompt": "a workshop", "duration": 2, "cast": ["ada"]}]}
+    storyboard, face = board_with_a_changed_picture(tmp_path)
     failed = run("render-storyboard/render-storyboard", storyboard=storyboard)
     assert failed.state.is_failed()
     assert (f"sprite-ada: reelflow/pictures failed: {face} changed since the storyboard was "
