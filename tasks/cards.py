@@ -97,7 +97,7 @@ def _colors(palette: tuple[Color, ...], rng: random.Random) -> tuple[Color, Colo
     others = [c for c in palette if c != ground] or [ground]
     ink = max(others + [(255, 255, 255), (17, 17, 17)], key=lambda c: contrast(c, ground))
     tone = min(others, key=lambda c: abs(luminance(c) - luminance(ground)))
-    if contrast(tone, ground) > 1.8 or math.dist(tone, ground) > 140:
+    if contrast(tone, ground) > 1.6 or math.dist(tone, ground) > 80:
         # Too loud behind text: a shade of the ground instead.
         tone = _mix(ground, ink, 0.12)
     accent = max(others, key=lambda c: _saturation(c) * min(contrast(c, ground), 3))

@@ -13,7 +13,7 @@ from pathlib import Path
 from PIL import ImageDraw, ImageFont
 
 from tasks import fonts
-from tasks.writing import unspaced
+from tasks.reading import read_line
 
 REFERENCE_SIZE = 100  # widths are measured once at this size and scale with it
 LEADING = 1.18  # line to line, in font sizes
@@ -61,25 +61,12 @@ def width(line: str, typeface: str, size: int = REFERENCE_SIZE) -> float:
 
 
 def tokens(text: str) -> list[tuple[str, str]]:
-    """Where a line may break: (what joins a token to the one before, the token). Words split
-    at spaces; Chinese and Japanese also between characters, except before a closing mark or
-    after an opening one."""
-    out: list[tuple[str, str]] = []
-    for word in text.split():
-        pieces = [word[0]]
-        for before, char in zip(word, word[1:]):
-            if _breaks_between(before, char):
-                pieces.append(char)
-            else:
-                pieces[-1] += char
-        out += [(" " if out and index == 0 else "", piece) for index, piece in enumerate(pieces)]
-    return out
-
-
-def _breaks_between(before: str, char: str) -> bool:
-    ideographic = any(ord(c) >= 0x3000 and unspaced(c) for c in (before, char))
-    return ideographic and unicodedata.category(char) not in ("Pe", "Pf", "Po") \
-        and unicodedata.category(before) not in ("Ps", "Pi")
+    """Where a line may break: (what joins a token to the one before, the token). The words
+    captions use (tasks/reading.py): split at spaces, and in Chinese, Japanese and Thai where
+    their segmenters find words; punctuation stays with its word."""
+    words = read_line(text, language_of(text)).words
+    return [(text[before.last:word.first] if before else "", text[word.first:word.last])
+            for before, word in zip((None, *words), words)]
 
 
 @dataclass(frozen=True)
