@@ -6,7 +6,8 @@ every run of caption characters names a family whose character map has them.
 
 The files come from pinned npm packages (config/fonts/package.json, bold only: captions are
 bold); `make install` runs `npm ci` and then `python -m tasks.fonts NODE_MODULES`, which copies
-the files named here into FONTS_DIR. Nothing is downloaded at run time.
+the files named here into FONTS_DIR, and the offline keyframes' own typefaces into
+TYPEFACES_DIR. Nothing is downloaded at run time.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from tasks.ffmpeg import MediaError
 
 SHARE = Path(sys.prefix) / "share" / "reelflow"
 FONTS_DIR = SHARE / "fonts"  # the virtualenv's; nothing else is in it
+TYPEFACES_DIR = SHARE / "typefaces"  # the keyframes' own (TYPEFACES): libass never loads them
 LICENSES_DIR = SHARE / "font-licenses"  # outside FONTS_DIR: libass tries to load every file there
 
 
@@ -91,12 +93,12 @@ class Family:
 def family(key: str) -> Family:
     """The installed family `key` (one of FAMILIES or TYPEFACES), read once from its files."""
     spec = next(spec for spec in (*FAMILIES, *TYPEFACES) if spec.key == key)
+    folder = _folder(spec)
     names, advances, files = set(), {}, {}
     for file in spec.files:
-        path = FONTS_DIR / file
+        path = folder / file
         if not path.is_file():
-            raise MediaError(f"caption font {file} is not installed in {FONTS_DIR}: "
-                             "run `make install`")
+            raise MediaError(f"font {file} is not installed in {folder}: run `make install`")
         font = TTFont(path, lazy=True)
         names.add(font["name"].getDebugName(1))
         size = font["OS/2"].usWinAscent + font["OS/2"].usWinDescent
@@ -106,6 +108,10 @@ def family(key: str) -> Family:
         files.update(dict.fromkeys(cmap, path))
     name, = names  # subsets of one font share its family name
     return Family(name, advances, spec.text, files)
+
+
+def _folder(spec: FontFiles) -> Path:
+    return TYPEFACES_DIR if spec in TYPEFACES else FONTS_DIR
 
 
 def default_family() -> str:
@@ -148,13 +154,14 @@ def families(text: str, language: str, typeface: str = "sans") -> list[Family]:
 
 def install(node_modules: Path) -> None:
     """Copy the families' files (and each package's licence) out of an `npm ci` tree."""
-    shutil.rmtree(FONTS_DIR, ignore_errors=True)
-    FONTS_DIR.mkdir(parents=True)
+    for folder in (FONTS_DIR, TYPEFACES_DIR):
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
     LICENSES_DIR.mkdir(parents=True, exist_ok=True)
     for spec in (*FAMILIES, *TYPEFACES):
         package = node_modules / spec.package
         for file in spec.files:
-            shutil.copyfile(package / "files" / file, FONTS_DIR / file)
+            shutil.copyfile(package / "files" / file, _folder(spec) / file)
         shutil.copyfile(package / "LICENSE", LICENSES_DIR / f"{package.name}.LICENSE")
 
 
