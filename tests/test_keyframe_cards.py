@@ -5,6 +5,7 @@ styles give different colours and letterforms; every shipped style draws."""
 from __future__ import annotations
 
 import io
+import os
 import shutil
 import subprocess
 import unicodedata
@@ -18,6 +19,7 @@ from tasks.cards import pictogram, text_zone
 from tasks.providers.base import ImageRequest
 from tasks.providers.local_image import LocalImage
 from tasks.subtitles import caption_top
+from tests.test_cli_input import run
 
 WIDTH, HEIGHT = 720, 1280
 SCENES = [  # (text, tesseract language, style)
@@ -140,3 +142,18 @@ def test_a_style_that_names_what_cannot_be_drawn_is_refused_in_one_line(field, v
     with pytest.raises(StyleError) as refused:
         _check_style("neon", style)
     assert said in str(refused.value) and "\n" not in str(refused.value)
+
+
+def test_styles_sheet_draws_one_labelled_keyframe_per_style(tmp_path):
+    listed = run(["styles"], dict(os.environ))
+    assert listed.returncode == 0
+    assert [line.split(":")[0] for line in listed.stdout.splitlines()] == list(styles())
+    sheet = tmp_path / "sheet.png"
+    drawn = run(["styles", "--sheet", str(sheet)], dict(os.environ))
+    assert drawn.returncode == 0, drawn.stderr
+    picture = Image.open(sheet)
+    assert picture.width > len(styles()) * picture.height / 2  # the cards side by side
+    refused = run(["styles", "--sheet", str(tmp_path / "missing" / "sheet.png")],
+                  dict(os.environ))
+    assert refused.returncode == 2
+    assert refused.stderr.startswith("error: --sheet:") and refused.stderr.count("\n") == 1
