@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 FONTS  := $(VENV)/.fonts-installed
 NPM    := $(VENV)/fonts-npm
 
-.PHONY: install browser demo test soak bench clean
+.PHONY: install browser ocr demo test soak bench clean
 
 install: $(STAMP) $(FONTS)
 
@@ -17,7 +17,8 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $@
 
 # Caption fonts from the pinned npm packages (config/fonts); tasks/fonts.py picks the files
-# and copies them into .venv/share/reelflow/fonts, then the npm tree is removed.
+# and copies them into .venv/share/reelflow/fonts (the keyframe typefaces into ../typefaces),
+# then the npm tree is removed.
 $(FONTS): $(STAMP) config/fonts/package.json config/fonts/package-lock.json tasks/fonts.py
 	rm -rf $(NPM) && mkdir -p $(NPM)
 	cp config/fonts/package.json config/fonts/package-lock.json $(NPM)/
@@ -35,11 +36,18 @@ browser:
 	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
 		|| echo "chromium could not be installed: the browser test will be skipped"
 
-test: install browser
+# The keyframe tests read the offline cards' text with Debian's tesseract (English, Greek,
+# Russian and Simplified Chinese data); without root or apt they are skipped, and say why.
+ocr:
+	@tesseract --list-langs 2>/dev/null | grep -qx chi_sim || (apt-get update -qq && apt-get install -y -qq \
+		tesseract-ocr tesseract-ocr-ell tesseract-ocr-rus tesseract-ocr-chi-sim >/dev/null) \
+		|| echo "tesseract could not be installed: the keyframe OCR tests will be skipped"
+
+test: install browser ocr
 	$(BIN)/pytest
 
 # The long randomized kill-point runs that `make test` samples with fixed seeds.
-soak: install browser
+soak: install browser ocr
 	$(BIN)/pytest -m slow
 
 # Speed (BENCHMARKS.md), then the cloud soak: 20 cloud renders against the fakes with faults

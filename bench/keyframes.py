@@ -6,6 +6,10 @@ the last keyframe's end, divided by the critical path (one reference, then one k
 Goal ≤ 1.3; with the old chain of keyframes (each waiting for the one before) it is about
 (L + 12L) / 2L = 6.5.
 
+First, the offline provider's own speed: the time `local` takes to draw one typographic
+keyframe at 1080x1920, over 12 scenes' on-screen texts in several scripts (after one warm-up
+card per script, which loads the fonts and segmenters once per process).
+
     .venv/bin/python bench/keyframes.py [--latency 2.0]
 """
 
@@ -72,11 +76,37 @@ def storyboard() -> Storyboard:
         } for n in range(SCENES)]})
 
 
+CARD_TEXTS = ["Bees talk by dancing", "A waggle points to food", "300 metres away",
+              "Η ταχύτητα του φωτός", "Скорость света", "蜜蜂用舞蹈交流", "光速は変わらない",
+              "سرعة الضوء ثابتة", "The sun sets the angle", "Colonies of 50,000 bees",
+              "Every dance is a map", "Scouts vote on a new home"]
+
+
+def local_card_times() -> list[float]:
+    """Seconds per keyframe of the `local` provider at 1080x1920, one per CARD_TEXTS."""
+    from tasks.providers.local_image import LocalImage
+
+    def card(text: str, index: int) -> float:
+        started = time.perf_counter()
+        LocalImage().generate(ImageRequest(prompt=f"shot {index}", text=text, width=1080,
+                                           height=1920, seed=index,
+                                           style=["documentary", "neon", "vivid"][index % 3]))
+        return time.perf_counter() - started
+
+    for index, text in enumerate(CARD_TEXTS):
+        card(text, index + 100)  # warm-up: fonts, segmenters
+    return [card(text, index) for index, text in enumerate(CARD_TEXTS)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--latency", type=float, default=2.0)
     args = parser.parse_args()
     SlowImage.latency = args.latency
+
+    times = local_card_times()
+    print(f"local keyframe at 1080x1920: mean {sum(times) / len(times):.3f} s, "
+          f"max {max(times):.3f} s over {len(times)} cards")
 
     workdir = Path(tempfile.mkdtemp(prefix="reelflow-bench-"))
     prices = workdir / "prices.yaml"

@@ -277,6 +277,28 @@ def make(topic: Topic = None, script: ScriptFile = None, scenes: Scenes = 6,
     _print_summary(summary, as_json, said)
 
 
+@app.command("styles")
+def styles_command(sheet: Annotated[Optional[Path], typer.Option(
+        help="Draw a contact sheet (one keyframe per style for one example scene) to this PNG")
+        ] = None) -> None:
+    """List the visual styles of config/styles.yaml, or draw them side by side (--sheet)."""
+    from config.catalog import styles
+
+    if sheet is None:
+        for name, style in styles().items():
+            typer.echo(f"{name}: {style['typeface']}, {', '.join(style['layouts'])}; "
+                       f"{style['prompt']}")
+        return
+    from tasks.sheet import contact_sheet
+
+    try:
+        contact_sheet(sheet)
+    except OSError as error:
+        typer.echo(f"error: --sheet: cannot write {sheet}: {error.strerror or error}", err=True)
+        raise typer.Exit(2)
+    typer.echo(str(sheet))
+
+
 @app.command()
 def schema(model: Annotated[str, typer.Argument(help="storyboard or request")] = "storyboard") -> None:
     """Print the JSON Schema of a storyboard (or of a video request)."""

@@ -6,7 +6,8 @@ every run of caption characters names a family whose character map has them.
 
 The files come from pinned npm packages (config/fonts/package.json, bold only: captions are
 bold); `make install` runs `npm ci` and then `python -m tasks.fonts NODE_MODULES`, which copies
-the files named here into FONTS_DIR. Nothing is downloaded at run time.
+the files named here into FONTS_DIR, and the offline keyframes' own typefaces into
+TYPEFACES_DIR. Nothing is downloaded at run time.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from tasks.ffmpeg import MediaError
 
 SHARE = Path(sys.prefix) / "share" / "reelflow"
 FONTS_DIR = SHARE / "fonts"  # the virtualenv's; nothing else is in it
+TYPEFACES_DIR = SHARE / "typefaces"  # the keyframes' own (TYPEFACES): libass never loads them
 LICENSES_DIR = SHARE / "font-licenses"  # outside FONTS_DIR: libass tries to load every file there
 
 
@@ -56,6 +58,17 @@ FAMILIES = (
     FontFiles("kr", "@fontsource/noto-sans-kr", _bold("noto-sans-kr", "korean")),
     FontFiles("emoji", "@fontsource/noto-emoji", _bold("noto-emoji", "emoji"), text=False),
 )
+# Typefaces the offline keyframes set their on-screen text in (a style's `typeface`), never
+# captions: a character one lacks is drawn by the caption family that has it. "sans" is the
+# caption family itself.
+TYPEFACES = (
+    FontFiles("serif", "@fontsource/noto-serif",
+              _bold("noto-serif", "latin", "latin-ext", "greek", "greek-ext", "cyrillic",
+                    "cyrillic-ext", "vietnamese")),
+    FontFiles("mono", "@fontsource/noto-sans-mono",
+              _bold("noto-sans-mono", "latin", "latin-ext", "greek", "greek-ext", "cyrillic",
+                    "cyrillic-ext", "vietnamese")),
+)
 # Han characters are drawn the way the storyboard's language writes them, Chinese otherwise.
 # The Korean file has Hangul but no Hanja: Korean draws them as Japanese does.
 CJK_ORDER = {"ja": ("jp", "sc", "kr"), "ko": ("kr", "jp", "sc")}
@@ -69,6 +82,7 @@ class Family:
     # a font so that its Windows ascent plus descent is the font size.
     advances: Mapping[int, float]
     text: bool
+    files: Mapping[int, Path]  # each code point: the file (one subset) whose glyph draws it
 
     def width(self, char: str) -> float:
         """About how wide `char` is drawn (in font sizes): its advance, without shaping."""
@@ -77,22 +91,27 @@ class Family:
 
 @cache
 def family(key: str) -> Family:
-    """The installed family `key` (one of FAMILIES), read once from its files."""
-    spec = next(spec for spec in FAMILIES if spec.key == key)
-    names, advances = set(), {}
+    """The installed family `key` (one of FAMILIES or TYPEFACES), read once from its files."""
+    spec = next(spec for spec in (*FAMILIES, *TYPEFACES) if spec.key == key)
+    folder = _folder(spec)
+    names, advances, files = set(), {}, {}
     for file in spec.files:
-        path = FONTS_DIR / file
+        path = folder / file
         if not path.is_file():
-            raise MediaError(f"caption font {file} is not installed in {FONTS_DIR}: "
-                             "run `make install`")
+            raise MediaError(f"font {file} is not installed in {folder}: run `make install`")
         font = TTFont(path, lazy=True)
         names.add(font["name"].getDebugName(1))
         size = font["OS/2"].usWinAscent + font["OS/2"].usWinDescent
         metrics = font["hmtx"].metrics
-        advances.update((point, metrics[glyph][0] / size)
-                        for point, glyph in font.getBestCmap().items())
+        cmap = font.getBestCmap()
+        advances.update((point, metrics[glyph][0] / size) for point, glyph in cmap.items())
+        files.update(dict.fromkeys(cmap, path))
     name, = names  # subsets of one font share its family name
-    return Family(name, advances, spec.text)
+    return Family(name, advances, spec.text, files)
+
+
+def _folder(spec: FontFiles) -> Path:
+    return TYPEFACES_DIR if spec in TYPEFACES else FONTS_DIR
 
 
 def default_family() -> str:
@@ -107,8 +126,9 @@ def _order(language: str) -> tuple[Family, ...]:
     return tuple(family(key) for key in keys)
 
 
-def families(text: str, language: str) -> list[Family]:
-    """For each character of `text`, the family that draws it.
+def families(text: str, language: str, typeface: str = "sans") -> list[Family]:
+    """For each character of `text`, the family that draws it; `typeface` ("sans" or one of
+    TYPEFACES) is preferred to every caption family.
 
     A character gets the first family (in order of preference) that has it, except that it
     stays in the run before it when that family has it and it is a combining mark, joiner or
@@ -118,6 +138,8 @@ def families(text: str, language: str) -> list[Family]:
     A character no family has stays in the current run: it is drawn as a box.
     """
     order = _order(language)
+    if typeface != FAMILIES[0].key:
+        order = (family(typeface), *order)
     out: list[Family] = []
     current: Family | None = None
     for char in text:
@@ -132,13 +154,14 @@ def families(text: str, language: str) -> list[Family]:
 
 def install(node_modules: Path) -> None:
     """Copy the families' files (and each package's licence) out of an `npm ci` tree."""
-    shutil.rmtree(FONTS_DIR, ignore_errors=True)
-    FONTS_DIR.mkdir(parents=True)
+    for folder in (FONTS_DIR, TYPEFACES_DIR):
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
     LICENSES_DIR.mkdir(parents=True, exist_ok=True)
-    for spec in FAMILIES:
+    for spec in (*FAMILIES, *TYPEFACES):
         package = node_modules / spec.package
         for file in spec.files:
-            shutil.copyfile(package / "files" / file, FONTS_DIR / file)
+            shutil.copyfile(package / "files" / file, _folder(spec) / file)
         shutil.copyfile(package / "LICENSE", LICENSES_DIR / f"{package.name}.LICENSE")
 
 

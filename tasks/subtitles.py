@@ -119,9 +119,20 @@ class _Layout:
         return round(0.08 * self.width)  # clear of platform UI
 
     @property
+    def margin_v(self) -> int:
+        return round(0.12 * self.height)  # clear of platform UI
+
+    @property
     def row(self) -> float:
         """How wide one row of caption text may be, in font sizes."""
         return (self.width - 2 * self.margin_x) / self.size
+
+
+def caption_top(width: int, height: int) -> int:
+    """The highest a caption of two rows reaches: pictures keep their text above it (a row
+    is about a font size high; the outline and accents get a quarter more)."""
+    layout = _Layout(width, height, "")
+    return height - layout.margin_v - round(2 * 1.25 * layout.size)
 
 
 def _ass_color(color: str) -> str:
@@ -133,7 +144,7 @@ def _ass_color(color: str) -> str:
 def _header(layout: _Layout, speakers: Mapping[str, Speaker]) -> str:
     size, margin_x = layout.size, layout.margin_x
     outline = max(1, round(size * 0.08))
-    margin_v = round(0.12 * layout.height)  # clear of platform UI
+    margin_v = layout.margin_v
     family = fonts.default_family()
 
     def style(name: str, spoken: str) -> str:

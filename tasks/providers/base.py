@@ -181,6 +181,7 @@ class ImageReference(BaseModel):
 
 class ImageRequest(BaseModel):
     prompt: str
+    text: str | None = None
     style: str
     width: int
     height: int
