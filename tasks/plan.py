@@ -47,8 +47,9 @@ def load_storyboard(outcome: NodeOutcome, settings: Settings) -> Storyboard:
 
 
 def plan_adjustments(record: NodeRecord, settings: Settings) -> list[str]:
-    """What the planner changed in the model's reply to fit the request, one line each, for a
-    stored plan (`outcome.record` of the plan node); plans stored before they kept it: none."""
+    """What the planner changed in the model's reply to fit the request (or could not do), one
+    line each, for a stored plan (`outcome.record` of the plan node); plans stored before they
+    kept it: none."""
     artifact = record.outputs.get("adjustments")
     if artifact is None:
         return []
