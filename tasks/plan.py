@@ -14,7 +14,9 @@ from tasks.nodes import Generator, Node, NodeOutcome, produce, reported
 from tasks.providers.base import Modality, Planner, Usage
 from tasks.storyboard import Storyboard, VideoRequest
 
-PLAN_VERSION = 2  # 2: planners write in the request's language; scripts are read as written
+# 2: planners write in the request's language; scripts are read as written.
+# 3: each scene has an on-screen text (the prompt asks for it).
+PLAN_VERSION = 3
 # A language model's prompt and reply for one storyboard, roughly: the estimate --max-cost uses.
 EXPECTED_TOKENS = 1500
 EXPECTED_TOKENS_PER_SCENE = 150
