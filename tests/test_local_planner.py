@@ -99,3 +99,9 @@ def test_an_outline_of_a_topic_says_once_that_it_is_a_placeholder_and_how_to_plu
     assert {s.on_screen_text for s in result.storyboard.scenes} == {"Honeybees make honey"}
     scripted = LocalPlanner().plan(VideoRequest(script="Bees dance.", topic="bees"))
     assert scripted.adjustments == []
+
+
+def test_a_paragraphs_bold_words_are_shown_where_they_fit_on_screen():
+    too_long = "a " * 40  # 79 characters: the key phrase is shown instead
+    assert on_screen(f"Bees **dance** at home.\n\nThe honeybee colony **{too_long.strip()}** votes.") == [
+        "Dance", "Honeybee colony"]

@@ -1,7 +1,7 @@
 """The offline planner: a user's script split into scenes, or a deterministic outline of a topic
 in the request's language (config/outlines.yaml); with a cast, a deterministic dialogue between
-them. A scene's on-screen text is the key phrase (tasks/providers/key_phrase.py) of what it says,
-or in an outline of the topic.
+them. A scene's on-screen text is the script's bold words in its paragraph, else the key phrase
+(tasks/providers/key_phrase.py) of what it says, or in an outline of the topic.
 
 Without a language model it knows nothing about a topic: an outline is a placeholder, and the
 plan says so (PLACEHOLDER), with the line that plugs a model in."""
@@ -14,7 +14,15 @@ from tasks.providers.base import Planner, PlanResult, Usage
 from tasks.providers.key_phrase import key_phrase
 from tasks.providers.planning import speaking_cast, storyboard_of
 from tasks.script import read_script, script_scenes, sentences
-from tasks.storyboard import LINE_GAP_SECONDS, CameraMotion, Character, Line, Scene, VideoRequest
+from tasks.storyboard import (
+    LINE_GAP_SECONDS,
+    MAX_ON_SCREEN_CHARS,
+    CameraMotion,
+    Character,
+    Line,
+    Scene,
+    VideoRequest,
+)
 from tasks.writing import unspaced
 
 # eSpeak speaks about 2.9 words a second at its default rate; plan a little slower so a
@@ -47,10 +55,11 @@ class LocalPlanner(Planner):
         cast = request.characters
         if request.script:
             scenes_lines = _script(request.script, request.scenes, cast)
-            title = (request.topic or read_script(request.script, cast).title
-                     or _first_words(scenes_lines[0][0].text, 8))
+            written = read_script(request.script, cast)
+            title = request.topic or written.title or _first_words(scenes_lines[0][0].text, 8)
             subject = request.topic or title
-            shown = None  # each scene's own key phrase
+            # The author's bold words where a scene is a paragraph, else its key phrase.
+            authored = written.shown if len(written.shown) == len(scenes_lines) else []
         else:
             outline = _outline_of(request.language)
             texts = _outline(outline, request.topic, request.scenes)
@@ -59,7 +68,7 @@ class LocalPlanner(Planner):
             title = request.topic[:1].upper() + request.topic[1:]
             subject = request.topic
             # An outline says nothing of its own: its scenes show the topic's key phrase.
-            shown = key_phrase(request.topic, request.language)
+            authored = [key_phrase(request.topic, request.language)] * len(scenes_lines)
         places = request.locations
         scenes = [
             Scene(
@@ -69,8 +78,8 @@ class LocalPlanner(Planner):
                 cast=speaking_cast(lines, cast),
                 location=places[index % len(places)].id if places else None,
                 visual_prompt=f"{subject}: {' '.join(line.text for line in lines)}"[:1000],
-                on_screen_text=shown or key_phrase(" ".join(line.text for line in lines),
-                                                   request.language),
+                on_screen_text=_fitting(authored[index] if authored else None)
+                or key_phrase(" ".join(line.text for line in lines), request.language),
                 camera=MOTIONS[index % len(MOTIONS)],
                 duration=_target_seconds(lines),
             )
@@ -153,6 +162,12 @@ def _target_seconds(lines: list[Line]) -> float:
     words = sum(_words(line.text) for line in lines)
     pauses = LINE_GAP_SECONDS * (len(lines) - 1)
     return round(max(MIN_SCENE_SECONDS, words / WORDS_PER_SECOND + pauses + SCENE_PADDING_SECONDS), 1)
+
+
+def _fitting(text: str | None) -> str | None:
+    """`text` as a card sets it (its first letter a capital) where it fits on screen; None
+    where it does not (the key phrase is shown)."""
+    return text[:1].upper() + text[1:] if text and len(text) <= MAX_ON_SCREEN_CHARS else None
 
 
 def _first_words(text: str, count: int) -> str:
