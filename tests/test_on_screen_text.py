@@ -7,6 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 from config.settings import Settings
+from flows.rerun import SceneEdit, apply_edits
 from tasks import images
 from tasks.graph import run_step, video_graph
 from tasks.providers.gemini import GeminiImage
@@ -93,3 +94,14 @@ def test_the_text_is_user_text_folded_and_limited_and_blank_is_none():
         scene(on_screen_text="x" * 61)
     with pytest.raises(ValidationError, match="control character"):
         scene(on_screen_text="a\x07b")
+
+
+def test_a_rerun_with_edits_sets_or_removes_a_scenes_text_and_keeps_the_others():
+    board = storyboard()
+    edited = apply_edits(board, [SceneEdit(scene="s001", on_screen_text="Bees dance"),
+                                 SceneEdit(scene="s002", on_screen_text=" ")])
+
+    assert [s.on_screen_text for s in edited.ordered_scenes()] == ["Bees dance", None]
+    kept = apply_edits(board, [SceneEdit(scene="s001", narration="Bees dance, a lot.")])
+    assert [s.on_screen_text for s in kept.ordered_scenes()] == [
+        s.on_screen_text for s in board.ordered_scenes()]
