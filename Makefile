@@ -27,8 +27,10 @@ $(FONTS): $(STAMP) config/fonts/package.json config/fonts/package-lock.json task
 	rm -rf $(NPM)
 	touch $@
 
+# The demo narrates a short script written for it (deployments/scripts): real sentences, each
+# scene's bold words on screen.
 demo: install
-	$(BIN)/reelflow make "How honeybees make honey" --scenes 4
+	$(BIN)/reelflow make --script deployments/scripts/honeybee-dance.md
 
 # The browser test drives Debian's Chromium (Playwright's own download cannot work here);
 # without root or apt it is skipped, and says why.

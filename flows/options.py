@@ -18,7 +18,8 @@ class RenderOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=True)
 
     profile: ProfileName | None = Field(None, description="Providers to use: local (offline, "
-                                        "free) or cloud. Default: the server's.")
+                                        "free), ollama (local, with a model in Ollama) or cloud. "
+                                        "Default: the server's.")
     out: Path | None = Field(None, description="Folder to publish into (default ./out).")
     short_side: int | None = Field(None, ge=64, le=4096,
                                    description="Short side of the video in pixels (default 1080).")

@@ -18,13 +18,15 @@ PUBLISHED_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,80}$")
 
 
 class SceneEdit(BaseModel):
-    """One scene's new narration and/or picture."""
+    """One scene's new narration, picture and/or on-screen text."""
 
     model_config = ConfigDict(extra="forbid")
     scene: str = Field(title="Scene", description="Its id in the storyboard, e.g. s003")
     narration: str | None = Field(None, title="New narration", description="Leave empty to keep it")
     visual_prompt: str | None = Field(None, title="New picture",
                                       description="A new visual prompt; leave empty to keep it")
+    on_screen_text: str | None = Field(None, title="New on-screen text", description=(
+        "A few words set large on the picture; leave empty to keep them, a space for none"))
 
 
 @flow(name="rerun-with-edits", flow_run_name="rerun-{video}")
@@ -38,7 +40,8 @@ def rerun_with_edits(
     Args:
         video: The published video: its folder name under the output folder (e.g.
             how-bees-make-honey-3f2a9c1b7d4e), or the path of its folder or storyboard.json.
-        edits: The scenes to change: each names a scene and its new narration and/or picture.
+        edits: The scenes to change: each names a scene and its new narration, picture and/or
+            on-screen text.
         options: Profile, the output folder the video was published to, size, bucket and
             cost limit (empty: the server's).
     """
@@ -72,6 +75,8 @@ def apply_edits(storyboard: Storyboard, edits: list[SceneEdit]) -> Storyboard:
                                      text=edit.narration)]
         if edit.visual_prompt is not None:
             changes["visual_prompt"] = edit.visual_prompt
+        if edit.on_screen_text is not None:
+            changes["on_screen_text"] = edit.on_screen_text
         scenes[edit.scene] = scenes[edit.scene].model_copy(update=changes)
     # Validated again: edited text obeys the same rules as any storyboard's.
     return Storyboard.model_validate(

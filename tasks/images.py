@@ -29,6 +29,8 @@ def describe(step: Step, storyboard: Storyboard, settings: Settings, generator: 
     references = [upstream[f"ref-{subject.id}"]["image"].digest for subject in subjects]
     params = dict(prompt=scene_prompt(scene, storyboard), style=storyboard.style, width=width,
                   height=height, seed=storyboard.seed, aspect=storyboard.aspect.value)
+    if generator.draws_text:  # else never sent, so an edit of the text redraws nothing
+        params["text"] = scene.on_screen_text
     node = Node.served_by(generator, id=step.id, kind="image", version=IMAGE_VERSION,
                           scene=scene.id, params=params, expected=Usage(images=1),
                           inputs={f"reference-{i}": d for i, d in enumerate(references)})

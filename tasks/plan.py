@@ -14,7 +14,9 @@ from tasks.nodes import Generator, Node, NodeOutcome, produce, reported
 from tasks.providers.base import Modality, Planner, Usage
 from tasks.storyboard import Storyboard, VideoRequest
 
-PLAN_VERSION = 2  # 2: planners write in the request's language; scripts are read as written
+# 2: planners write in the request's language; scripts are read as written.
+# 3: each scene has an on-screen text (the prompt asks for it).
+PLAN_VERSION = 3
 # A language model's prompt and reply for one storyboard, roughly: the estimate --max-cost uses.
 EXPECTED_TOKENS = 1500
 EXPECTED_TOKENS_PER_SCENE = 150
@@ -47,8 +49,9 @@ def load_storyboard(outcome: NodeOutcome, settings: Settings) -> Storyboard:
 
 
 def plan_adjustments(record: NodeRecord, settings: Settings) -> list[str]:
-    """What the planner changed in the model's reply to fit the request, one line each, for a
-    stored plan (`outcome.record` of the plan node); plans stored before they kept it: none."""
+    """What the planner changed in the model's reply to fit the request (or could not do), one
+    line each, for a stored plan (`outcome.record` of the plan node); plans stored before they
+    kept it: none."""
     artifact = record.outputs.get("adjustments")
     if artifact is None:
         return []

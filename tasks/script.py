@@ -5,7 +5,8 @@ the script, else a first line standing alone as a title does (a paragraph of one
 sentence end, more paragraphs after it); it is never narrated. Every other heading starts a new
 scene and is not said; a paragraph is a scene. Markdown's markup (emphasis, bullets, quotes,
 links, code) is removed from what is narrated and shown; its characters stay where they are not
-markup (`5 * 3`, `snake_case`, a bare URL).
+markup (`5 * 3`, `snake_case`, a bare URL). A scene's first words in strong emphasis (**so**)
+are its on-screen text.
 
 With a cast, a line of the form `Name: text` is that character's (by id or name, any case), and
 the lines after it until the next speaker continue it; other lines are the narrator's.
@@ -58,20 +59,24 @@ class ScriptError(ValueError):
 class Script:
     title: str | None
     scenes: list[list[str]]  # each scene's lines, markup removed
+    shown: list[str | None]  # each scene's first words in strong emphasis, markup removed
 
 
 def read_script(script: str, cast: list[Character] = ()) -> Script:
     """The script's title and scenes. With a cast, a first line naming a speaker is dialogue."""
     title, text = _front_matter(script)
     scenes: list[list[str]] = []
+    shown: list[str | None] = []
     paragraph: list[str] = []
+    strong: list[str] = []
     fence = None
 
     def end_paragraph() -> None:
-        nonlocal paragraph
+        nonlocal paragraph, strong
         if paragraph:
             scenes.append(paragraph)
-            paragraph = []
+            shown.append(strong[0] if strong else None)
+            paragraph, strong = [], []
 
     def heading(text: str) -> None:
         nonlocal title
@@ -94,10 +99,11 @@ def read_script(script: str, cast: list[Character] = ()) -> Script:
             end_paragraph()
         elif not LINK_DEFINITION.match(line) and (plain := _plain(BULLET.sub("", line))):
             paragraph.append(plain)
+            strong += _strong(line, plain, cast)
     end_paragraph()
     if title is None and len(scenes) > 1 and _stands_as_title(scenes[0], cast):
-        title, scenes = scenes[0][0], scenes[1:]
-    return Script(title=title and title[:MAX_TITLE_CHARS], scenes=scenes)
+        title, scenes, shown = scenes[0][0], scenes[1:], shown[1:]
+    return Script(title=title and title[:MAX_TITLE_CHARS], scenes=scenes, shown=shown)
 
 
 def script_scenes(script: str, cast: list[Character]) -> list[list[Line]]:
@@ -162,11 +168,33 @@ def _stands_as_title(paragraph: list[str], cast: list[Character]) -> bool:
 
 def _plain(line: str) -> str:
     """A line without its inline markup: code spans, links and emphasis give their text."""
+    return _unmarked(_inline(line))
+
+
+def _strong(line: str, plain: str, cast: list[Character]) -> list[str]:
+    """The line's texts in strong emphasis (`**so**`, `__so__`) in order, without markup; a
+    speaker's name in bold (`**Mira:** Boxes!`) is not one."""
+    inline = _inline(line)
+    found = sorted((match for pattern in EMPHASIS for match in pattern.finditer(inline)
+                    if match[1] in ("**", "__")), key=lambda match: match.start())
+    speaker = SPEAKER_LINE.match(plain) if cast else None
+    texts = [_unmarked(match[2]) for match in found]
+    return [text for text in texts
+            if text and not (speaker and text.rstrip(": ") == speaker[1].strip())]
+
+
+def _inline(line: str) -> str:
+    """A line with code spans, links and escapes giving their text, and the characters that
+    must come through literally out of the way of emphasis."""
     line = ESCAPE.sub(lambda match: _literal(match[1]), line)
     line = CODE.sub(lambda match: _literal(match[2].strip()), line)
     line = IMAGE.sub("", line)
     line = LINK.sub(r"\1", line)
-    line = URL.sub(lambda match: _literal(match[1]), line)
+    return URL.sub(lambda match: _literal(match[1]), line)
+
+
+def _unmarked(line: str) -> str:
+    """`_inline`'s line without emphasis, its literal characters put back."""
     unmarked = None
     while unmarked != line:  # again for nested markers: ***both***
         unmarked, line = line, EMPHASIS[1].sub(r"\2", EMPHASIS[0].sub(r"\2", line))

@@ -30,6 +30,8 @@ MAX_TITLE_CHARS = 200
 MAX_LINES = 50  # per scene
 MAX_SCENE_SECONDS = 120
 MAX_SCRIPT_CHARS = 50_000
+# A scene's on-screen text: its idea in a few words (about 6), set large on its keyframe.
+MAX_ON_SCREEN_CHARS = 60
 NARRATOR = "narrator"
 
 # Ids become parts of file and object names: a conservative slug keeps them safe there.
@@ -251,12 +253,19 @@ class Scene(_Strict):
     order: int = Field(ge=0)
     lines: list[Line] = Field(min_length=1, max_length=MAX_LINES)
     visual_prompt: Text(MAX_LINE_CHARS)
+    # The scene's idea in a few words, not its narration; None: no words on its picture.
+    on_screen_text: Text(MAX_ON_SCREEN_CHARS, blank_ok=True) | None = None
     camera: CameraMotion = CameraMotion.zoom_in
     # How long a clip to ask for; on screen, a scene lasts its speech plus the settings' pad.
     duration: float = Field(gt=0, le=MAX_SCENE_SECONDS, description="Clip length in seconds")
     cast: list[Annotated[str, Field(pattern=ID_PATTERN)]] = Field(
         default_factory=list, max_length=MAX_CAST, description="Character ids on screen")
     location: str | None = Field(None, pattern=ID_PATTERN, description="A location id")
+
+    @field_validator("on_screen_text")
+    @classmethod
+    def _blank_is_none(cls, text: str | None) -> str | None:
+        return text or None
 
     @property
     def narration(self) -> str:

@@ -150,3 +150,17 @@ def test_a_failing_provider_fails_the_run_naming_node_and_provider(env, workspac
     assert said[1].startswith("run the same command again") and said[2].startswith("log: ")
     assert not list(workspace["out"].glob("*/video.mp4"))  # nothing published
     assert run(["cache", "verify"], env).returncode == 0
+
+
+def test_a_topic_only_offline_run_says_once_that_its_narration_is_a_placeholder(env, workspace):
+    from tasks.providers.local_planner import PLACEHOLDER
+
+    made = run(["make", "tide pools", "--scenes", "2", "--no-music", "--json"], env)
+    assert made.returncode == 0, made.stderr
+    assert json.loads(made.stdout)["warnings"] == [PLACEHOLDER]
+
+    notice = f"warning: {PLACEHOLDER}"
+    again = run(["make", "tide pools", "--scenes", "2", "--no-music"], env)  # all reused
+    planned = run(["plan", "tide pools", "--scenes", "2", "--no-music"], env)
+    assert [line for line in again.stderr.splitlines() if "placeholder" in line] == [notice]
+    assert planned.stderr.splitlines() == [notice]

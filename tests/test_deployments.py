@@ -22,7 +22,7 @@ def test_make_video_offers_selects_for_aspect_style_and_profile_with_help_text()
     definitions = form["definitions"]
     assert definitions["Aspect"]["enum"] == ["9:16", "16:9", "1:1"]
     assert set(definitions["StyleName"]["enum"]) >= {"documentary", "neon", "noir"}
-    assert set(definitions["ProfileName"]["enum"]) == {"local", "cloud"}
+    assert set(definitions["ProfileName"]["enum"]) == {"local", "cloud", "ollama"}
     for field in ("topic", "scenes", "aspect", "style", "cast", "places", "options"):
         assert form["properties"][field]["description"], field
     options = definitions["RenderOptions"]["properties"]
@@ -41,7 +41,7 @@ def test_rerun_with_edits_takes_scene_edits_as_fields_not_json():
     form = forms()["rerun-with-edits"]
     assert form["required"] == ["video", "edits"]
     edit = form["definitions"]["SceneEdit"]["properties"]
-    assert set(edit) == {"scene", "narration", "visual_prompt"}
+    assert set(edit) == {"scene", "narration", "visual_prompt", "on_screen_text"}
 
 
 def test_the_weekly_schedule_carries_its_own_topics_and_starts_paused():

@@ -9,6 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from tasks.providers.draft import fit_draft
+from tasks.providers.planning import to_storyboard
 from tasks.storyboard import MAX_LINE_CHARS, VideoRequest
 
 
@@ -92,3 +93,20 @@ def test_the_same_reply_is_fitted_the_same_way_every_time():
 def test_a_reply_that_is_no_draft_at_all_is_not_fitted(text):
     with pytest.raises((ValueError, ValidationError)):
         fit_draft(text, request(3))
+
+
+def test_an_overlong_on_screen_text_is_cut_at_its_last_word_and_named_and_kept_when_split():
+    shown = "Twice a day the whole ocean leans toward the moon and then away again"  # 70
+    draft, adjustments = fit_draft(reply(scene("One. Two.", on_screen_text=shown)), request(2))
+
+    assert [s.on_screen_text for s in draft.scenes] == ["Twice a day the whole ocean leans "
+                                                        "toward the moon and then"] * 2
+    assert adjustments[0] == "scene 1 on_screen_text: cut to 60 characters"
+
+
+def test_a_draft_without_on_screen_text_is_a_draft_and_shows_no_words():
+    draft, adjustments = fit_draft(reply(scene("Waves.")), request(1))
+
+    assert draft.scenes[0].on_screen_text == "" and adjustments == []
+    board = to_storyboard(draft, request(1))
+    assert board.scenes[0].on_screen_text is None

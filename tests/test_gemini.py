@@ -54,6 +54,7 @@ def test_planner_returns_the_requested_scenes_with_our_ids(google):
     result = planner(google).plan(REQUEST)
 
     assert [s.id for s in result.storyboard.scenes] == ["s001", "s002", "s003"]
+    assert [s.on_screen_text for s in result.storyboard.scenes] == ["Thing 1", "Thing 2", "Thing 3"]
     assert result.storyboard.style == "neon"
     assert result.usage.tokens == 50 + len(storyboard_json(3).split()) + 12  # prompt+reply+thinking
     [call] = google.calls("POST", "generateContent")
@@ -115,6 +116,8 @@ def test_the_schema_asks_for_exactly_the_scenes_and_the_storyboards_limits(googl
     scene = scenes["items"]["properties"]
     assert scene["narration"]["max_length"] == scene["visual_prompt"]["max_length"] == 1000
     assert scene["lines"]["items"]["properties"]["text"]["max_length"] == 1000
+    assert scene["on_screen_text"]["max_length"] == 60
+    assert "on_screen_text in English: its point in at most 6 words" in prompt_text(call)
     assert (scene["duration"]["minimum"], scene["duration"]["maximum"]) == (1, 120)
 
 

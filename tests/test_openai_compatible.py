@@ -41,6 +41,8 @@ def test_plan_is_a_storyboard_of_the_scenes_asked_for(fake):
     board = result.storyboard
     assert [scene.id for scene in board.scenes] == ["s001", "s002", "s003"]
     assert board.title == "Tides, explained" and board.seed == 11
+    assert [scene.on_screen_text for scene in board.scenes] == [
+        "Tides, point 1", "Tides, point 2", "Tides, point 3"]
     assert result.usage.tokens == TOKENS_PER_REPLY
     assert fake.billable == 1
 
@@ -64,6 +66,8 @@ def test_the_schema_asks_for_exactly_the_scenes_and_the_storyboards_limits(fake)
     scenes = schema["properties"]["scenes"]
     assert (scenes["minItems"], scenes["maxItems"]) == (3, 3)
     assert schema["properties"]["title"]["maxLength"] == 200
+    scene = schema["$defs"]["DraftScene"]["properties"]
+    assert scene["on_screen_text"]["maxLength"] == 60
     assert json.dumps(schema) in body["messages"][0]["content"]  # the same schema in the prompt
 
 

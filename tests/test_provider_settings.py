@@ -7,9 +7,10 @@ import pytest
 
 from config.pricing import PriceError, cost_usd, price_table
 from config.secrets import MissingSecretError
-from config.settings import Settings
+from config.settings import Settings, load_settings
 from tasks.preflight import check_providers
 from tasks.providers.base import Modality
+from tasks.nodes import provider_chain
 from tasks.providers.registry import ProviderConfigError
 
 KNOWN = "elevenlabs, espeak, gemini, gemini-image, kenburns, local, openai-compatible, replicate, veo"
@@ -43,9 +44,9 @@ def no_keys(monkeypatch, tmp_path):
      "voices: no provider named 'elevenlab' (known: elevenlabs, espeak)"),
     ({"provider_concurrency": {"veoo": 2}},
      f"provider_concurrency: no provider named 'veoo' (known: {KNOWN})"),
-    ({"planner": ["openai-compatible:llama3.2"],
+    ({"planner": ["openai-compatible:qwen2.5"],
       "provider_options": {"openai-compatible": {"key_env": None}}},
-     "prices: no price for provider 'openai-compatible' model 'llama3.2' (price it in your "
+     "prices: no price for provider 'openai-compatible' model 'qwen2.5' (price it in your "
      "REELFLOW_PRICES table, or mark a self-hosted provider free: `openai-compatible: free`)"),
 ], ids=["options-key", "option", "option-unused-provider", "option-value", "chain", "modality",
         "voices", "concurrency", "unpriced"])
@@ -119,3 +120,15 @@ def test_a_price_file_that_is_not_a_price_table_is_refused_naming_the_entry(tmp_
     with pytest.raises(ProviderConfigError) as refused:
         check_providers(Settings(prices=prices))
     assert str(refused.value) == f"prices: {prices}: {problem}"
+
+
+def test_the_ollama_profile_plans_with_a_keyless_local_model_for_free_and_falls_back_offline():
+    settings = load_settings("ollama")
+    planners = provider_chain(settings, Modality.planner)
+
+    assert check_providers(settings) == []  # no key asked for, and priced
+    assert [p.name for p in planners] == ["openai-compatible", "local"]
+    assert planners[0].options.base_url == "http://localhost:11434/v1"
+    assert planners[0].needs_key is None
+    assert cost_usd("openai-compatible", planners[0].model, {"tokens": 5000},
+                    price_table()) == 0.0

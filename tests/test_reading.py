@@ -179,3 +179,12 @@ def test_timings_map_to_written_words_by_position_not_by_count():
              for word in written_timings(reading, said)]
     assert timed == [("👋 Hi,", 0.0, 0.4), ("big", 0.4, 0.7), ("world ★", 0.7, 1.2),
                      ("again.", 1.2, 2.0)]
+
+
+def test_a_scenes_first_bold_words_are_its_on_screen_text_and_a_bold_speaker_is_not():
+    read = read_script("# Bees\n\nThey **dance** to *say* **where**.\n\nNo bold here.\n\n"
+                       "Foragers are __sisters__.")
+    assert read.shown == ["dance", None, "sisters"]
+    cast = [Character(id="mira", name="Mira", appearance="a cat")]
+    assert read_script("**Mira:** Boxes **everywhere**!\n\n**Mira:** Hm.", cast).shown == [
+        "everywhere", None]

@@ -111,7 +111,8 @@ class Provider(ABC):
 class PlanResult(BaseModel):
     storyboard: Storyboard
     usage: Usage = Field(default_factory=Usage)
-    # What the planner changed in the model's reply to fit the request, one line each.
+    # What the planner changed in the model's reply to fit the request, or what it could not
+    # do (the offline planner's outline of a topic is a placeholder), one line each.
     adjustments: list[str] = Field(default_factory=list)
 
 
@@ -200,6 +201,9 @@ class ImageResult(BaseModel):
 class ImageGenerator(Provider):
     modality = Modality.image
     accepts_reference_images: ClassVar[bool] = False
+    # Whether it draws `ImageRequest.text` (the scene's on-screen text) on its picture. False:
+    # it is never sent it, so the text is no part of its keys and editing it redraws nothing.
+    draws_text: ClassVar[bool] = True
 
     @abstractmethod
     def generate(self, request: ImageRequest) -> ImageResult: ...

@@ -16,6 +16,7 @@ from tasks.script import sentences
 from tasks.storyboard import (
     MAX_LINE_CHARS,
     MAX_LINES,
+    MAX_ON_SCREEN_CHARS,
     MAX_SCENE_SECONDS,
     MAX_SCENES,
     MAX_TITLE_CHARS,
@@ -45,6 +46,9 @@ class DraftScene(BaseModel):
                                  "or null")
     visual_prompt: str = Field(max_length=MAX_LINE_CHARS,
                                description="A vivid description of the scene's picture")
+    on_screen_text: str = Field("", max_length=MAX_ON_SCREEN_CHARS,
+                                description="The scene's key idea in at most 6 words, shown "
+                                "large on screen: not a sentence of the narration")
     camera: CameraMotion = Field(description="How the camera moves over the picture")
     # ge, not gt: Gemini's schema has no exclusiveMinimum.
     duration: float = Field(ge=MIN_SCENE_SECONDS, le=MAX_SCENE_SECONDS,

@@ -141,6 +141,7 @@ class GeminiImage(ImageGenerator):
     version = 1
     needs_key = "GEMINI_API_KEY"
     accepts_reference_images = True
+    draws_text = False  # the captions say it: a model's lettering is misspelt, and moves in clips
 
     class Options(ImageGenerator.Options):
         model: str = "gemini-2.5-flash-image"

@@ -1,15 +1,28 @@
 """The offline planner: a user's script split into scenes, or a deterministic outline of a topic
 in the request's language (config/outlines.yaml); with a cast, a deterministic dialogue between
-them."""
+them. A scene's on-screen text is the script's bold words in its paragraph, else the key phrase
+(tasks/providers/key_phrase.py) of what it says, or in an outline of the topic.
+
+Without a language model it knows nothing about a topic: an outline is a placeholder, and the
+plan says so (PLACEHOLDER), with the line that plugs a model in."""
 
 from __future__ import annotations
 
 from config.catalog import load_table
 from tasks.language import language
 from tasks.providers.base import Planner, PlanResult, Usage
+from tasks.providers.key_phrase import key_phrase
 from tasks.providers.planning import speaking_cast, storyboard_of
 from tasks.script import read_script, script_scenes, sentences
-from tasks.storyboard import LINE_GAP_SECONDS, CameraMotion, Character, Line, Scene, VideoRequest
+from tasks.storyboard import (
+    LINE_GAP_SECONDS,
+    MAX_ON_SCREEN_CHARS,
+    CameraMotion,
+    Character,
+    Line,
+    Scene,
+    VideoRequest,
+)
 from tasks.writing import unspaced
 
 # eSpeak speaks about 2.9 words a second at its default rate; plan a little slower so a
@@ -20,13 +33,20 @@ CHARACTERS_PER_WORD = 1.5
 SCENE_PADDING_SECONDS = 0.8
 MIN_SCENE_SECONDS = 2.5
 
+PLACEHOLDER = ("planner: the narration is a placeholder outline, not facts about the topic (the "
+               "offline planner has no language model); for a real one add --profile ollama (a "
+               "local Ollama serving llama3.2) or --profile cloud (GEMINI_API_KEY), or narrate "
+               "your own text with --script FILE")
+
 MOTIONS = [CameraMotion.zoom_in, CameraMotion.pan_right, CameraMotion.zoom_out,
            CameraMotion.pan_left, CameraMotion.pan_up, CameraMotion.pan_down]
 
 
 class LocalPlanner(Planner):
     name = "local"
-    version = 3  # 3: the outline in the request's language; unspaced scripts timed by characters
+    # 3: the outline in the request's language; unspaced scripts timed by characters.
+    # 4: each scene's on-screen text; an outline says it is a placeholder.
+    version = 4
 
     class Options(Planner.Options):
         model: str = "outline"
@@ -35,9 +55,11 @@ class LocalPlanner(Planner):
         cast = request.characters
         if request.script:
             scenes_lines = _script(request.script, request.scenes, cast)
-            title = (request.topic or read_script(request.script, cast).title
-                     or _first_words(scenes_lines[0][0].text, 8))
+            written = read_script(request.script, cast)
+            title = request.topic or written.title or _first_words(scenes_lines[0][0].text, 8)
             subject = request.topic or title
+            # The author's bold words where a scene is a paragraph, else its key phrase.
+            authored = written.shown if len(written.shown) == len(scenes_lines) else []
         else:
             outline = _outline_of(request.language)
             texts = _outline(outline, request.topic, request.scenes)
@@ -45,6 +67,8 @@ class LocalPlanner(Planner):
                             else [[Line(text=t)] for t in texts])
             title = request.topic[:1].upper() + request.topic[1:]
             subject = request.topic
+            # An outline says nothing of its own: its scenes show the topic's key phrase.
+            authored = [key_phrase(request.topic, request.language)] * len(scenes_lines)
         places = request.locations
         scenes = [
             Scene(
@@ -54,13 +78,16 @@ class LocalPlanner(Planner):
                 cast=speaking_cast(lines, cast),
                 location=places[index % len(places)].id if places else None,
                 visual_prompt=f"{subject}: {' '.join(line.text for line in lines)}"[:1000],
+                on_screen_text=_fitting(authored[index] if authored else None)
+                or key_phrase(" ".join(line.text for line in lines), request.language),
                 camera=MOTIONS[index % len(MOTIONS)],
                 duration=_target_seconds(lines),
             )
             for index, lines in enumerate(scenes_lines)
         ]
         return PlanResult(storyboard=storyboard_of(request, title[:200], scenes),
-                          usage=Usage(tokens=0))
+                          usage=Usage(tokens=0),
+                          adjustments=[] if request.script else [PLACEHOLDER])
 
 
 def _outline_of(tag: str) -> dict:
@@ -135,6 +162,12 @@ def _target_seconds(lines: list[Line]) -> float:
     words = sum(_words(line.text) for line in lines)
     pauses = LINE_GAP_SECONDS * (len(lines) - 1)
     return round(max(MIN_SCENE_SECONDS, words / WORDS_PER_SECOND + pauses + SCENE_PADDING_SECONDS), 1)
+
+
+def _fitting(text: str | None) -> str | None:
+    """`text` as a card sets it (its first letter a capital) where it fits on screen; None
+    where it does not (the key phrase is shown)."""
+    return text[:1].upper() + text[1:] if text and len(text) <= MAX_ON_SCREEN_CHARS else None
 
 
 def _first_words(text: str, count: int) -> str:

@@ -29,7 +29,8 @@ def planner_prompt(request: VideoRequest) -> str:
         f"{spoken.name} (language code '{request.language}'): write the title and every line "
         f"of narration and dialogue in {spoken.name}, whatever the language of the topic; "
         f"visual prompts stay in English. Open with a hook, make one point per scene, close "
-        f"with a takeaway. Reply with JSON only.\n\n{_bible(request)}{source}"
+        f"with a takeaway. Give each scene an on_screen_text in {spoken.name}: its point in "
+        f"at most 6 words, shown large on screen. Reply with JSON only.\n\n{_bible(request)}{source}"
     )
 
 
@@ -79,7 +80,8 @@ def to_storyboard(draft: DraftStoryboard, request: VideoRequest) -> Storyboard:
         scenes.append(Scene(id=f"s{i + 1:03d}", order=i, lines=lines,
                             cast=speaking_cast(lines, request.characters),
                             location=draft_scene.location, visual_prompt=draft_scene.visual_prompt,
-                            camera=draft_scene.camera, duration=draft_scene.duration))
+                            on_screen_text=draft_scene.on_screen_text, camera=draft_scene.camera,
+                            duration=draft_scene.duration))
     return storyboard_of(request, draft.title, scenes)
 
 

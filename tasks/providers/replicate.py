@@ -190,6 +190,7 @@ class ReplicateImage(_Predictions, ImageGenerator):
     name = NAME
     version = 1
     needs_key = "REPLICATE_API_TOKEN"
+    draws_text = False  # as GeminiImage: the on-screen text is shown only where it is drawn
 
     class Options(ImageGenerator.Options):
         model: str = "black-forest-labs/flux-schnell"  # "owner/name", or "owner/name:version"

@@ -126,7 +126,7 @@ def storyboard_json(scenes: int) -> str:
     cameras = ["zoom_in", "pan_right", "zoom_out", "pan_left", "static"]
     return json.dumps({"title": "A fake storyboard", "scenes": [
         {"narration": f"Scene {i + 1} says one clear thing.",
-         "visual_prompt": f"A calm landscape, view {i + 1}",
+         "visual_prompt": f"A calm landscape, view {i + 1}", "on_screen_text": f"Thing {i + 1}",
          "camera": cameras[i % len(cameras)], "duration": 4.0}
         for i in range(scenes)]})
 

@@ -24,6 +24,7 @@ def draft_json(scenes: int, title: str = "Tides, explained") -> str:
     return json.dumps({"title": title, "scenes": [
         {"narration": f"Point number {i + 1} about the tides.",
          "visual_prompt": f"The sea at moment {i + 1}, wide shot",
+         "on_screen_text": f"Tides, point {i + 1}",
          "camera": "zoom_in", "duration": 4.5}
         for i in range(scenes)]})
 
