@@ -18,16 +18,6 @@ from tasks.storyboard import Scene, Storyboard, VideoRequest
 SCRIPT = "Bees dance to say where flowers are.\n\nA hive makes about 25 kilograms of honey a year."
 
 
-class Lettering(LocalImage):
-    """Paints its text into the picture (through the prompt, whatever the local look draws)."""
-
-    name = "lettering"
-
-    def generate(self, request):
-        return super().generate(request.model_copy(
-            update={"prompt": f"{request.prompt} / {request.text}"}))
-
-
 def storyboard() -> Storyboard:
     return LocalPlanner().plan(VideoRequest(script=SCRIPT)).storyboard
 
@@ -48,12 +38,8 @@ def render_in_process(board: Storyboard, settings: Settings) -> dict[str, str]:
 
 
 def test_an_edit_of_one_scenes_text_redraws_that_scenes_keyframe_clip_and_the_video_alone(
-        tmp_path, register_provider):
-    register_provider(Lettering)
-    prices = tmp_path / "prices.yaml"
-    prices.write_text("lettering: free\n")
-    settings = Settings(store=str(tmp_path / "store"), image=["lettering"], short_side=64,
-                        fps=6, prices=prices)
+        tmp_path):
+    settings = Settings(store=str(tmp_path / "store"), image=["local"], short_side=64, fps=6)
     board = storyboard()
     render_in_process(board, settings)
 

@@ -176,7 +176,8 @@ class ConstantImage(LocalImage):
     name = "constant"
 
     def generate(self, request):
-        return super().generate(request.model_copy(update={"prompt": "always the same"}))
+        return super().generate(request.model_copy(update={"prompt": "always the same",
+                                                           "text": None}))
 
 
 def test_identical_bytes_from_a_changed_upstream_node_invalidate_nothing_downstream(
