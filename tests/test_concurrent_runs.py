@@ -28,7 +28,7 @@ def storyboard(index: int) -> dict:
     own = [f"Video {index} shows a hermit crab.", f"Video {index} ends at sunset."]
     return {"title": f"Tide pools {index}", "scenes": [
         {"id": f"s{n:03d}", "order": n, "lines": [{"text": text}],
-         "visual_prompt": f"tide pool: {text}", "duration": 2.5}
+         "visual_prompt": f"tide pool: {text}", "on_screen_text": text[:60], "duration": 2.5}
         for n, text in enumerate([*SHARED, *own])]}
 
 

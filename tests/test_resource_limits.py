@@ -41,7 +41,8 @@ print(json.dumps({"rc": code,
 def storyboard(scenes: int) -> str:
     return json.dumps({"title": "Many small scenes", "scenes": [
         {"id": f"s{n:03d}", "order": n, "lines": [{"text": f"Scene {n} is short."}],
-         "visual_prompt": f"a small picture, number {n}", "duration": 1.2}
+         "visual_prompt": f"a small picture, number {n}", "on_screen_text": f"Scene {n}",
+         "duration": 1.2}
         for n in range(1, scenes + 1)]})
 
 
