@@ -13,6 +13,7 @@ from pathlib import Path
 from PIL import ImageDraw, ImageFont
 
 from tasks import fonts
+from tasks.language import KANA, scripts
 from tasks.reading import read_line
 
 REFERENCE_SIZE = 100  # widths are measured once at this size and scale with it
@@ -28,11 +29,10 @@ def font(path: Path, size: int) -> ImageFont.FreeTypeFont:
 
 def language_of(text: str) -> str:
     """The language whose Han forms a text wants: Japanese with kana, Korean with Hangul."""
-    if any(0x3040 <= ord(c) <= 0x30FF for c in text):
+    written = scripts(text)
+    if KANA & set(written):
         return "ja"
-    if any(0xAC00 <= ord(c) <= 0xD7AF for c in text):
-        return "ko"
-    return ""
+    return "ko" if "Hangul" in written else ""
 
 
 def runs(line: str, typeface: str) -> list[tuple[str, Path]]:
