@@ -24,6 +24,9 @@ STYLE_LAYOUTS = ("centred", "left", "number", "split")
 STYLE_PATTERNS = ("bands", "dots", "rings", "blocks", "grid")
 
 
+_COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
+
+
 class StyleError(ValueError):
     """config/styles.yaml names something the offline look cannot draw."""
 
@@ -45,13 +48,22 @@ def _check_style(name: str, style: dict) -> None:
         raise StyleError(f"config/styles.yaml: {name}: must be a mapping of fields")
     palette = style.get("palette")
     if not isinstance(palette, list) or len(palette) < 2 or not all(
-            isinstance(c, str) and re.fullmatch(r"#[0-9a-fA-F]{6}", c) for c in palette):
+            isinstance(c, str) and _COLOUR.fullmatch(c) for c in palette):
         raise refuse("palette", "must list 2 or more #rrggbb colours")
+    accent = style.get("accent")
+    if accent is not None and not (isinstance(accent, str) and _COLOUR.fullmatch(accent)):
+        raise refuse("accent", "must be a #rrggbb colour")
     if style.get("typeface") not in STYLE_TYPEFACES:
         raise refuse("typeface", f"must be one of {', '.join(STYLE_TYPEFACES)}")
     for field, known in (("layouts", STYLE_LAYOUTS), ("patterns", STYLE_PATTERNS)):
         value = style.get(field)
         if not isinstance(value, list) or not value or not set(value) <= set(known):
             raise refuse(field, f"must list some of {', '.join(known)}")
+    # Imported here: tasks.storyboard reads this module's styles() to check its own.
+    from tasks.storyboard import CameraMotion
+    motions = style.get("motions")
+    if not isinstance(motions, list) or not motions or not all(
+            m in CameraMotion._value2member_map_ for m in motions):
+        raise refuse("motions", f"must list some of {', '.join(m.value for m in CameraMotion)}")
     if not isinstance(style.get("prompt"), str):
         raise refuse("prompt", "must be text")

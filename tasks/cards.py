@@ -17,7 +17,7 @@ from PIL import Image, ImageColor, ImageDraw
 
 from config.catalog import load_table
 from tasks import fonts, typeset
-from tasks.providers.kenburns import ZOOM
+from tasks.providers.kenburns import MAX_PAN_ZOOM
 from tasks.subtitles import caption_top
 
 NUMBER = re.compile(r"\d+(?:[.,:]\d+)*\s?[%°×x]?")
@@ -29,12 +29,13 @@ Box = tuple[float, float, float, float]  # left, top, right, bottom
 
 def text_zone(width: int, height: int) -> Box:
     """Where text may go: what stays on screen and above the captions under any Ken Burns
-    move (a pan shows a window of the picture enlarged ZOOM times, anywhere along its travel)."""
-    travel = ZOOM - 1
+    move (a pan shows a window of the picture enlarged up to MAX_PAN_ZOOM times, anywhere
+    along its travel; a zoom enlarges it less, about its centre)."""
+    travel = MAX_PAN_ZOOM - 1
     edge_x, edge_y = 0.05 * width, 0.06 * height  # platform UI and the screen's rounded corners
-    left = (travel * width + edge_x) / ZOOM
-    top = (travel * height + edge_y) / ZOOM
-    bottom = caption_top(width, height) / ZOOM
+    left = (travel * width + edge_x) / MAX_PAN_ZOOM
+    top = (travel * height + edge_y) / MAX_PAN_ZOOM
+    bottom = caption_top(width, height) / MAX_PAN_ZOOM
     return left, top, width - left, bottom
 
 
@@ -46,11 +47,14 @@ class Look:
     typeface: str
     layouts: tuple[str, ...]
     patterns: tuple[str, ...]
+    accent: Color | None = None  # never a ground; without it, picked from the palette per card
 
     @classmethod
     def of(cls, style: dict) -> Look:
+        accent = style.get("accent")
         return cls(tuple(ImageColor.getrgb(c) for c in style["palette"]), style["typeface"],
-                   tuple(style["layouts"]), tuple(style["patterns"]))
+                   tuple(style["layouts"]), tuple(style["patterns"]),
+                   ImageColor.getrgb(accent) if accent else None)
 
 
 def luminance(color: Color) -> float:
@@ -75,7 +79,7 @@ def draw_card(text: str, look: Look, rng: random.Random, width: int, height: int
     number = NUMBER.search(text)
     plain = [layout for layout in look.layouts if layout != "number"]
     layout = "number" if number and "number" in look.layouts else rng.choice(plain or ["centred"])
-    ground, tone, accent, ink = _colors(look.palette, rng)
+    ground, tone, accent, ink = _colors(look, rng)
     canvas = _background(rng.choice(look.patterns), ground, tone, accent, rng, width, height)
     zone = text_zone(width, height)
     draw = ImageDraw.Draw(canvas)
@@ -91,16 +95,16 @@ def draw_card(text: str, look: Look, rng: random.Random, width: int, height: int
     return canvas, box
 
 
-def _colors(palette: tuple[Color, ...], rng: random.Random) -> tuple[Color, Color, Color, Color]:
+def _colors(look: Look, rng: random.Random) -> tuple[Color, Color, Color, Color]:
     """Ground, a tone near it for its pattern, an accent, and ink that reads on the ground."""
-    ground = rng.choice(palette)
-    others = [c for c in palette if c != ground] or [ground]
+    ground = rng.choice(look.palette)
+    others = [c for c in look.palette if c != ground] or [ground]
     ink = max(others + [(255, 255, 255), (17, 17, 17)], key=lambda c: contrast(c, ground))
     tone = min(others, key=lambda c: abs(luminance(c) - luminance(ground)))
     if contrast(tone, ground) > 1.6 or math.dist(tone, ground) > 80:
         # Too loud behind text: a shade of the ground instead.
         tone = _mix(ground, ink, 0.12)
-    accent = max(others, key=lambda c: _saturation(c) * min(contrast(c, ground), 3))
+    accent = look.accent or max(others, key=lambda c: _saturation(c) * min(contrast(c, ground), 3))
     return ground, tone, accent, ink
 
 
@@ -127,18 +131,14 @@ def _background(pattern: str, ground: Color, tone: Color, accent: Color, rng: ra
 
 
 def _bands(draw, size, tone, accent, rng):
-    """Diagonal bands in the tone, one of them in the accent."""
+    """Diagonal bands in the tone, with an accent bar (a band in the accent crossed the text)."""
     width, height = size
     step = width * rng.uniform(0.12, 0.2)
-    slope = rng.choice((-1, 1)) * rng.uniform(0.4, 0.9)
-    special = rng.randrange(3, 8)
-    for index, x in enumerate(_frange(-height, width + height, step)):
-        if index % 2:
-            continue
-        color = accent if index // 2 == special else tone
-        offset = slope * height
+    offset = rng.choice((-1, 1)) * rng.uniform(0.4, 0.9) * height
+    for x in _frange(-height + rng.uniform(0, step), width + height, 2 * step):
         draw.polygon([(x, 0), (x + step, 0), (x + step + offset, height), (x + offset, height)],
-                     fill=color)
+                     fill=tone)
+    _bar(draw, size, accent, rng)
 
 
 def _dots(draw, size, tone, accent, rng):
@@ -180,11 +180,11 @@ def _blocks(draw, size, tone, accent, rng):
 def _grid(draw, size, tone, accent, rng):
     """A fine grid of lines in the tone, with an accent bar."""
     width, height = size
-    step = width / rng.choice((6, 8, 10))
+    step = width / rng.uniform(6, 10)
     line = max(2, round(width / 270))
-    for x in _frange(step, width, step):
+    for x in _frange(rng.uniform(0, step), width, step):
         draw.rectangle((x - line, 0, x + line, height), fill=tone)
-    for y in _frange(step, height, step):
+    for y in _frange(rng.uniform(0, step), height, step):
         draw.rectangle((0, y - line, width, y + line), fill=tone)
     _bar(draw, size, accent, rng)
 
@@ -199,8 +199,8 @@ def _disc(draw, size, accent, rng):
 
 def _bar(draw, size, accent, rng):
     width, height = size
-    y = rng.choice((0.05, 0.93)) * height
-    draw.rectangle((0, y, width, y + height * 0.025), fill=accent)
+    y = rng.choice((rng.uniform(0.03, 0.07), rng.uniform(0.91, 0.95))) * height
+    draw.rectangle((0, y, width, y + height * rng.uniform(0.015, 0.035)), fill=accent)
 
 
 def _frange(start: float, stop: float, step: float):

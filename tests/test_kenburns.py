@@ -3,10 +3,12 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageChops, ImageDraw, ImageStat
 
+from tasks.cards import text_zone
 from tasks.ffmpeg import MediaError, count_frames, probe, run_ffmpeg
 from tasks.providers.base import ClipRequest
 from tasks.providers.kenburns import KenBurnsAnimator
 from tasks.storyboard import Aspect, CameraMotion
+from tasks.subtitles import caption_top
 
 WIDTH, HEIGHT, FPS, DURATION = 180, 320, 24, 1.3
 FRAMES = round(DURATION * FPS)
@@ -110,3 +112,27 @@ def test_pans_move_the_same_distance_every_frame(tmp_path, motion, across):
     steps = [b - a for a, b in zip(positions, positions[1:])]
     assert abs(positions[-1] - positions[0]) > 10  # it moved
     assert max(steps) - min(steps) < 0.25  # and by the same amount each frame: no stutter
+
+
+@pytest.mark.parametrize("frames", [11, 36, 72])  # a step rounded down; 1 px a frame; too long
+@pytest.mark.parametrize("motion", list(CameraMotion))
+def test_no_move_carries_the_text_zone_off_screen_or_into_the_captions(tmp_path, motion, frames):
+    """The card's text zone, drawn white on black, stays clear of the frame's edges and of the
+    captions in every frame of every move, however long."""
+    zone = Image.new("L", (WIDTH, HEIGHT), 0)
+    ImageDraw.Draw(zone).rectangle([round(v) for v in text_zone(WIDTH, HEIGHT)], fill=255)
+    zone.save(tmp_path / "zone.png")
+    (tmp_path / "work").mkdir()
+    request = ClipRequest(image=tmp_path / "zone.png", motion=motion, duration=frames / FPS,
+                          width=WIDTH, height=HEIGHT, fps=FPS, aspect=Aspect.portrait)
+    video = KenBurnsAnimator().animate(request, tmp_path / "work").video
+    (tmp_path / "frames").mkdir()
+    run_ffmpeg(["-i", str(video), str(tmp_path / "frames" / "%03d.png")], what="extract frames")
+    # The margins text_zone keeps (5% across, 6% down), less 2 px of filtering and encoding.
+    side, top = round(0.05 * WIDTH) - 2, round(0.06 * HEIGHT) - 2
+    bottom = caption_top(WIDTH, HEIGHT) + 2
+    for path in sorted((tmp_path / "frames").glob("*.png")):
+        frame = Image.open(path).convert("L")
+        for box in [(0, 0, side, HEIGHT), (WIDTH - side, 0, WIDTH, HEIGHT), (0, 0, WIDTH, top),
+                    (0, bottom, WIDTH, HEIGHT)]:
+            assert frame.crop(box).getextrema()[1] < 64, f"{path.name}: text reaches {box}"

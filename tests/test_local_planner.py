@@ -6,6 +6,7 @@ import unicodedata
 
 import pytest
 
+from config.catalog import styles
 from tasks.providers.local_planner import PLACEHOLDER, LocalPlanner
 from tasks.reading import read_line
 from tasks.storyboard import VideoRequest
@@ -105,3 +106,12 @@ def test_a_paragraphs_bold_words_are_shown_where_they_fit_on_screen():
     too_long = "a " * 40  # 79 characters: the key phrase is shown instead
     assert on_screen(f"Bees **dance** at home.\n\nThe honeybee colony **{too_long.strip()}** votes.") == [
         "Dance", "Honeybee colony"]
+
+
+def test_each_style_moves_the_camera_its_own_way():
+    moves = {}
+    for style, look in styles().items():
+        board = LocalPlanner().plan(VideoRequest(topic="tides", scenes=6, style=style)).storyboard
+        moves[style] = [scene.camera.value for scene in board.scenes]
+        assert moves[style] == [look["motions"][i % len(look["motions"])] for i in range(6)]
+    assert len(set(map(tuple, moves.values()))) == len(moves)

@@ -13,8 +13,10 @@ from tasks.storyboard import CameraMotion
 # this much. Gentle enough not to distract from the narration.
 ZOOM = 1.15
 
-# A whole-pixel pan enlarges the keyframe by its travel; past this it falls back to _camera.
-MAX_PAN_ZOOM = 1.3
+# A whole-pixel pan enlarges the keyframe by its travel, which a long pan's one pixel a frame
+# takes past ZOOM; beyond this it falls back to _camera. No move enlarges a picture more, so
+# tasks/cards.py keeps the text inside what this leaves on screen.
+MAX_PAN_ZOOM = 1.2
 # Pans: (moves across, direction of travel).
 _PANS = {
     CameraMotion.pan_right: (True, 1),
@@ -37,7 +39,7 @@ _PATHS = {
 
 class KenBurnsAnimator(ClipAnimator):
     name = "kenburns"
-    version = 1
+    version = 2  # 2: pans never enlarge past MAX_PAN_ZOOM (a step rounded up could reach 1.3)
     uses_prompt = False  # it moves the keyframe; a prompt edit that keeps the picture keeps the clip
 
     class Options(ClipAnimator.Options):
@@ -79,7 +81,8 @@ def _steady_pan(request: ClipRequest, frames: int) -> tuple[int, int, str] | Non
         return None
     across, sign = _PANS[request.motion]
     span = request.width if across else request.height
-    step = max(1, round((ZOOM - 1) * span / max(frames - 1, 1)))
+    # Rounded down: a step rounded up would carry a short pan past ZOOM.
+    step = max(1, math.floor((ZOOM - 1) * span / max(frames - 1, 1)))
     travel = step * (frames - 1)
     if travel > (MAX_PAN_ZOOM - 1) * span:
         return None

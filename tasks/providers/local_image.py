@@ -24,7 +24,7 @@ Color = tuple[int, int, int]
 
 class LocalImage(ImageGenerator):
     name = "local"
-    version = 2  # 2: typographic cards (1 painted soft blobs)
+    version = 3  # 2: typographic cards (1 painted soft blobs); 3: text clear of 1.2× pans
     accepts_reference_images = True
 
     class Options(ImageGenerator.Options):

@@ -8,7 +8,7 @@ plan says so (PLACEHOLDER), with the line that plugs a model in."""
 
 from __future__ import annotations
 
-from config.catalog import load_table
+from config.catalog import load_table, styles
 from tasks.language import language
 from tasks.providers.base import Planner, PlanResult, Usage
 from tasks.providers.key_phrase import key_phrase
@@ -38,15 +38,12 @@ PLACEHOLDER = ("planner: the narration is a placeholder outline, not facts about
                "local Ollama serving llama3.2) or --profile cloud (GEMINI_API_KEY), or narrate "
                "your own text with --script FILE")
 
-MOTIONS = [CameraMotion.zoom_in, CameraMotion.pan_right, CameraMotion.zoom_out,
-           CameraMotion.pan_left, CameraMotion.pan_up, CameraMotion.pan_down]
-
-
 class LocalPlanner(Planner):
     name = "local"
     # 3: the outline in the request's language; unspaced scripts timed by characters.
     # 4: each scene's on-screen text; an outline says it is a placeholder.
-    version = 4
+    # 5: the camera moves of the style.
+    version = 5
 
     class Options(Planner.Options):
         model: str = "outline"
@@ -70,6 +67,7 @@ class LocalPlanner(Planner):
             # An outline says nothing of its own: its scenes show the topic's key phrase.
             authored = [key_phrase(request.topic, request.language)] * len(scenes_lines)
         places = request.locations
+        motions = styles()[request.style]["motions"]
         scenes = [
             Scene(
                 id=f"s{index + 1:03d}",
@@ -80,7 +78,7 @@ class LocalPlanner(Planner):
                 visual_prompt=f"{subject}: {' '.join(line.text for line in lines)}"[:1000],
                 on_screen_text=_fitting(authored[index] if authored else None)
                 or key_phrase(" ".join(line.text for line in lines), request.language),
-                camera=MOTIONS[index % len(MOTIONS)],
+                camera=CameraMotion(motions[index % len(motions)]),
                 duration=_target_seconds(lines),
             )
             for index, lines in enumerate(scenes_lines)
