@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import sys
 from enum import Enum
 
-from config.catalog import styles
+from config.catalog import StyleError, styles
 from config.settings import profile_path
 
-StyleName = Enum("StyleName", {name: name for name in sorted(styles())}, type=str)
+try:
+    StyleName = Enum("StyleName", {name: name for name in sorted(styles())}, type=str)
+except StyleError as error:  # read on import by every command and the UI's forms
+    print(f"error: {error}", file=sys.stderr)
+    raise SystemExit(2) from None
 ProfileName = Enum("ProfileName", {path.stem: path.stem for path in
                                    sorted(profile_path("local").parent.glob("*.yaml"))}, type=str)

@@ -8,6 +8,7 @@ import io
 import os
 import shutil
 import subprocess
+import sys
 import unicodedata
 from collections import Counter
 
@@ -136,6 +137,20 @@ def test_a_style_that_names_what_cannot_be_drawn_is_refused_in_one_line(field, v
     with pytest.raises(StyleError) as refused:
         _check_style("neon", style)
     assert said in str(refused.value) and "\n" not in str(refused.value)
+
+
+def test_a_command_started_with_a_style_it_cannot_draw_exits_2_in_one_line():
+    # config/styles.yaml as if edited wrongly: the command stops before doing anything.
+    code = ("import sys, config.catalog as catalog\n"
+            "shipped = catalog.load_table('styles')\n"
+            "catalog.load_table = lambda name: dict(shipped, neon=dict(shipped['neon'], "
+            "typeface='comic'))\n"
+            "sys.argv = ['reelflow', 'styles']\n"
+            "from flows.cli import main\nmain()\n")
+    started = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert started.returncode == 2
+    assert started.stderr == ("error: config/styles.yaml: neon.typeface: must be one of sans, "
+                              "serif, mono\n")
 
 
 def test_styles_sheet_draws_one_labelled_keyframe_per_style(tmp_path):
