@@ -28,6 +28,7 @@ from cache.store import ArtifactStore  # noqa: E402
 from config.settings import Settings, load_settings  # noqa: E402
 from flows.options import RenderOptions  # noqa: E402
 from flows.progress_bars import node_progress  # noqa: E402
+from flows.serve import command_server  # noqa: E402
 from flows.terminal import CommandFailed, run_log  # noqa: E402
 from tasks.storyboard import Aspect, Storyboard, VideoRequest  # noqa: E402
 
@@ -222,7 +223,8 @@ def plan(topic: Topic = None, script: ScriptFile = None, scenes: Scenes = 6,
     _check_voice(request.voice, request.language, settings)
     from tasks.plan import load_storyboard, plan as plan_node, plan_adjustments
 
-    with run_log(open_store(settings.store).log_folder(), "plan", debug=debug):
+    with run_log(open_store(settings.store).log_folder(), "plan", debug=debug) as log, \
+            command_server(log):
         planned = plan_node(request, settings)
     _warn(plan_adjustments(planned.record, settings))
     typer.echo(load_storyboard(planned, settings).model_dump_json(indent=2))
@@ -242,8 +244,9 @@ def render(storyboard: Annotated[str, typer.Argument(help="Storyboard JSON file,
     from flows.runners import task_runner
     from flows.video import render_storyboard
 
-    with run_log(open_store(settings.store).log_folder(), "render", debug=debug), \
-            node_progress(stderr, planning=False):
+    with run_log(open_store(settings.store).log_folder(), "render", debug=debug) as log, \
+            node_progress(stderr, planning=False), \
+            command_server(log):
         summary = render_storyboard.with_options(task_runner=task_runner(settings))(
             board, options)
     _print_summary(summary, as_json, said)
@@ -270,8 +273,9 @@ def make(topic: Topic = None, script: ScriptFile = None, scenes: Scenes = 6,
     from flows.video import make_video
 
     asked = request.model_dump(exclude={"characters", "locations"})
-    with run_log(open_store(settings.store).log_folder(), "make", debug=debug), \
-            node_progress(stderr, planning=True):
+    with run_log(open_store(settings.store).log_folder(), "make", debug=debug) as log, \
+            node_progress(stderr, planning=True), \
+            command_server(log):
         summary = make_video.with_options(task_runner=task_runner(settings))(
             **asked, cast=_ids(cast), places=_ids(places), options=options)
     _print_summary(summary, as_json, said)
@@ -325,7 +329,7 @@ def serve(host: Annotated[str, typer.Option(help="Address of a server started he
     from deployments.catalog import deployments
     from flows.limits import create_concurrency_limits
     from flows.runners import task_runner
-    from flows.serve import prefect_server
+    from flows.serve import prefect_server  # noqa: F811
 
     # Served runs are watched in the UI, not through progress bars: they log at INFO.
     served_settings = {PREFECT_LOGGING_LEVEL: "INFO"} if "PREFECT_LOGGING_LEVEL" in DEFAULTED else {}

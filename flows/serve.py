@@ -1,4 +1,5 @@
-"""`reelflow serve`: a Prefect server, unless PREFECT_API_URL names one."""
+"""The Prefect server a command uses, unless PREFECT_API_URL names one: `reelflow serve`'s,
+and the temporary one of a `plan`, `render` or `make`."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 
@@ -56,3 +58,32 @@ def _wait_until_healthy(api_url: str, server: subprocess.Popen) -> None:
         time.sleep(0.5)  # polling a process we started; there is no event to wait on
     raise RuntimeError(f"the Prefect server did not answer within {STARTUP_DEADLINE_S} s")
 
+
+
+@contextmanager
+def command_server(log: Path) -> Iterator[None]:
+    """Prefect's temporary server for one command, as Prefect would start it on the first call,
+    but with its output in the command's log. It is stopped the moment the run ends, and it
+    then prints tracebacks for the last events it had not written (a run that reuses
+    everything ends first): they belong in the log, not under the video's path."""
+    from prefect.server.api.server import SubprocessASGIServer
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    if PREFECT_API_URL.value():
+        yield
+        return
+    server = SubprocessASGIServer()
+    terminal = os.dup(2)
+    try:
+        with open(log, "a", encoding="utf-8") as sink:
+            os.dup2(sink.fileno(), 2)  # the server inherits the log as its stderr
+            try:
+                server.start()
+            finally:
+                os.dup2(terminal, 2)
+    finally:
+        os.close(terminal)
+    # start() registered the server's stop at exit: after Prefect's workers have sent their
+    # last logs and events, as with the server Prefect starts itself.
+    with temporary_settings({PREFECT_API_URL: server.api_url}):
+        yield

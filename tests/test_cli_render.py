@@ -164,3 +164,23 @@ def test_a_topic_only_offline_run_says_once_that_its_narration_is_a_placeholder(
     planned = run(["plan", "tide pools", "--scenes", "2", "--no-music"], env)
     assert [line for line in again.stderr.splitlines() if "placeholder" in line] == [notice]
     assert planned.stderr.splitlines() == [notice]
+
+
+def test_a_command_with_its_own_prefect_server_prints_only_its_result(cli_env, workspace,
+                                                                     tmp_path):
+    """Without PREFECT_API_URL each command starts Prefect's temporary server and stops it as
+    it exits; a rerun that reuses everything ends before the server has written its last
+    events, and what the server says about them goes to the command's log, not the terminal."""
+    board = tmp_path / "board.json"
+    board.write_text(json.dumps({"title": "Quiet", "scenes": [
+        {"id": f"s{n:03d}", "order": n, "lines": [{"text": f"Tide {n} comes in."}],
+         "visual_prompt": f"a beach {n}", "on_screen_text": f"Tide {n}", "duration": 2.5}
+        for n in range(6)]}))
+    for attempt in ("cold", "reused"):
+        rendered = subprocess.run([REELFLOW, "render", str(board)], capture_output=True,
+                                  text=True, env=cli_env, timeout=300)
+        assert rendered.returncode == 0, rendered.stderr
+        said = [line for line in rendered.stderr.splitlines() if "━" not in line]
+        assert said[0].startswith("generated "), (attempt, rendered.stderr)
+        assert said[1:] == [], (attempt, rendered.stderr)
+        assert rendered.stdout.strip().endswith("video.mp4")
