@@ -84,6 +84,16 @@ class Settings(BaseSettings):
     gcs_project: str | None = None
     gcs_signing_key: Path | None = Field(None, description="Service-account JSON to sign URLs")
     gcs_url_expiry_s: int = Field(7 * 86400, ge=60, le=7 * 86400)
+    # The HTTP API (`reelflow api`).
+    api_keys_file: Path | None = Field(None, description="SHA-256 hashes of the API's keys, "
+                                       "one per line (`reelflow api-key` makes a key)")
+    api_requests_per_minute: int = Field(120, ge=1, description="Requests per minute per key")
+    api_jobs_at_once: int = Field(10, ge=1, description="Jobs queued or running per key")
+    api_cors_origins: Annotated[list[str], NoDecode, BeforeValidator(_split_chain)] = Field(
+        default_factory=list, description="Origins browsers may call the API from (none: "
+        "CORS off), comma-separated")
+    api_public_url: str | None = Field(None, description="The API's address as clients reach it, "
+                                       "for video links (default: the address it listens on)")
 
 
 def profile_path(name: str) -> Path:

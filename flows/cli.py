@@ -352,6 +352,73 @@ def serve(host: Annotated[str, typer.Option(help="Address of a server started he
                          "again resumes it"], 130)
 
 
+@app.command("api")
+def api_command(
+        host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+        port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+        workers: Annotated[bool, typer.Option(help="Run the jobs here (--no-workers when "
+                                                   "`reelflow serve` runs them elsewhere)")] = True,
+        limit: Annotated[int, typer.Option(help="Jobs run at once here")] = 4,
+        prefect_port: Annotated[int, typer.Option(help="Port of a Prefect server started "
+                                                       "here")] = 4200,
+        certfile: Annotated[Optional[Path], typer.Option(help="TLS certificate (PEM)")] = None,
+        keyfile: Annotated[Optional[Path], typer.Option(help="TLS private key (PEM)")] = None,
+        quic_bind: Annotated[Optional[str], typer.Option(help="Also serve HTTP/3 on this "
+                                                               "HOST:PORT (UDP; needs --certfile)")] = None,
+) -> None:
+    """Serve the HTTP API (docs at /docs, OpenAPI at /openapi.json): jobs are flow runs of
+    the deployments, on the Prefect server PREFECT_API_URL names or one started here."""
+    settings = _settings(None)
+    from flows.api.keys import Keys, KeysError
+
+    if settings.api_keys_file is None:
+        raise BadInput("api keys file: set REELFLOW_API_KEYS_FILE to a file of key hashes "
+                       "(`reelflow api-key` makes a key and adds its hash)")
+    if (certfile is None) != (keyfile is None) or (quic_bind and certfile is None):
+        raise BadInput("certfile: give --certfile and --keyfile together (HTTP/3 needs them)")
+    try:
+        keys = Keys.load(settings.api_keys_file)
+    except KeysError as error:
+        raise BadInput(str(error)) from None
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from deployments.catalog import deployments
+    from flows.api.serve import hypercorn_config, serve_api
+    from flows.limits import create_concurrency_limits
+    from flows.runners import task_runner
+    from flows.serve import prefect_server as started_server
+
+    scheme = "https" if certfile else "http"
+    public_url = (settings.api_public_url or f"{scheme}://{host}:{port}").rstrip("/")
+    with started_server("127.0.0.1", prefect_port) as api_url, \
+            temporary_settings({PREFECT_API_URL: api_url}):
+        create_concurrency_limits()
+        served = deployments(task_runner(settings))
+        for deployment in served:
+            deployment.apply()
+        typer.echo(f"API: {public_url} (docs: {public_url}/docs)", err=True)
+        serve_api(settings, keys, hypercorn_config(host, port, quic_bind, certfile, keyfile),
+                  public_url, served if workers else [], limit)
+
+
+@app.command("api-key")
+def api_key_command(file: Annotated[Optional[Path], typer.Option(
+        help="Keys file to add the hash to (default: REELFLOW_API_KEYS_FILE)")] = None) -> None:
+    """Make an API key: its hash is added to the keys file, the key is printed once."""
+    from flows.api.keys import new_key
+
+    path = file or _settings(None).api_keys_file
+    if path is None:
+        raise BadInput("file: give --file or set REELFLOW_API_KEYS_FILE")
+    key, line = new_key()
+    try:
+        with open(path, "a", encoding="utf-8") as keys:
+            keys.write(line + "\n")
+    except OSError as error:
+        raise BadInput(f"file: cannot write {path}: {error.strerror or error}") from None
+    typer.echo(key)
+
+
 def _store() -> ArtifactStore:
     return open_store(_settings(None).store)
 

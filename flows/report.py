@@ -9,11 +9,15 @@ from prefect.artifacts import (
     create_link_artifact,
     create_markdown_artifact,
     create_progress_artifact,
+    create_table_artifact,
     update_progress_artifact,
 )
 
 from tasks.manifest import RenderSummary
 from tasks.storyboard import Storyboard
+
+
+SUMMARY = "Where the published video is"  # the description of a run's summary table
 
 
 class Progress:
@@ -56,6 +60,12 @@ def summary_artifacts(summary: RenderSummary) -> None:
         description="What this run generated, reused and paid")
     create_link_artifact(link=summary.url or summary.video.resolve().as_uri(),
                          link_text=f"{manifest['title']}: video", description="The published video")
+    # The one table of a run: where its video is, for the HTTP API (flows/api/jobs.py).
+    create_table_artifact(table=[{
+        "video": str(summary.video.resolve()), "storyboard": str(summary.storyboard.resolve()),
+        "manifest": str(summary.manifest.resolve()), "url": summary.url,
+        **summary.model_dump(include={"generated", "cached", "cost_usd", "saved_usd"})}],
+        description=SUMMARY)
 
 
 def _cell(text: str) -> str:

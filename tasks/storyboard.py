@@ -24,7 +24,7 @@ from config.catalog import styles
 from tasks.language import detect, language, unreadable
 
 MAX_SCENES = 200
-MAX_TOPIC_CHARS = 500
+MAX_TOPIC_CHARS = 2000  # a prompt of a paragraph, as the HTTP API takes it
 MAX_LINE_CHARS = 1_000
 MAX_TITLE_CHARS = 200
 MAX_LINES = 50  # per scene

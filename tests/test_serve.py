@@ -110,7 +110,7 @@ def test_a_batch_with_a_bad_topic_makes_the_others_and_says_what_failed(served):
     assert sorted(child.state.type.value for child in children) == [
         "COMPLETED", "COMPLETED", "FAILED"]
     failed = next(child for child in children if child.state.is_failed())
-    assert "topic" in failed.state.message and "500 characters" in failed.state.message
+    assert "topic" in failed.state.message and "2000 characters" in failed.state.message
     table = next(a for a in flow_run_artifacts(batch.id) if a.type == "table")
     assert "2 of 3 videos made" in table.description
 

@@ -1,0 +1,296 @@
+"""The HTTP API's routes. Every answer that is not a success is one error document naming
+what was wrong; every request gets an id (X-Request-ID, and in each error) and one JSON log
+line. Keys are checked on every /jobs route and never logged: a log names a key by a prefix
+of its hash."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import tempfile
+import time
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import FileResponse, JSONResponse
+from prefect.client.orchestration import get_client
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException
+
+from config.bible import BibleError, cast_and_places
+from config.settings import Settings
+from flows.api import jobs
+from flows.api.jobs import Accepted, Job, JobRequest, Status
+from flows.api.keys import Keys, RateLimits
+from tasks.ffmpeg import ffmpeg_exe
+from tasks.storyboard import VideoRequest
+
+MAX_BODY = 1_000_000  # bytes
+log = logging.getLogger("reelflow.api")
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, error: str, message: str, *, details: Any = None,
+                 retryable: bool = False, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status, self.error, self.message = status, error, message
+        self.details, self.retryable, self.headers = details, retryable, headers or {}
+
+
+def create_app(settings: Settings, keys: Keys, public_url: str) -> FastAPI:
+    async def lifespan(app: FastAPI):
+        async with get_client() as client:  # one Prefect client for every request
+            app.state.prefect = client
+            yield
+
+    app = FastAPI(title="reelflow", version="1", lifespan=lifespan,
+                  description="Make videos from a prompt or a storyboard; every job is a "
+                              "Prefect flow run of reelflow's deployments.")
+    app.state.settings, app.state.keys = settings, keys
+    app.state.limits = RateLimits(settings.api_requests_per_minute)
+    if settings.api_cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.api_cors_origins,
+                           allow_methods=["GET", "POST", "PATCH"],
+                           allow_headers=["Authorization", "Content-Type", "Idempotency-Key"])
+
+    @app.middleware("http")
+    async def request_id_and_log(request: Request, call_next):
+        request.state.id = uuid.uuid4().hex
+        request.state.key = None
+        started = time.perf_counter()
+        length = request.headers.get("content-length")
+        if length and (not length.isdigit() or int(length) > MAX_BODY):
+            response = _error(request, ApiError(413, "too_large", f"the body is over {MAX_BODY} "
+                                                "bytes"))
+        else:
+            response = await call_next(request)
+        response.headers["X-Request-ID"] = request.state.id
+        route = request.scope.get("route")
+        log.info(json.dumps({
+            "request_id": request.state.id, "method": request.method,
+            "route": route.path if route else request.url.path, "status": response.status_code,
+            "latency_ms": round(1000 * (time.perf_counter() - started), 1),
+            "key": request.state.key[:8] if request.state.key else None}))
+        return response
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, error: ApiError):
+        return _error(request, error)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, error: RequestValidationError):
+        return _error(request, _invalid(error.errors()))
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, error: HTTPException):
+        names = {404: "not_found", 405: "method_not_allowed"}
+        return _error(request, ApiError(error.status_code,
+                                        names.get(error.status_code, "http_error"),
+                                        str(error.detail), headers=dict(error.headers or {})))
+
+    @app.exception_handler(Exception)
+    async def failed(request: Request, error: Exception):
+        log.exception("request %s failed", request.state.id)
+        return _error(request, ApiError(500, "internal", "the API failed; the request id "
+                                        "names it in the API's log", retryable=True))
+
+
+    async def owned(request: Request, job_id: str, key_hash: str):
+        run = await jobs.owned(request.app.state.prefect, job_id, key_hash)
+        if run is None:
+            raise ApiError(404, "not_found", f"no job {job_id}")
+        return run
+
+    def video_url(job_id: str) -> str:
+        return f"{public_url}/jobs/{job_id}/video"
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"])
+    async def readyz(request: Request) -> dict[str, str]:
+        missing = []
+        try:
+            await request.app.state.prefect.api_healthcheck()
+        except Exception:
+            missing.append("the Prefect API")
+        if settings.store.startswith("gs://"):
+            pass  # checked by the runs themselves: a bucket needs credentials to probe
+        elif not _writable(Path(settings.store).expanduser()):
+            missing.append(f"a writable store ({settings.store})")
+        if not _ffmpeg():
+            missing.append("ffmpeg")
+        if missing:
+            raise ApiError(503, "not_ready", "not ready: no " + ", no ".join(missing),
+                           retryable=True)
+        return {"status": "ready"}
+
+    @app.post("/jobs", status_code=202, tags=["jobs"])
+    async def create_job(request: Request, body: JobRequest, key_hash: Key,
+                         idempotency_key: Annotated[str | None, Header(max_length=200)] = None
+                         ) -> Accepted:
+        if not request.headers.get("content-type", "").startswith("application/json"):
+            raise ApiError(415, "unsupported_media_type", "send the job as application/json")
+        _check(body, settings)
+        client = request.app.state.prefect
+        if await jobs.active_count(client, key_hash) >= settings.api_jobs_at_once:
+            raise ApiError(429, "too_many_jobs", f"this key has {settings.api_jobs_at_once} "
+                           "jobs queued or running; wait for one to finish", retryable=True,
+                           headers={"Retry-After": "10"})
+        run = await jobs.create(client, body, key_hash, _idempotency(idempotency_key, key_hash,
+                                                                     body))
+        return Accepted(id=str(run.id), status=Status.queued, created_at=run.created)
+
+    @app.get("/jobs", tags=["jobs"])
+    async def list_jobs(request: Request, key_hash: Key,
+                        limit: Annotated[int, Query(ge=1, le=200)] = 50,
+                        offset: Annotated[int, Query(ge=0)] = 0,
+                        status: Status | None = None) -> list[Job]:
+        client = request.app.state.prefect
+        runs = await jobs.listed(client, key_hash, status, limit, offset)
+        found = [await jobs.document(client, run, video_url(str(run.id))) for run in runs]
+        # started and progress are both a running flow run: tell them apart here.
+        return [job for job in found if status is None or job.status is status]
+
+    @app.get("/jobs/{job_id}", tags=["jobs"])
+    async def read_job(request: Request, job_id: str, key_hash: Key) -> Job:
+        run = await owned(request, job_id, key_hash)
+        return await jobs.document(request.app.state.prefect, run, video_url(job_id))
+
+    @app.post("/jobs/{job_id}/cancel", status_code=202, tags=["jobs"])
+    async def cancel_job(request: Request, job_id: str, key_hash: Key) -> Job:
+        client = request.app.state.prefect
+        run = await owned(request, job_id, key_hash)
+        if jobs.is_over(run):
+            raise ApiError(409, "conflict", f"job {job_id} is already over")
+        await jobs.cancel(client, run)
+        return await jobs.document(client, await client.read_flow_run(run.id), video_url(job_id))
+
+    async def published(request: Request, job_id: str, key_hash: str, name: str) -> Path:
+        client = request.app.state.prefect
+        run = await owned(request, job_id, key_hash)
+        path = jobs.published_file(await jobs.summary(client, run), name)
+        if path is None:
+            raise ApiError(409, "not_finished", f"job {job_id} has no published {name} here "
+                           "(it has not finished, or it was published to another machine)")
+        return path
+
+    @app.get("/jobs/{job_id}/video", tags=["jobs"], response_class=FileResponse,
+             responses={200: {"content": {"video/mp4": {}}}, 206: {"description": "A range"}})
+    async def video(request: Request, job_id: str, key_hash: Key) -> FileResponse:
+        # Starlette answers Range requests (206) from the file: a <video> element can seek.
+        return FileResponse(await published(request, job_id, key_hash, "video"),
+                            media_type="video/mp4")
+
+    @app.get("/jobs/{job_id}/video-url", tags=["jobs"])
+    async def signed_url(request: Request, job_id: str, key_hash: Key) -> dict[str, str]:
+        run = await owned(request, job_id, key_hash)
+        found = await jobs.summary(request.app.state.prefect, run)
+        if not found:
+            raise ApiError(409, "not_finished", f"job {job_id} has not finished")
+        return {"url": found.get("url") or video_url(job_id)}
+
+    @app.get("/jobs/{job_id}/storyboard", tags=["jobs"])
+    async def storyboard(request: Request, job_id: str, key_hash: Key) -> FileResponse:
+        return FileResponse(await published(request, job_id, key_hash, "storyboard"),
+                            media_type="application/json")
+
+    @app.get("/jobs/{job_id}/manifest", tags=["jobs"])
+    async def manifest(request: Request, job_id: str, key_hash: Key) -> FileResponse:
+        return FileResponse(await published(request, job_id, key_hash, "manifest"),
+                            media_type="application/json")
+
+    return app
+
+
+async def authorized(request: Request,
+                     authorization: Annotated[str | None, Header()] = None) -> str:
+    """The hash of the request's key; 401 without a valid one (no hint which part was
+    wrong), 429 with Retry-After over the key's rate."""
+    found = request.app.state.keys.match(authorization)
+    if found is None:
+        raise ApiError(401, "unauthorized", "a valid API key is required (Authorization: "
+                       "Bearer KEY)", headers={"WWW-Authenticate": "Bearer"})
+    request.state.key = found
+    wait = request.app.state.limits.retry_after(found)
+    if wait is not None:
+        raise ApiError(429, "rate_limited", f"over {request.app.state.settings.api_requests_per_minute}"
+                       " requests a minute for this key", retryable=True,
+                       headers={"Retry-After": str(wait)})
+    return found
+
+
+Key = Annotated[str, Depends(authorized)]
+
+
+def _error(request: Request, error: ApiError) -> JSONResponse:
+    return JSONResponse(status_code=error.status, headers=error.headers, content={
+        "error": error.error, "message": error.message, "details": error.details,
+        "timestamp": datetime.now(timezone.utc).isoformat(),
+        "request_id": getattr(request.state, "id", None), "retryable": error.retryable})
+
+
+def _invalid(errors: list[dict], renamed: dict[str, str] | None = None) -> ApiError:
+    """422 naming each field that is wrong; the message names the first."""
+    details = []
+    for error in errors:
+        if error.get("type") == "json_invalid":  # its location is a character of the body
+            details.append({"field": "body", "message": f"not valid JSON ({error.get('msg')})"})
+            continue
+        where = [str(part) for part in error.get("loc", ()) if part != "body"]
+        field = ".".join((renamed or {}).get(part, part) for part in where) or "body"
+        details.append({"field": field, "message": error.get("msg", "invalid")})
+    first = details[0] if details else {"field": "body", "message": "invalid"}
+    return ApiError(422, "invalid_request", f"{first['field']}: {first['message']}",
+                    details=details)
+
+
+def _check(body: JobRequest, settings: Settings) -> None:
+    """What the flow would refuse, refused before a run is created: the request as the
+    planner reads it, and the cast and places by id."""
+    try:
+        characters, locations = cast_and_places(settings, body.cast or [], body.places or [])
+    except BibleError as error:
+        field, _, message = str(error).partition(": ")  # it names cast or places first
+        raise ApiError(422, "invalid_request", str(error),
+                       details=[{"field": field, "message": message}]) from None
+    if body.prompt is None:
+        return
+    try:
+        VideoRequest(topic=body.prompt, scenes=body.scenes, aspect=body.aspect,
+                     style=body.style, voice=body.voice, language=body.language,
+                     music=body.music, seed=body.seed, characters=characters,
+                     locations=locations)
+    except ValidationError as error:
+        raise _invalid(error.errors(), {"topic": "prompt"}) from None
+
+
+def _idempotency(header: str | None, key_hash: str, body: JobRequest) -> str | None:
+    """Prefect's idempotency key for a run: the same key and body give the same run."""
+    if not header:
+        return None
+    material = json.dumps([key_hash, header, body.model_dump(mode="json")], sort_keys=True)
+    return hashlib.sha256(material.encode()).hexdigest()
+
+
+def _writable(folder: Path) -> bool:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            return True
+    except OSError:
+        return False
+
+
+def _ffmpeg() -> bool:
+    try:
+        return Path(ffmpeg_exe()).is_file()
+    except RuntimeError:  # imageio-ffmpeg found no binary
+        return False

@@ -1,0 +1,234 @@
+"""Jobs are flow runs of the deployments: created, read, listed and cancelled through the
+Prefect API. Nothing is kept here, so a restarted API loses nothing and sees runs started
+from the UI too; a key's runs carry a tag naming a prefix of its hash."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+from uuid import UUID
+
+from prefect.client.orchestration import PrefectClient
+from prefect.client.schemas.filters import (
+    ArtifactFilter,
+    ArtifactFilterFlowRunId,
+    FlowRunFilter,
+    FlowRunFilterId,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
+    FlowRunFilterTags,
+)
+from prefect.client.schemas.objects import FlowRun, StateType
+from prefect.client.schemas.sorting import FlowRunSort
+from prefect.states import Cancelled, Cancelling
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from flows.choices import ProfileName, StyleName
+from flows.options import RenderOptions
+from flows.report import SUMMARY
+from tasks.storyboard import MAX_SCENES, Aspect, Storyboard
+
+MAKE, RENDER = "make-video/make-video", "render-storyboard/render-storyboard"
+KEY_TAG = "reelflow-api-key:"  # + the key's hash prefix: whose job it is
+
+
+class Status(str, Enum):
+    queued = "queued"
+    started = "started"
+    progress = "progress"
+    finished = "finished"
+    failed = "failed"
+    canceled = "canceled"
+
+
+# Prefect's state types behind each status (started and progress are both RUNNING).
+STATE_TYPES = {
+    Status.queued: [StateType.SCHEDULED, StateType.PENDING, StateType.PAUSED],
+    Status.started: [StateType.RUNNING],
+    Status.progress: [StateType.RUNNING],
+    Status.finished: [StateType.COMPLETED],
+    Status.failed: [StateType.FAILED, StateType.CRASHED],
+    Status.canceled: [StateType.CANCELLING, StateType.CANCELLED],
+}
+ACTIVE = [StateType.SCHEDULED, StateType.PENDING, StateType.PAUSED, StateType.RUNNING,
+          StateType.CANCELLING]
+
+Prompt = Annotated[str, StringConstraints(min_length=1, max_length=2000, strip_whitespace=True)]
+
+
+class JobRequest(BaseModel):
+    """A video to make from a prompt, or a storyboard to render, and how."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: Prompt | None = Field(None, description="What the video is about (1-2000 characters)")
+    storyboard: Storyboard | None = Field(None, description="A storyboard to render instead, as "
+                                          "`reelflow plan` writes it")
+    scenes: int = Field(6, ge=1, le=MAX_SCENES)
+    aspect: Aspect = Aspect.portrait
+    style: StyleName = StyleName("documentary")
+    voice: str | None = Field(None, max_length=100)
+    language: str | None = Field(None, max_length=20)
+    music: bool = True
+    seed: int = Field(0, ge=0)
+    cast: list[str] | None = None
+    places: list[str] | None = None
+    profile: ProfileName | None = None
+    short_side: int | None = Field(None, ge=64, le=4096)
+    max_cost: float | None = Field(None, ge=0)
+
+    @model_validator(mode="after")
+    def _prompt_or_storyboard(self) -> JobRequest:
+        if (self.prompt is None) == (self.storyboard is None):
+            raise ValueError("give a prompt or a storyboard (one of them)")
+        return self
+
+    def deployment(self) -> str:
+        return RENDER if self.storyboard else MAKE
+
+    def parameters(self) -> dict[str, Any]:
+        """The flow run's parameters (no secrets: the key is only a tag's hash prefix)."""
+        options = RenderOptions(profile=self.profile, short_side=self.short_side,
+                                max_cost=self.max_cost).model_dump(mode="json",
+                                                                   exclude_none=True)
+        if self.storyboard:
+            return {"storyboard": self.storyboard.model_dump(mode="json"), "options": options}
+        return {"topic": self.prompt, "scenes": self.scenes, "aspect": self.aspect.value,
+                "style": StyleName(self.style).value, "voice": self.voice,
+                "language": self.language, "music": self.music, "seed": self.seed,
+                "cast": self.cast, "places": self.places, "options": options}
+
+
+class Job(BaseModel):
+    """What the API says of a job, all of it read from Prefect."""
+
+    id: str
+    status: Status
+    progress: float = Field(ge=0, le=100)
+    created_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    video_url: str | None = None
+    gcs_uri: str | None = None
+    cost_usd: float | None = None
+    saved_usd: float | None = None
+    generated: int | None = None
+    cached: int | None = None
+    error: str | None = None
+
+
+class Accepted(BaseModel):
+    id: str
+    status: Status
+    created_at: datetime | None
+
+
+def owner_tag(key_hash: str) -> str:
+    return KEY_TAG + key_hash[:16]
+
+
+async def create(client: PrefectClient, request: JobRequest, key_hash: str,
+                 idempotency_key: str | None) -> FlowRun:
+    deployment = await client.read_deployment_by_name(request.deployment())
+    return await client.create_flow_run_from_deployment(
+        deployment.id, parameters=request.parameters(), tags=[owner_tag(key_hash)],
+        idempotency_key=idempotency_key)
+
+
+async def owned(client: PrefectClient, job_id: str, key_hash: str) -> FlowRun | None:
+    """The flow run of `job_id` if the key made it; None for any other id (no hint which)."""
+    try:
+        run_id = UUID(job_id)
+    except ValueError:
+        return None
+    runs = await client.read_flow_runs(flow_run_filter=FlowRunFilter(
+        id=FlowRunFilterId(any_=[run_id]), tags=FlowRunFilterTags(all_=[owner_tag(key_hash)])))
+    return runs[0] if runs else None
+
+
+async def listed(client: PrefectClient, key_hash: str, status: Status | None, limit: int,
+                 offset: int) -> list[FlowRun]:
+    state = (FlowRunFilterState(type=FlowRunFilterStateType(any_=STATE_TYPES[status]))
+             if status else None)
+    return await client.read_flow_runs(
+        flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[owner_tag(key_hash)]),
+                                      state=state),
+        sort=FlowRunSort.EXPECTED_START_TIME_DESC, limit=limit, offset=offset)
+
+
+async def active_count(client: PrefectClient, key_hash: str) -> int:
+    return await client.count_flow_runs(flow_run_filter=FlowRunFilter(
+        tags=FlowRunFilterTags(all_=[owner_tag(key_hash)]),
+        state=FlowRunFilterState(type=FlowRunFilterStateType(any_=ACTIVE))))
+
+
+async def cancel(client: PrefectClient, run: FlowRun) -> None:
+    """A run not yet started is cancelled at once; a running one is asked to stop (its runner
+    kills the process: provider calls and ffmpeg stop, nothing is published)."""
+    started = run.state_type in (StateType.RUNNING, StateType.PENDING)
+    await client.set_flow_run_state(run.id, Cancelling() if started else Cancelled(),
+                                    force=True)
+
+
+def is_over(run: FlowRun) -> bool:
+    return run.state_type in (StateType.COMPLETED, StateType.FAILED, StateType.CRASHED,
+                              StateType.CANCELLED, StateType.CANCELLING)
+
+
+async def summary(client: PrefectClient, run: FlowRun) -> dict[str, Any] | None:
+    """The published video's summary, from the run's table artifact (flows/report.py)."""
+    for artifact in await _artifacts(client, run):
+        if artifact.type == "table" and artifact.description == SUMMARY and artifact.data:
+            rows = json.loads(artifact.data) if isinstance(artifact.data, str) else artifact.data
+            return rows[0] if rows else None
+    return None
+
+
+async def document(client: PrefectClient, run: FlowRun, video_url: str) -> Job:
+    status = _status(run.state_type)
+    progress = 100.0 if status is Status.finished else 0.0
+    found = None
+    if status in (Status.started, Status.progress):
+        progress = await _progress(client, run)
+        status = Status.progress if progress > 0 else Status.started
+    elif status is Status.finished:
+        found = await summary(client, run)
+    published = found or {}
+    return Job(
+        id=str(run.id), status=status, progress=progress, created_at=run.created,
+        started_at=run.start_time, finished_at=run.end_time if is_over(run) else None,
+        video_url=(published.get("url") or video_url) if found else None,
+        gcs_uri=published.get("gcs_uri"), cost_usd=published.get("cost_usd"),
+        saved_usd=published.get("saved_usd"), generated=published.get("generated"),
+        cached=published.get("cached"),
+        error=run.state.message if status is Status.failed and run.state else None)
+
+
+def _status(state: StateType | None) -> Status:
+    for status, types in STATE_TYPES.items():
+        if state in types:
+            return status
+    return Status.queued
+
+
+async def _progress(client: PrefectClient, run: FlowRun) -> float:
+    for artifact in await _artifacts(client, run):
+        if artifact.type == "progress" and artifact.data is not None:
+            return float(artifact.data)
+    return 0.0
+
+
+async def _artifacts(client: PrefectClient, run: FlowRun) -> list:
+    return await client.read_artifacts(artifact_filter=ArtifactFilter(
+        flow_run_id=ArtifactFilterFlowRunId(any_=[run.id])))
+
+
+def published_file(found: dict[str, Any] | None, name: str) -> Path | None:
+    """A file of the published folder on this machine (video, storyboard or manifest)."""
+    if not found or not found.get(name):
+        return None
+    path = Path(found[name])
+    return path if path.is_file() else None

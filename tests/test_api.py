@@ -1,0 +1,234 @@
+"""The HTTP API as a client uses it: `reelflow api` on 127.0.0.1, a real Prefect server, httpx."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
+
+from flows.api.jobs import owner_tag
+from flows.api.keys import digest, new_key
+from tasks.ffmpeg import probe
+from tests.conftest import SMALL
+from tests.test_cli_input import REELFLOW
+
+
+@dataclass
+class Api:
+    url: str
+    keys: list[str]
+    process: subprocess.Popen
+    out: Path
+
+    def client(self, key: str | None = None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _start(folder: Path, prefect_api_url: str, *args: str, **settings: str) -> Api:
+    folder.mkdir(parents=True, exist_ok=True)
+    keys = [new_key()[0] for _ in range(2)]
+    (folder / "keys").write_text("".join(f"{digest(key)}  # test key {n}\n"
+                                         for n, key in enumerate(keys)))
+    port = _free_port()
+    env = {**os.environ, **SMALL, "PREFECT_API_URL": prefect_api_url,
+           "REELFLOW_STORE": str(folder / "store"), "REELFLOW_OUT": str(folder / "out"),
+           "REELFLOW_API_KEYS_FILE": str(folder / "keys"),
+           **{f"REELFLOW_{name.upper()}": value for name, value in settings.items()}}
+    env.pop("REELFLOW_PROFILE", None)
+    process = subprocess.Popen([REELFLOW, "api", "--port", str(port), *args], env=env,
+                               stderr=open(folder / "api.log", "w"))
+    api = Api(f"http://127.0.0.1:{port}", keys, process, folder / "out")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # polling a process we started: no event to wait on
+        assert process.poll() is None, (folder / "api.log").read_text()
+        try:
+            if httpx.get(f"{api.url}/healthz", timeout=2).status_code == 200:
+                return api
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise AssertionError("the API did not answer within 120 s")
+
+
+def _stop(api: Api) -> None:
+    api.process.terminate()
+    api.process.wait(timeout=60)
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory, prefect_api_url) -> Iterator[Api]:
+    started = _start(tmp_path_factory.mktemp("api"), prefect_api_url)
+    yield started
+    _stop(started)
+
+
+def _wait(client: httpx.Client, job_id: str, until: set[str]) -> dict:
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:  # a client polls a job: that is the API's contract
+        job = client.get(f"/jobs/{job_id}").json()
+        if job["status"] in until:
+            return job
+        time.sleep(0.5)
+    raise AssertionError(f"job {job_id} still {job['status']}")
+
+
+def _runs_of(key: str) -> int:
+    with get_client(sync_client=True) as client:
+        return client.count_flow_runs(flow_run_filter=FlowRunFilter(
+            tags=FlowRunFilterTags(all_=[owner_tag(digest(key))])))
+
+
+def test_a_prompt_becomes_a_job_then_a_video_a_player_can_seek_in(api):
+    with api.client(api.keys[0]) as client:
+        made = client.post("/jobs", json={"prompt": "Why the sky is blue", "scenes": 2,
+                                          "music": False})
+        assert made.status_code == 202, made.text
+        accepted = made.json()
+        assert accepted["status"] == "queued" and accepted["id"]
+        assert made.headers["x-request-id"]
+
+        job = _wait(client, accepted["id"], {"finished", "failed", "canceled"})
+        assert job["status"] == "finished", job
+        assert job["progress"] == 100 and job["generated"] > 0 and job["cost_usd"] == 0
+        assert job["video_url"] == f"{api.url}/jobs/{accepted['id']}/video"
+        assert [j["id"] for j in client.get("/jobs").json()][0] == accepted["id"]
+
+        video = client.get(f"/jobs/{accepted['id']}/video")
+        assert video.status_code == 200 and video.headers["content-type"] == "video/mp4"
+        saved = api.out.parent / "downloaded.mp4"
+        saved.write_bytes(video.content)
+        info = probe(saved)
+        assert info.has_video and info.has_audio and info.duration > 1
+        part = client.get(f"/jobs/{accepted['id']}/video", headers={"Range": "bytes=100-199"})
+        assert part.status_code == 206 and part.content == video.content[100:200]
+        assert part.headers["content-range"] == f"bytes 100-199/{len(video.content)}"
+
+        board = client.get(f"/jobs/{accepted['id']}/storyboard").json()
+        assert len(board["scenes"]) == 2
+        manifest = client.get(f"/jobs/{accepted['id']}/manifest").json()
+        assert manifest["video_digest"]
+        assert client.get(f"/jobs/{accepted['id']}/video-url").json() == {
+            "url": job["video_url"]}
+        finished_again = client.post(f"/jobs/{accepted['id']}/cancel")
+        assert finished_again.status_code == 409
+
+
+def test_without_a_valid_key_nothing_is_said_and_another_keys_job_does_not_exist(api):
+    with api.client(api.keys[0]) as owner:
+        job = owner.post("/jobs", json={"prompt": "Tides", "scenes": 1, "music": False}).json()
+    refusals = []
+    for headers in [{}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {api.keys[0]}"},
+                    {"Authorization": api.keys[0]}]:
+        answer = httpx.get(f"{api.url}/jobs/{job['id']}", headers=headers)
+        assert answer.status_code == 401
+        body = answer.json()
+        refusals.append((body["error"], body["message"]))
+        assert api.keys[0] not in answer.text
+    assert len(set(refusals)) == 1  # the same answer whatever was wrong
+    with api.client(api.keys[1]) as other:
+        assert other.get(f"/jobs/{job['id']}").status_code == 404
+        assert other.post(f"/jobs/{job['id']}/cancel").status_code == 404
+        assert job["id"] not in [j["id"] for j in other.get("/jobs").json()]
+        unknown = other.get("/jobs/not-a-job")
+        assert unknown.status_code == 404 and unknown.json()["error"] == "not_found"
+    log = (api.out.parent / "api.log").read_text()
+    assert all(key not in log for key in api.keys)
+    assert json.loads(next(line for line in log.splitlines() if '"status": 401' in line))[
+        "key"] is None
+
+
+@pytest.mark.parametrize("body,field", [
+    ({"prompt": ""}, "prompt"),
+    ({"prompt": "   "}, "prompt"),
+    ({"prompt": "x" * 2001}, "prompt"),
+    ({"prompt": "bees", "colour": "red"}, "colour"),
+    ({"prompt": "bees", "scenes": "many"}, "scenes"),
+    ({"prompt": "bees", "scenes": 0}, "scenes"),
+    ({"prompt": "bees", "style": "sepia"}, "style"),
+    ({"prompt": "bees", "profile": "nope"}, "profile"),
+    ({"prompt": "bees", "cast": ["nobody"]}, "cast"),
+    ({"prompt": "bees", "language": "xx-nonsense"}, "language"),
+    ({}, "body"),
+    ({"prompt": "bees", "storyboard": {"title": "t", "scenes": [
+        {"id": "s1", "order": 0, "lines": [{"text": "Hi."}], "visual_prompt": "sky",
+         "duration": 3}]}}, "body"),
+    ({"storyboard": {"title": "t", "scenes": [{"id": "s1"}]}}, "storyboard"),
+])
+def test_bad_input_is_a_4xx_naming_the_field_and_creates_no_job(api, body, field):
+    before = _runs_of(api.keys[1])
+    with api.client(api.keys[1]) as client:
+        answer = client.post("/jobs", json=body)
+    assert answer.status_code == 422, answer.text
+    error = answer.json()
+    assert set(error) == {"error", "message", "details", "timestamp", "request_id", "retryable"}
+    assert error["message"].startswith(field), error
+    assert error["request_id"] == answer.headers["x-request-id"]
+    assert _runs_of(api.keys[1]) == before
+
+
+def test_malformed_json_a_wrong_content_type_and_a_huge_body_are_refused(api):
+    before = _runs_of(api.keys[1])
+    with api.client(api.keys[1]) as client:
+        broken = client.post("/jobs", content=b'{"prompt": "bees"',
+                             headers={"Content-Type": "application/json"})
+        assert broken.status_code == 422 and broken.json()["message"].startswith("body")
+        form = client.post("/jobs", data={"prompt": "bees"})
+        assert form.status_code in (415, 422), form.text
+        huge = client.post("/jobs", json={"prompt": "bees", "voice": "x" * 1_100_000})
+        assert huge.status_code == 413 and huge.json()["error"] == "too_large"
+    assert _runs_of(api.keys[1]) == before
+
+
+def test_health_readiness_and_the_openapi_document(api):
+    assert httpx.get(f"{api.url}/healthz").json() == {"status": "ok"}
+    assert httpx.get(f"{api.url}/readyz").json() == {"status": "ready"}
+    document = httpx.get(f"{api.url}/openapi.json").json()
+    assert {"/jobs", "/jobs/{job_id}", "/jobs/{job_id}/video"} <= set(document["paths"])
+
+
+def test_a_key_over_its_rate_gets_429_with_retry_after_and_a_queued_job_cancels(
+        tmp_path, prefect_api_url):
+    # No workers here: a job stays queued until it is cancelled.
+    api = _start(tmp_path / "limited", prefect_api_url, "--no-workers",
+                 api_requests_per_minute="3")
+    try:
+        with api.client(api.keys[0]) as client:
+            job = client.post("/jobs", json={"prompt": "Kelp", "scenes": 1}).json()
+            cancelled = client.post(f"/jobs/{job['id']}/cancel")
+            assert cancelled.status_code == 202 and cancelled.json()["status"] == "canceled"
+            assert client.get(f"/jobs/{job['id']}").json()["status"] == "canceled"
+            limited = client.get("/jobs")
+            assert limited.status_code == 429
+            assert int(limited.headers["retry-after"]) >= 1
+            assert limited.json()["retryable"] is True
+        with api.client(api.keys[1]) as other:  # limits are per key
+            assert other.get("/jobs").status_code == 200
+    finally:
+        _stop(api)
+
+
+def test_the_same_idempotency_key_and_body_give_the_same_job(api):
+    body = {"prompt": "Tides", "scenes": 1, "music": False}
+    with api.client(api.keys[1]) as client:
+        first, again = (client.post("/jobs", json=body, headers={"Idempotency-Key": "order-7"})
+                        for _ in range(2))
+        other = client.post("/jobs", json={**body, "seed": 1},
+                            headers={"Idempotency-Key": "order-7"})
+    assert first.status_code == again.status_code == other.status_code == 202
+    assert first.json()["id"] == again.json()["id"] != other.json()["id"]
