@@ -128,6 +128,24 @@ def test_a_prompt_becomes_a_job_then_a_video_a_player_can_seek_in(api):
         finished_again = client.post(f"/jobs/{accepted['id']}/cancel")
         assert finished_again.status_code == 409
 
+        # One request changes one scene: a new job that generates that scene's voice alone.
+        scene = board["scenes"][1]["id"]
+        assert client.patch(f"/jobs/{accepted['id']}/scenes/s999",
+                            json={"narration": "Hi."}).status_code == 404
+        assert client.patch(f"/jobs/{accepted['id']}/scenes/{scene}",
+                            json={}).status_code == 422
+        edit = client.patch(f"/jobs/{accepted['id']}/scenes/{scene}",
+                            json={"narration": "Sunsets are red for the same reason."})
+        assert edit.status_code == 202, edit.text
+        again = _wait(client, edit.json()["id"], {"finished", "failed", "canceled"})
+        assert again["status"] == "finished", again
+        nodes = client.get(f"/jobs/{again['id']}/manifest").json()["nodes"]
+        assert {node["id"] for node in nodes if node["status"] == "generated"} == {
+            f"{scene}-l1-tts", "compose", "publish"}
+        edited_board = client.get(f"/jobs/{again['id']}/storyboard").json()
+        assert edited_board["scenes"][1]["lines"][0]["text"] == (
+            "Sunsets are red for the same reason.")
+
 
 def test_without_a_valid_key_nothing_is_said_and_another_keys_job_does_not_exist(api):
     with api.client(api.keys[0]) as owner:

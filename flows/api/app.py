@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi import Body, Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse
@@ -26,10 +26,11 @@ from starlette.exceptions import HTTPException
 from config.bible import BibleError, cast_and_places
 from config.settings import Settings
 from flows.api import jobs
-from flows.api.jobs import Accepted, Job, JobRequest, Status
+from flows.api.jobs import Accepted, Job, JobRequest, SceneChange, Status
 from flows.api.keys import Keys, RateLimits
 from tasks.ffmpeg import ffmpeg_exe
-from tasks.storyboard import VideoRequest
+from flows.rerun import SceneEdit, apply_edits
+from tasks.storyboard import Storyboard, VideoRequest
 
 MAX_BODY = 1_000_000  # bytes
 log = logging.getLogger("reelflow.api")
@@ -141,9 +142,7 @@ def create_app(settings: Settings, keys: Keys, public_url: str) -> FastAPI:
         _check(body, settings)
         client = request.app.state.prefect
         if await jobs.active_count(client, key_hash) >= settings.api_jobs_at_once:
-            raise ApiError(429, "too_many_jobs", f"this key has {settings.api_jobs_at_once} "
-                           "jobs queued or running; wait for one to finish", retryable=True,
-                           headers={"Retry-After": "10"})
+            raise _too_many_jobs(settings)
         run = await jobs.create(client, body, key_hash, _idempotency(idempotency_key, key_hash,
                                                                      body))
         return Accepted(id=str(run.id), status=Status.queued, created_at=run.created)
@@ -172,6 +171,39 @@ def create_app(settings: Settings, keys: Keys, public_url: str) -> FastAPI:
             raise ApiError(409, "conflict", f"job {job_id} is already over")
         await jobs.cancel(client, run)
         return await jobs.document(client, await client.read_flow_run(run.id), video_url(job_id))
+
+    async def edited(request: Request, job_id: str, key_hash: str,
+                     edits: list[SceneEdit]) -> Accepted:
+        """A new job rendering the job's published storyboard with `edits`: only the edited
+        scenes' nodes are generated."""
+        client = request.app.state.prefect
+        run = await owned(request, job_id, key_hash)
+        path = jobs.published_file(await jobs.summary(client, run), "storyboard")
+        if path is None:
+            raise ApiError(409, "not_finished", f"job {job_id} has not finished: there is "
+                           "nothing to edit yet")
+        try:
+            apply_edits(Storyboard.model_validate_json(path.read_text()), edits)
+        except ValidationError as error:
+            raise _invalid(error.errors()) from None
+        except ValueError as error:  # a scene the storyboard does not have
+            raise ApiError(404, "not_found", str(error)) from None
+        if await jobs.active_count(client, key_hash) >= settings.api_jobs_at_once:
+            raise _too_many_jobs(settings)
+        new = await jobs.rerun(client, run, path, edits, key_hash)
+        return Accepted(id=str(new.id), status=Status.queued, created_at=new.created)
+
+    @app.patch("/jobs/{job_id}/scenes/{scene_id}", status_code=202, tags=["jobs"])
+    async def edit_scene(request: Request, job_id: str, scene_id: str, change: SceneChange,
+                         key_hash: Key) -> Accepted:
+        return await edited(request, job_id, key_hash,
+                            [SceneEdit(scene=scene_id, **change.model_dump())])
+
+    @app.patch("/jobs/{job_id}/scenes", status_code=202, tags=["jobs"])
+    async def edit_scenes(request: Request, job_id: str,
+                          edits: Annotated[list[SceneEdit], Body(min_length=1, max_length=200)],
+                          key_hash: Key) -> Accepted:
+        return await edited(request, job_id, key_hash, edits)
 
     async def published(request: Request, job_id: str, key_hash: str, name: str) -> Path:
         client = request.app.state.prefect
@@ -228,6 +260,12 @@ async def authorized(request: Request,
 
 
 Key = Annotated[str, Depends(authorized)]
+
+
+def _too_many_jobs(settings: Settings) -> ApiError:
+    return ApiError(429, "too_many_jobs", f"this key has {settings.api_jobs_at_once} jobs "
+                    "queued or running; wait for one to finish", retryable=True,
+                    headers={"Retry-After": "10"})
 
 
 def _error(request: Request, error: ApiError) -> JSONResponse:

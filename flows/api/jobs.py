@@ -29,9 +29,11 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 from flows.choices import ProfileName, StyleName
 from flows.options import RenderOptions
 from flows.report import SUMMARY
+from flows.rerun import SceneEdit
 from tasks.storyboard import MAX_SCENES, Aspect, Storyboard
 
 MAKE, RENDER = "make-video/make-video", "render-storyboard/render-storyboard"
+RERUN = "rerun-with-edits/rerun-with-edits"
 KEY_TAG = "reelflow-api-key:"  # + the key's hash prefix: whose job it is
 
 
@@ -102,6 +104,21 @@ class JobRequest(BaseModel):
                 "cast": self.cast, "places": self.places, "options": options}
 
 
+class SceneChange(BaseModel):
+    """One scene's new narration, picture and/or on-screen text (at least one of them)."""
+
+    model_config = ConfigDict(extra="forbid")
+    narration: str | None = None
+    visual_prompt: str | None = None
+    on_screen_text: str | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> SceneChange:
+        if self.narration is None and self.visual_prompt is None and self.on_screen_text is None:
+            raise ValueError("give narration, visual_prompt or on_screen_text")
+        return self
+
+
 class Job(BaseModel):
     """What the API says of a job, all of it read from Prefect."""
 
@@ -136,6 +153,16 @@ async def create(client: PrefectClient, request: JobRequest, key_hash: str,
     return await client.create_flow_run_from_deployment(
         deployment.id, parameters=request.parameters(), tags=[owner_tag(key_hash)],
         idempotency_key=idempotency_key)
+
+
+async def rerun(client: PrefectClient, run: FlowRun, storyboard: Path,
+                edits: list[SceneEdit], key_hash: str) -> FlowRun:
+    """A new job: the published storyboard with `edits`, rendered with the job's options."""
+    deployment = await client.read_deployment_by_name(RERUN)
+    return await client.create_flow_run_from_deployment(
+        deployment.id, parameters={
+            "video": str(storyboard), "edits": [edit.model_dump() for edit in edits],
+            "options": run.parameters.get("options", {})}, tags=[owner_tag(key_hash)])
 
 
 async def owned(client: PrefectClient, job_id: str, key_hash: str) -> FlowRun | None:
