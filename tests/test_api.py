@@ -220,6 +220,31 @@ def test_health_readiness_and_the_openapi_document(api):
     assert {"/jobs", "/jobs/{job_id}", "/jobs/{job_id}/video"} <= set(document["paths"])
 
 
+def test_metrics_count_requests_jobs_and_what_the_videos_cost(api):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with api.client(api.keys[0]) as client:  # the same job twice: the second reuses all
+        for _ in range(2):
+            job = client.post("/jobs", json={"prompt": "Tides", "scenes": 1, "music": False})
+            _wait(client, job.json()["id"], {"finished"})
+    scraped = httpx.get(f"{api.url}/metrics/prometheus")
+    assert scraped.status_code == 200 and scraped.headers["content-type"].startswith("text/plain")
+    samples = {}
+    for family in text_string_to_metric_families(scraped.text):
+        for sample in family.samples:
+            samples.setdefault(sample.name, []).append(sample)
+    created = [s for s in samples["reelflow_api_requests_total"]
+               if s.labels == {"route": "/jobs", "method": "POST", "status": "202"}]
+    assert created and created[0].value >= 1
+    assert any(s.labels.get("route") == "/jobs/{job_id}"
+               for s in samples["reelflow_api_request_seconds_count"])  # never a raw id
+    finished = next(s for s in samples["reelflow_jobs"] if s.labels == {"status": "finished"})
+    assert finished.value >= 1
+    assert samples["reelflow_videos_made_total"][0].value >= 1
+    assert samples["reelflow_provider_cost_usd_total"][0].value == 0  # offline is free
+    assert 0 < samples["reelflow_cache_hit_ratio"][0].value <= 1
+
+
 def test_a_key_over_its_rate_gets_429_with_retry_after_and_a_queued_job_cancels(
         tmp_path, prefect_api_url):
     # No workers here: a job stays queued until it is cancelled.

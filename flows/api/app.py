@@ -18,8 +18,9 @@ from typing import Annotated, Any
 from fastapi import Body, Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
 from prefect.client.orchestration import get_client
+from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 
@@ -28,6 +29,7 @@ from config.settings import Settings
 from flows.api import jobs
 from flows.api.jobs import Accepted, Job, JobRequest, SceneChange, Status
 from flows.api.keys import Keys, RateLimits
+from flows.api.metrics import Metrics
 from tasks.ffmpeg import ffmpeg_exe
 from flows.rerun import SceneEdit, apply_edits
 from tasks.storyboard import Storyboard, VideoRequest
@@ -53,7 +55,7 @@ def create_app(settings: Settings, keys: Keys, public_url: str) -> FastAPI:
     app = FastAPI(title="reelflow", version="1", lifespan=lifespan,
                   description="Make videos from a prompt or a storyboard; every job is a "
                               "Prefect flow run of reelflow's deployments.")
-    app.state.settings, app.state.keys = settings, keys
+    app.state.settings, app.state.keys, app.state.metrics = settings, keys, Metrics()
     app.state.limits = RateLimits(settings.api_requests_per_minute)
     if settings.api_cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.api_cors_origins,
@@ -73,10 +75,12 @@ def create_app(settings: Settings, keys: Keys, public_url: str) -> FastAPI:
             response = await call_next(request)
         response.headers["X-Request-ID"] = request.state.id
         route = request.scope.get("route")
+        path = route.path if route else "unmatched"  # not the raw path: ids would be labels
+        seconds = time.perf_counter() - started
+        request.app.state.metrics.observe(path, request.method, response.status_code, seconds)
         log.info(json.dumps({
-            "request_id": request.state.id, "method": request.method,
-            "route": route.path if route else request.url.path, "status": response.status_code,
-            "latency_ms": round(1000 * (time.perf_counter() - started), 1),
+            "request_id": request.state.id, "method": request.method, "route": path,
+            "status": response.status_code, "latency_ms": round(1000 * seconds, 1),
             "key": request.state.key[:8] if request.state.key else None}))
         return response
 
@@ -132,6 +136,11 @@ def create_app(settings: Settings, keys: Keys, public_url: str) -> FastAPI:
             raise ApiError(503, "not_ready", "not ready: no " + ", no ".join(missing),
                            retryable=True)
         return {"status": "ready"}
+
+    @app.get("/metrics/prometheus", tags=["health"], response_class=PlainTextResponse)
+    async def metrics(request: Request) -> PlainTextResponse:
+        exposition = await request.app.state.metrics.exposition(request.app.state.prefect)
+        return PlainTextResponse(exposition, media_type=CONTENT_TYPE_LATEST)
 
     @app.post("/jobs", status_code=202, tags=["jobs"])
     async def create_job(request: Request, body: JobRequest, key_hash: Key,
