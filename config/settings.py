@@ -8,7 +8,7 @@ from pathlib import Path
 
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field
+from pydantic import BeforeValidator, Field, SecretStr
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, YamlConfigSettingsSource
 
 from config.catalog import CONFIG_DIR
@@ -94,6 +94,9 @@ class Settings(BaseSettings):
         "CORS off), comma-separated")
     api_public_url: str | None = Field(None, description="The API's address as clients reach it, "
                                        "for video links (default: the address it listens on)")
+    api_webhook_secret: SecretStr | None = Field(None, description="Signs the webhooks a job "
+                                                 "asks for (HMAC-SHA256); without it a job "
+                                                 "cannot ask for one")
 
 
 def profile_path(name: str) -> Path:

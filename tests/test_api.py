@@ -6,9 +6,11 @@ import json
 import os
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -18,9 +20,13 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
 
 from flows.api.jobs import owner_tag
 from flows.api.keys import digest, new_key
+from flows.api.webhooks import signature
 from tasks.ffmpeg import probe
 from tests.conftest import SMALL
 from tests.test_cli_input import REELFLOW
+
+
+WEBHOOK_SECRET = "test-webhook-secret"
 
 
 @dataclass
@@ -73,7 +79,8 @@ def _stop(api: Api) -> None:
 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory, prefect_api_url) -> Iterator[Api]:
-    started = _start(tmp_path_factory.mktemp("api"), prefect_api_url)
+    started = _start(tmp_path_factory.mktemp("api"), prefect_api_url,
+                     api_webhook_secret=WEBHOOK_SECRET)
     yield started
     _stop(started)
 
@@ -275,3 +282,44 @@ def test_the_same_idempotency_key_and_body_give_the_same_job(api):
                             headers={"Idempotency-Key": "order-7"})
     assert first.status_code == again.status_code == other.status_code == 202
     assert first.json()["id"] == again.json()["id"] != other.json()["id"]
+
+
+class Receiver(BaseHTTPRequestHandler):
+    """A webhook receiver that fails its first delivery, as a real one sometimes does."""
+
+    deliveries: list[tuple[int, dict, bytes]] = []
+    arrived = threading.Event()
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        status = 500 if not self.deliveries else 200
+        self.deliveries.append((status, dict(self.headers), body))
+        self.send_response(status)
+        self.end_headers()
+        if status == 200:
+            self.arrived.set()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_webhook_arrives_once_signed_and_is_retried_when_the_receiver_fails(api):
+    receiver = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{receiver.server_port}/hook"
+        with api.client(api.keys[0]) as client:
+            job = client.post("/jobs", json={"prompt": "Otters", "scenes": 1, "music": False,
+                                             "webhook": url}).json()
+            assert Receiver.arrived.wait(240), Receiver.deliveries
+            finished = client.get(f"/jobs/{job['id']}").json()
+    finally:
+        receiver.shutdown()
+    assert [status for status, _, _ in Receiver.deliveries] == [500, 200]
+    _, headers, body = Receiver.deliveries[-1]
+    assert json.loads(body) == finished and finished["status"] == "finished"
+    assert headers["X-Reelflow-Signature"] == signature(
+        WEBHOOK_SECRET, headers["X-Reelflow-Timestamp"], body)
+    with get_client(sync_client=True) as prefect:  # nothing more is owed: it is sent once
+        tags = prefect.read_flow_run(job["id"]).tags
+    assert "reelflow-webhook-sent" in tags and "reelflow-webhook" not in tags

@@ -5,6 +5,7 @@ of its hash."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -30,6 +31,7 @@ from flows.api import jobs
 from flows.api.jobs import Accepted, Job, JobRequest, SceneChange, Status
 from flows.api.keys import Keys, RateLimits
 from flows.api.metrics import Metrics
+from flows.api.webhooks import Deliveries
 from tasks.ffmpeg import ffmpeg_exe
 from flows.rerun import SceneEdit, apply_edits
 from tasks.storyboard import Storyboard, VideoRequest
@@ -50,7 +52,13 @@ def create_app(settings: Settings, keys: Keys, public_url: str) -> FastAPI:
     async def lifespan(app: FastAPI):
         async with get_client() as client:  # one Prefect client for every request
             app.state.prefect = client
+            secret = settings.api_webhook_secret
+            sender = asyncio.create_task(Deliveries(secret.get_secret_value(), video_url).run(
+                client)) if secret else None
             yield
+            if sender:
+                sender.cancel()
+                await asyncio.gather(sender, return_exceptions=True)
 
     app = FastAPI(title="reelflow", version="1", lifespan=lifespan,
                   description="Make videos from a prompt or a storyboard; every job is a "
@@ -149,6 +157,10 @@ def create_app(settings: Settings, keys: Keys, public_url: str) -> FastAPI:
         if not request.headers.get("content-type", "").startswith("application/json"):
             raise ApiError(415, "unsupported_media_type", "send the job as application/json")
         _check(body, settings)
+        if body.webhook and settings.api_webhook_secret is None:
+            raise ApiError(422, "invalid_request", "webhook: this server has no webhook secret "
+                           "(REELFLOW_API_WEBHOOK_SECRET) to sign it with",
+                           details=[{"field": "webhook", "message": "no webhook secret"}])
         client = request.app.state.prefect
         if await jobs.active_count(client, key_hash) >= settings.api_jobs_at_once:
             raise _too_many_jobs(settings)

@@ -24,7 +24,7 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.client.schemas.sorting import FlowRunSort
 from prefect.states import Cancelled, Cancelling
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, StringConstraints, model_validator
 
 from flows.choices import ProfileName, StyleName
 from flows.options import RenderOptions
@@ -35,6 +35,8 @@ from tasks.storyboard import MAX_SCENES, Aspect, Storyboard
 MAKE, RENDER = "make-video/make-video", "render-storyboard/render-storyboard"
 RERUN = "rerun-with-edits/rerun-with-edits"
 KEY_TAG = "reelflow-api-key:"  # + the key's hash prefix: whose job it is
+# A run that owes a webhook: the tag until it is delivered, the URL in the run's labels.
+WEBHOOK_PENDING, WEBHOOK_LABEL = "reelflow-webhook", "reelflow.webhook"
 
 
 class Status(str, Enum):
@@ -81,6 +83,8 @@ class JobRequest(BaseModel):
     profile: ProfileName | None = None
     short_side: int | None = Field(None, ge=64, le=4096)
     max_cost: float | None = Field(None, ge=0)
+    webhook: HttpUrl | None = Field(None, description="POSTed the job's document, signed, "
+                                    "when the job is over")
 
     @model_validator(mode="after")
     def _prompt_or_storyboard(self) -> JobRequest:
@@ -150,8 +154,11 @@ def owner_tag(key_hash: str) -> str:
 async def create(client: PrefectClient, request: JobRequest, key_hash: str,
                  idempotency_key: str | None) -> FlowRun:
     deployment = await client.read_deployment_by_name(request.deployment())
+    owed = {"tags": [WEBHOOK_PENDING], "labels": {WEBHOOK_LABEL: str(request.webhook)}} \
+        if request.webhook else {"tags": [], "labels": None}
     return await client.create_flow_run_from_deployment(
-        deployment.id, parameters=request.parameters(), tags=[owner_tag(key_hash)],
+        deployment.id, parameters=request.parameters(),
+        tags=[owner_tag(key_hash), *owed["tags"]], labels=owed["labels"],
         idempotency_key=idempotency_key)
 
 
