@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated, Any
 
+import httpx
 from fastapi import Body, Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
@@ -107,6 +108,13 @@ def create_app(settings: Settings, keys: Keys, public_url: str) -> FastAPI:
                                         names.get(error.status_code, "http_error"),
                                         str(error.detail), headers=dict(error.headers or {})))
 
+    @app.exception_handler(httpx.HTTPError)
+    async def prefect_unavailable(request: Request, error: httpx.HTTPError):
+        log.warning("request %s: the Prefect API failed: %s", request.state.id, error)
+        return _error(request, ApiError(503, "unavailable", "the job store (Prefect) did not "
+                                        "answer; try again", retryable=True,
+                                        headers={"Retry-After": "5"}))
+
     @app.exception_handler(Exception)
     async def failed(request: Request, error: Exception):
         log.exception("request %s failed", request.state.id)
@@ -171,7 +179,7 @@ def create_app(settings: Settings, keys: Keys, public_url: str) -> FastAPI:
     @app.get("/jobs", tags=["jobs"])
     async def list_jobs(request: Request, key_hash: Key,
                         limit: Annotated[int, Query(ge=1, le=200)] = 50,
-                        offset: Annotated[int, Query(ge=0)] = 0,
+                        offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
                         status: Status | None = None) -> list[Job]:
         client = request.app.state.prefect
         runs = await jobs.listed(client, key_hash, status, limit, offset)
