@@ -97,6 +97,9 @@ class Settings(BaseSettings):
     api_webhook_secret: SecretStr | None = Field(None, description="Signs the webhooks a job "
                                                  "asks for (HMAC-SHA256); without it a job "
                                                  "cannot ask for one")
+    api_url_secret: SecretStr | None = Field(None, description="Signs links to videos that "
+                                             "need no key (the UI's link, /video-url); without "
+                                             "it `reelflow api` makes one per start")
 
 
 def profile_path(name: str) -> Path:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -390,6 +391,11 @@ def api_command(
 
     scheme = "https" if certfile else "http"
     public_url = (settings.api_public_url or f"{scheme}://{host}:{port}").rstrip("/")
+    # The runs started here inherit these: each video's link in the UI is a signed API link.
+    os.environ["REELFLOW_API_PUBLIC_URL"] = public_url
+    if settings.api_url_secret is None:
+        os.environ["REELFLOW_API_URL_SECRET"] = secrets.token_urlsafe(32)
+    settings = _settings(None)
     with started_server("127.0.0.1", prefect_port) as api_url, \
             temporary_settings({PREFECT_API_URL: api_url}):
         create_concurrency_limits()

@@ -13,6 +13,8 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 
+from config.settings import Settings
+from flows.api.links import signed_video_url
 from tasks.manifest import RenderSummary
 from tasks.storyboard import Storyboard
 
@@ -41,7 +43,7 @@ def storyboard_artifact(storyboard: Storyboard) -> None:
         description="The storyboard this run renders")
 
 
-def summary_artifacts(summary: RenderSummary) -> None:
+def summary_artifacts(summary: RenderSummary, settings: Settings) -> None:
     manifest = json.loads(summary.manifest.read_text())
     rows = ["| node | provider | status | cost $ | seconds |", "|---|---|---|---|---|"]
     for node in manifest["nodes"]:
@@ -58,7 +60,7 @@ def summary_artifacts(summary: RenderSummary) -> None:
             f"a full rerun would have cost ${full:.4f}.", "", *warnings,
             *([""] if warnings else []), *rows]),
         description="What this run generated, reused and paid")
-    create_link_artifact(link=summary.url or summary.video.resolve().as_uri(),
+    create_link_artifact(link=summary.url or _api_link(settings) or summary.video.resolve().as_uri(),
                          link_text=f"{manifest['title']}: video", description="The published video")
     # The one table of a run: where its video is, for the HTTP API (flows/api/jobs.py).
     create_table_artifact(table=[{
@@ -66,6 +68,17 @@ def summary_artifacts(summary: RenderSummary) -> None:
         "manifest": str(summary.manifest.resolve()), "url": summary.url,
         **summary.model_dump(include={"generated", "cached", "cost_usd", "saved_usd"})}],
         description=SUMMARY)
+
+
+def _api_link(settings: Settings) -> str | None:
+    """The video's address in the HTTP API when it runs this flow (`reelflow api` tells its
+    runs its address and URL secret): a browser opens it from the UI, a file:// link not."""
+    from prefect.runtime import flow_run
+
+    if not (settings.api_public_url and settings.api_url_secret and flow_run.id):
+        return None
+    return signed_video_url(settings.api_public_url, settings.api_url_secret.get_secret_value(),
+                            flow_run.id)
 
 
 def _cell(text: str) -> str:

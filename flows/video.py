@@ -181,7 +181,7 @@ def _render(storyboard: Storyboard, settings: Settings, upstream: list) -> Rende
                   for line in plan_adjustments(outcome.record, settings))]
     summary = publish_video.submit(storyboard, made, composed, settings, warnings).result()
     finished.advance()
-    report.summary_artifacts(summary)
+    report.summary_artifacts(summary, settings)
     return summary
 
 

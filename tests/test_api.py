@@ -16,7 +16,12 @@ from pathlib import Path
 import httpx
 import pytest
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
+from prefect.client.schemas.filters import (
+    ArtifactFilter,
+    ArtifactFilterFlowRunId,
+    FlowRunFilter,
+    FlowRunFilterTags,
+)
 
 from flows.api.jobs import owner_tag
 from flows.api.keys import digest, new_key
@@ -130,8 +135,20 @@ def test_a_prompt_becomes_a_job_then_a_video_a_player_can_seek_in(api):
         assert len(board["scenes"]) == 2
         manifest = client.get(f"/jobs/{accepted['id']}/manifest").json()
         assert manifest["video_digest"]
-        assert client.get(f"/jobs/{accepted['id']}/video-url").json() == {
-            "url": job["video_url"]}
+        # A signed link plays without a key (a <video> element sends none), until it expires.
+        link = client.get(f"/jobs/{accepted['id']}/video-url",
+                          params={"expiration_seconds": 120}).json()["url"]
+        assert link.startswith(f"{api.url}/jobs/{accepted['id']}/video?expires=")
+        assert httpx.get(link).content == video.content
+        for forged in (link[:-1] + ("0" if link[-1] != "0" else "1"),
+                       link.replace("expires=", "expires=1")):
+            assert httpx.get(forged).status_code == 401
+        with get_client(sync_client=True) as prefect:  # the UI's link is one of those too
+            shown = next(a for a in prefect.read_artifacts(artifact_filter=ArtifactFilter(
+                flow_run_id=ArtifactFilterFlowRunId(any_=[accepted["id"]])))
+                if a.type == "markdown" and "/video?expires=" in a.data)
+        ui_link = shown.data[shown.data.index("](") + 2:-1]
+        assert httpx.get(ui_link).content == video.content
         finished_again = client.post(f"/jobs/{accepted['id']}/cancel")
         assert finished_again.status_code == 409
 

@@ -9,6 +9,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import secrets
 import tempfile
 import time
 import uuid
@@ -28,7 +29,7 @@ from starlette.exceptions import HTTPException
 
 from config.bible import BibleError, cast_and_places
 from config.settings import Settings
-from flows.api import jobs
+from flows.api import jobs, links
 from flows.api.jobs import Accepted, Job, JobRequest, SceneChange, Status
 from flows.api.keys import Keys, RateLimits
 from flows.api.metrics import Metrics
@@ -65,6 +66,9 @@ def create_app(settings: Settings, keys: Keys, public_url: str) -> FastAPI:
                   description="Make videos from a prompt or a storyboard; every job is a "
                               "Prefect flow run of reelflow's deployments.")
     app.state.settings, app.state.keys, app.state.metrics = settings, keys, Metrics()
+    # Links signed with a secret made here die with the process: `reelflow api` sets one.
+    url_secret = (settings.api_url_secret.get_secret_value() if settings.api_url_secret
+                  else secrets.token_urlsafe(32))
     app.state.limits = RateLimits(settings.api_requests_per_minute)
     if settings.api_cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.api_cors_origins,
@@ -122,7 +126,7 @@ def create_app(settings: Settings, keys: Keys, public_url: str) -> FastAPI:
                                         "names it in the API's log", retryable=True))
 
 
-    async def owned(request: Request, job_id: str, key_hash: str):
+    async def owned(request: Request, job_id: str, key_hash: str | None):
         run = await jobs.owned(request.app.state.prefect, job_id, key_hash)
         if run is None:
             raise ApiError(404, "not_found", f"no job {job_id}")
@@ -234,7 +238,7 @@ def create_app(settings: Settings, keys: Keys, public_url: str) -> FastAPI:
                           key_hash: Key) -> Accepted:
         return await edited(request, job_id, key_hash, edits)
 
-    async def published(request: Request, job_id: str, key_hash: str, name: str) -> Path:
+    async def published(request: Request, job_id: str, key_hash: str | None, name: str) -> Path:
         client = request.app.state.prefect
         run = await owned(request, job_id, key_hash)
         path = jobs.published_file(await jobs.summary(client, run), name)
@@ -245,18 +249,29 @@ def create_app(settings: Settings, keys: Keys, public_url: str) -> FastAPI:
 
     @app.get("/jobs/{job_id}/video", tags=["jobs"], response_class=FileResponse,
              responses={200: {"content": {"video/mp4": {}}}, 206: {"description": "A range"}})
-    async def video(request: Request, job_id: str, key_hash: Key) -> FileResponse:
+    async def video(request: Request, job_id: str,
+                    expires: Annotated[int | None, Query(ge=0, le=2**40)] = None,
+                    signature: Annotated[str | None, Query(max_length=128)] = None,
+                    authorization: Annotated[str | None, Header()] = None) -> FileResponse:
+        """With a key, or with the signature of a link from /video-url (or the UI's link)."""
+        key_hash = None if links.is_valid(url_secret, job_id, expires, signature) else (
+            await authorized(request, authorization))
         # Starlette answers Range requests (206) from the file: a <video> element can seek.
         return FileResponse(await published(request, job_id, key_hash, "video"),
                             media_type="video/mp4")
 
     @app.get("/jobs/{job_id}/video-url", tags=["jobs"])
-    async def signed_url(request: Request, job_id: str, key_hash: Key) -> dict[str, str]:
+    async def video_link(request: Request, job_id: str, key_hash: Key,
+                         expiration_seconds: Annotated[int, Query(ge=60, le=links.WEEK)] = 3600
+                         ) -> dict[str, str]:
+        """A link that needs no key: the bucket's signed URL when the video was published to
+        one, else the API's own, signed for `expiration_seconds`."""
         run = await owned(request, job_id, key_hash)
         found = await jobs.summary(request.app.state.prefect, run)
         if not found:
             raise ApiError(409, "not_finished", f"job {job_id} has not finished")
-        return {"url": found.get("url") or video_url(job_id)}
+        return {"url": found.get("url") or links.signed_video_url(
+            public_url, url_secret, job_id, expiration_seconds)}
 
     @app.get("/jobs/{job_id}/storyboard", tags=["jobs"])
     async def storyboard(request: Request, job_id: str, key_hash: Key) -> FileResponse:

@@ -172,14 +172,16 @@ async def rerun(client: PrefectClient, run: FlowRun, storyboard: Path,
             "options": run.parameters.get("options", {})}, tags=[owner_tag(key_hash)])
 
 
-async def owned(client: PrefectClient, job_id: str, key_hash: str) -> FlowRun | None:
-    """The flow run of `job_id` if the key made it; None for any other id (no hint which)."""
+async def owned(client: PrefectClient, job_id: str, key_hash: str | None) -> FlowRun | None:
+    """The flow run of `job_id` if the key made it (any run: None, for a signed link); None
+    for any other id (no hint which)."""
     try:
         run_id = UUID(job_id)
     except ValueError:
         return None
+    tags = FlowRunFilterTags(all_=[owner_tag(key_hash)]) if key_hash else None
     runs = await client.read_flow_runs(flow_run_filter=FlowRunFilter(
-        id=FlowRunFilterId(any_=[run_id]), tags=FlowRunFilterTags(all_=[owner_tag(key_hash)])))
+        id=FlowRunFilterId(any_=[run_id]), tags=tags))
     return runs[0] if runs else None
 
 
