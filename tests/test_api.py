@@ -14,6 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import (
@@ -28,6 +29,7 @@ from flows.api.keys import digest, new_key
 from flows.api.webhooks import signature
 from tasks.ffmpeg import probe
 from tests.conftest import SMALL
+from tests.test_gcs_leases import wait_until, with_point
 from tests.test_cli_input import REELFLOW
 
 
@@ -52,7 +54,8 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _start(folder: Path, prefect_api_url: str, *args: str, **settings: str) -> Api:
+def _start(folder: Path, prefect_api_url: str, *args: str, env: dict | None = None,
+           **settings: str) -> Api:
     folder.mkdir(parents=True, exist_ok=True)
     keys = [new_key()[0] for _ in range(2)]
     (folder / "keys").write_text("".join(f"{digest(key)}  # test key {n}\n"
@@ -61,7 +64,8 @@ def _start(folder: Path, prefect_api_url: str, *args: str, **settings: str) -> A
     env = {**os.environ, **SMALL, "PREFECT_API_URL": prefect_api_url,
            "REELFLOW_STORE": str(folder / "store"), "REELFLOW_OUT": str(folder / "out"),
            "REELFLOW_API_KEYS_FILE": str(folder / "keys"),
-           **{f"REELFLOW_{name.upper()}": value for name, value in settings.items()}}
+           **{f"REELFLOW_{name.upper()}": value for name, value in settings.items()},
+           **(env or {})}
     env.pop("REELFLOW_PROFILE", None)
     process = subprocess.Popen([REELFLOW, "api", "--port", str(port), *args], env=env,
                                stderr=open(folder / "api.log", "w"))
@@ -340,3 +344,43 @@ def test_a_webhook_arrives_once_signed_and_is_retried_when_the_receiver_fails(ap
     with get_client(sync_client=True) as prefect:  # nothing more is owed: it is sent once
         tags = prefect.read_flow_run(job["id"]).tags
     assert "reelflow-webhook-sent" in tags and "reelflow-webhook" not in tags
+
+
+def test_a_job_cancelled_mid_render_publishes_nothing_and_its_rerun_reuses_what_was_made(
+        tmp_path, prefect_api_url):
+    # The render holds still inside its second clip (the first is stored) while it is
+    # cancelled: no sleep decides when.
+    go = tmp_path / "go"
+    api = _start(tmp_path / "cancel", prefect_api_url, env=with_point(
+        {}, "REELFLOW_TEST_PAUSE_AT", f"tasks.providers.kenburns:KenBurnsAnimator.animate:2:{go}"))
+    body = {"prompt": "Harbour seals", "scenes": 2, "music": False}
+    try:
+        with api.client(api.keys[0]) as client:
+            job = client.post("/jobs", json=body).json()
+            wait_until(lambda: Path(f"{go}.waiting").exists(), "the second clip", timeout_s=240)
+            assert client.get(f"/jobs/{job['id']}").json()["status"] in ("started", "progress")
+            asked = client.post(f"/jobs/{job['id']}/cancel")
+            assert asked.status_code == 202, asked.text
+            stopped = _wait(client, job["id"], {"canceled", "finished", "failed"})
+            assert stopped["status"] == "canceled", stopped
+            assert client.get(f"/jobs/{job['id']}/video").status_code == 409
+            assert not list(api.out.glob("*/video.mp4"))  # nothing half-made is published
+            # The run's process is stopped (the held call never returns: it is killed after
+            # Prefect's grace period), and no ffmpeg of it is left.
+            server = psutil.Process(api.process.pid)
+            wait_until(lambda: not server.children(recursive=True), "the run's process ends",
+                       timeout_s=120)
+
+            env = {**os.environ, "REELFLOW_STORE": str(api.out.parent / "store")}
+            verified = subprocess.run([REELFLOW, "cache", "verify"], capture_output=True,
+                                      text=True, env=env, timeout=120)
+            assert verified.returncode == 0 and "0 problems" in verified.stdout, verified.stdout
+
+            go.touch()  # the rerun is a new process: the pause point counts its own calls
+            again = client.post("/jobs", json=body).json()
+            assert _wait(client, again["id"], {"finished", "failed"})["status"] == "finished"
+            nodes = client.get(f"/jobs/{again['id']}/manifest").json()["nodes"]
+            statuses = {node["id"]: node["status"] for node in nodes}
+            assert statuses["s001-clip"] == "cached" and statuses["s002-clip"] == "generated"
+    finally:
+        _stop(api)
