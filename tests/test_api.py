@@ -30,6 +30,7 @@ from flows.api.webhooks import signature
 from tasks.ffmpeg import probe
 from tests.conftest import SMALL
 from tests.test_gcs_leases import wait_until, with_point
+from tests.test_browser import CHROMIUM, CHROMIUM_ARGS
 from tests.test_cli_input import REELFLOW
 
 
@@ -384,3 +385,38 @@ def test_a_job_cancelled_mid_render_publishes_nothing_and_its_rerun_reuses_what_
             assert statuses["s001-clip"] == "cached" and statuses["s002-clip"] == "generated"
     finally:
         _stop(api)
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason=f"needs Debian's Chromium at {CHROMIUM} "
+                    "(`make browser` installs it)")
+def test_a_browser_plays_a_jobs_video_from_its_link_and_seeks_in_it(api):
+    from playwright.sync_api import sync_playwright
+
+    with api.client(api.keys[0]) as client:
+        job = client.post("/jobs", json={"prompt": "Puffins", "scenes": 2, "music": False})
+        _wait(client, job.json()["id"], {"finished"})
+        link = client.get(f"/jobs/{job.json()['id']}/video-url").json()["url"]
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.set_content(f'<video id="v" src="{link}" muted preload="auto"></video>')
+            page.wait_for_function("document.getElementById('v').readyState >= 1",
+                                   timeout=30_000)
+            duration = page.evaluate("document.getElementById('v').duration")
+            assert duration > 1
+            page.evaluate("document.getElementById('v').play()")
+            page.wait_for_function("document.getElementById('v').currentTime > 0.2",
+                                   timeout=30_000)
+            seeked = page.evaluate("""(to) => new Promise(done => {
+                const video = document.getElementById('v');
+                video.addEventListener('seeked', () => done(video.currentTime), {once: true});
+                video.currentTime = to;
+            })""", duration * 0.75)
+            assert abs(seeked - duration * 0.75) < 0.5
+            assert page.evaluate("document.getElementById('v').error") is None
+        finally:
+            browser.close()
+    answered = [json.loads(line) for line in (api.out.parent / "api.log").read_text().splitlines()
+                if line.startswith("{") and '"/jobs/{job_id}/video"' in line]
+    assert any(line["status"] == 206 and line["key"] is None for line in answered)  # ranges
