@@ -56,9 +56,9 @@ def _free_port() -> int:
 
 
 def _start(folder: Path, prefect_api_url: str, *args: str, env: dict | None = None,
-           **settings: str) -> Api:
+           keys: list[str] | None = None, **settings: str) -> Api:
     folder.mkdir(parents=True, exist_ok=True)
-    keys = [new_key()[0] for _ in range(2)]
+    keys = keys or [new_key()[0] for _ in range(2)]
     (folder / "keys").write_text("".join(f"{digest(key)}  # test key {n}\n"
                                          for n, key in enumerate(keys)))
     port = _free_port()
@@ -420,3 +420,33 @@ def test_a_browser_plays_a_jobs_video_from_its_link_and_seeks_in_it(api):
     answered = [json.loads(line) for line in (api.out.parent / "api.log").read_text().splitlines()
                 if line.startswith("{") and '"/jobs/{job_id}/video"' in line]
     assert any(line["status"] == 206 and line["key"] is None for line in answered)  # ranges
+
+
+def test_jobs_survive_the_api_killed_with_9_and_each_finishes_exactly_once(
+        tmp_path, prefect_api_url):
+    folder = tmp_path / "killed"
+    api = _start(folder, prefect_api_url, "--limit", "2", short_side="64",
+                 api_jobs_at_once="40")
+    with api.client(api.keys[0]) as client:
+        made = [client.post("/jobs", json={"prompt": f"Island number {n}", "scenes": 1,
+                                           "music": False}).json()["id"] for n in range(20)]
+        wait_until(lambda: any(j["status"] in ("started", "progress", "finished")
+                               for j in client.get("/jobs", params={"limit": 50}).json()),
+                   "a job under way", timeout_s=120)
+    api.process.kill()  # SIGKILL: no shutdown of any kind
+    api.process.wait(timeout=30)
+    again = _start(folder, prefect_api_url, "--limit", "2", short_side="64",
+                   api_jobs_at_once="40", keys=api.keys)
+    try:
+        with again.client(api.keys[0]) as client:
+            listed = {job["id"] for job in client.get("/jobs", params={"limit": 50}).json()}
+            assert set(made) <= listed
+            finals = [_wait(client, job_id, {"finished", "failed", "canceled"}) for job_id in made]
+        assert [job["status"] for job in finals] == ["finished"] * 20
+        with get_client(sync_client=True) as prefect:
+            for job_id in made:
+                states = prefect.read_flow_run_states(job_id)
+                assert sum(state.type.value == "RUNNING" for state in states) == 1, job_id
+                assert sum(state.type.value == "COMPLETED" for state in states) == 1, job_id
+    finally:
+        _stop(again)
