@@ -381,8 +381,9 @@ def test_a_job_cancelled_mid_render_publishes_nothing_and_its_rerun_reuses_what_
             again = client.post("/jobs", json=body).json()
             assert _wait(client, again["id"], {"finished", "failed"})["status"] == "finished"
             nodes = client.get(f"/jobs/{again['id']}/manifest").json()["nodes"]
-            statuses = {node["id"]: node["status"] for node in nodes}
-            assert statuses["s001-clip"] == "cached" and statuses["s002-clip"] == "generated"
+            # Clips are made in parallel: whichever came second was held and never stored.
+            clips = sorted(node["status"] for node in nodes if node["kind"] == "clip")
+            assert clips == ["cached", "generated"]
     finally:
         _stop(api)
 
