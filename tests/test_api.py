@@ -83,8 +83,9 @@ def _start(folder: Path, prefect_api_url: str, *args: str, env: dict | None = No
 
 
 def _stop(api: Api) -> None:
+    """SIGTERM, as a service manager stops it: it stops serving and exits, in one piece."""
     api.process.terminate()
-    api.process.wait(timeout=60)
+    assert api.process.wait(timeout=60) == 0, (api.out.parent / "api.log").read_text()[-2000:]
 
 
 @pytest.fixture(scope="module")
