@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 from prefect.client.orchestration import get_client
+from prefect.exceptions import ObjectNotFound
 from prefect.client.schemas.filters import (
     ArtifactFilter,
     ArtifactFilterFlowRunId,
@@ -24,6 +25,7 @@ from prefect.client.schemas.filters import (
 )
 
 from flows.api.jobs import owner_tag
+from flows.limits import provider_limits
 from flows.api.keys import digest, new_key
 from flows.api.webhooks import signature
 from tasks.ffmpeg import probe
@@ -81,9 +83,18 @@ def _start(folder: Path, prefect_api_url: str, *args: str, env: dict | None = No
 
 
 def _stop(api: Api) -> None:
-    """SIGTERM, as a service manager stops it: it stops serving and exits, in one piece."""
+    """SIGTERM, as a service manager stops it: it stops serving and exits, in one piece.
+
+    The provider concurrency limits it created on the session's Prefect server go too: left
+    there, they throttle every later test's runs (a CLI run tags its tasks when they exist)."""
     api.process.terminate()
     assert api.process.wait(timeout=60) == 0, (api.out.parent / "api.log").read_text()[-2000:]
+    with get_client(sync_client=True) as client:
+        for tag in provider_limits():
+            try:
+                client.delete_concurrency_limit_by_tag(tag)
+            except ObjectNotFound:
+                pass
 
 
 @pytest.fixture(scope="module")
