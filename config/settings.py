@@ -100,6 +100,9 @@ class Settings(BaseSettings):
     api_url_secret: SecretStr | None = Field(None, description="Signs links to videos that "
                                              "need no key (the UI's link, /video-url); without "
                                              "it `reelflow api` makes one per start")
+    # `reelflow mcp`: a client of a running API.
+    api_url: str = Field("http://127.0.0.1:8000", description="The API `reelflow mcp` calls")
+    api_key: SecretStr | None = Field(None, description="The key `reelflow mcp` calls it with")
 
 
 def profile_path(name: str) -> Path:

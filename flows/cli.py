@@ -407,6 +407,23 @@ def api_command(
                   public_url, served if workers else [], limit)
 
 
+@app.command("mcp")
+def mcp_command() -> None:
+    """Serve the API's operations to a local agent as MCP tools over stdio (make_video,
+    job_status, ...): each is a call of the API at REELFLOW_API_URL with REELFLOW_API_KEY."""
+    settings = _settings(None)
+    if settings.api_key is None:
+        raise BadInput("api key: set REELFLOW_API_KEY to a key of the API (`reelflow api-key` "
+                       "makes one)")
+    import httpx
+
+    from flows.api.mcp import mcp_server
+
+    headers = {"Authorization": f"Bearer {settings.api_key.get_secret_value()}"}
+    mcp_server(lambda ctx: httpx.AsyncClient(base_url=settings.api_url, headers=headers,
+                                             timeout=30)).run("stdio")
+
+
 @app.command("api-key")
 def api_key_command(file: Annotated[Optional[Path], typer.Option(
         help="Keys file to add the hash to (default: REELFLOW_API_KEYS_FILE)")] = None) -> None:

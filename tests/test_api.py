@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -14,7 +15,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
+import httpx2
 import pytest
+from mcp import Client, StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
 from prefect.client.orchestration import get_client
 from prefect.exceptions import ObjectNotFound
 from prefect.client.schemas.filters import (
@@ -390,3 +394,83 @@ def test_a_browser_plays_a_jobs_video_from_its_link_and_seeks_in_it(api):
     answered = [json.loads(line) for line in (api.out.parent / "api.log").read_text().splitlines()
                 if line.startswith("{") and '"/jobs/{job_id}/video"' in line]
     assert any(line["status"] == 206 and line["key"] is None for line in answered)  # ranges
+
+
+def _mcp_over_http(api: Api, key: str | None) -> Client:
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    return Client(streamable_http_client(
+        f"{api.url}/mcp", http_client=httpx2.AsyncClient(headers=headers, timeout=30)))
+
+
+def _result(called) -> dict:
+    assert not called.is_error, called.content
+    return called.structured_content
+
+
+def test_an_agent_makes_and_edits_a_video_through_the_mcp_tools_over_http_and_stdio(api):
+    tools = {"make_video", "job_status", "cancel_job", "edit_scene", "list_styles",
+             "list_characters"}
+
+    async def over_http() -> str:
+        async with _mcp_over_http(api, api.keys[0]) as agent:
+            listed = {tool.name: tool for tool in (await agent.list_tools()).tools}
+            assert set(listed) == tools
+            # The tool takes the API's own request: its limits are in the schema an agent sees.
+            assert listed["make_video"].input_schema["properties"]["prompt"]["anyOf"][0][
+                "maxLength"] == 2000
+            styles = _result(await agent.call_tool("list_styles"))["result"]
+            assert "documentary" in [style["name"] for style in styles]
+            cast = _result(await agent.call_tool("list_characters"))["result"]
+            assert {"mira", "otto", "juno"} <= {person["id"] for person in cast}
+            assert all("references" not in person for person in cast)  # no server paths
+
+            refused = await agent.call_tool("make_video", {"prompt": "bees", "style": "sepia"})
+            assert refused.is_error
+            refused = await agent.call_tool("make_video", {"prompt": "bees", "cast": ["nobody"]})
+            assert refused.is_error and "cast" in refused.content[0].text
+
+            made = _result(await agent.call_tool("make_video", {
+                "prompt": "Why leaves turn red", "scenes": 1, "music": False}))
+            assert made["status"] == "queued"
+            job = made
+            while job["status"] not in ("finished", "failed", "canceled"):
+                await asyncio.sleep(0.5)  # an agent polls a job: that is the API's contract
+                job = _result(await agent.call_tool("job_status", {"job_id": made["id"]}))
+            assert job["status"] == "finished", job
+            # The link needs no key: an agent can hand it to a person.
+            assert httpx.get(job["video_url"]).headers["content-type"] == "video/mp4"
+
+            board = api.client(api.keys[0]).get(f"/jobs/{made['id']}/storyboard").json()
+            scene = board["scenes"][0]["id"]
+            edited = _result(await agent.call_tool("edit_scene", {
+                "job_id": made["id"], "scene_id": scene, "visual_prompt": "a red maple leaf"}))
+            assert edited["id"] != made["id"]
+            missing = await agent.call_tool("edit_scene", {
+                "job_id": made["id"], "scene_id": "s999", "narration": "Hi."})
+            assert missing.is_error and "s999" in missing.content[0].text
+        async with _mcp_over_http(api, api.keys[1]) as stranger:
+            other = await stranger.call_tool("job_status", {"job_id": made["id"]})
+            assert other.is_error and "no job" in other.content[0].text
+        return edited["id"], scene
+
+    edit_job, scene = asyncio.run(over_http())
+    assert httpx.post(f"{api.url}/mcp", json={}).status_code == 401
+
+    async def over_stdio() -> None:
+        local = StdioServerParameters(command=REELFLOW, args=["mcp"], env={
+            **os.environ, "REELFLOW_API_URL": api.url, "REELFLOW_API_KEY": api.keys[0]})
+        async with Client(local) as agent:
+            assert {tool.name for tool in (await agent.list_tools()).tools} == tools
+            job = _result(await agent.call_tool("job_status", {"job_id": edit_job}))
+            while job["status"] not in ("finished", "failed", "canceled"):
+                await asyncio.sleep(0.5)
+                job = _result(await agent.call_tool("job_status", {"job_id": edit_job}))
+            assert job["status"] == "finished" and job["generated"] > 0, job
+            canceled = await agent.call_tool("cancel_job", {"job_id": edit_job})
+            assert canceled.is_error and "already over" in canceled.content[0].text
+
+    asyncio.run(over_stdio())
+    with api.client(api.keys[0]) as client:
+        nodes = client.get(f"/jobs/{edit_job}/manifest").json()["nodes"]
+    assert {node["id"] for node in nodes if node["status"] == "generated"} == {
+        f"{scene}-image", f"{scene}-clip", "compose", "publish"}

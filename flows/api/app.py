@@ -22,21 +22,26 @@ from fastapi import Body, Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
+from mcp.server.streamable_http_manager import StreamableHTTPASGIApp
+from mcp.server.transport_security import TransportSecuritySettings
 from prefect.client.orchestration import get_client
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException
+from starlette.routing import Route
 
-from config.bible import BibleError, cast_and_places
+from config.bible import BibleError, cast_and_places, load_profiles
+from config.catalog import styles
 from config.settings import Settings
 from flows.api import jobs, links
 from flows.api.jobs import Accepted, Job, JobRequest, SceneChange, Status
 from flows.api.keys import Keys, RateLimits
+from flows.api.mcp import mcp_server
 from flows.api.metrics import Metrics
 from flows.api.webhooks import Deliveries
-from tasks.ffmpeg import ffmpeg_exe
 from flows.rerun import SceneEdit, apply_edits
-from tasks.storyboard import Storyboard, VideoRequest
+from tasks.ffmpeg import ffmpeg_exe
+from tasks.storyboard import Character, Location, Storyboard, VideoRequest
 
 MAX_BODY = 1_000_000  # bytes
 log = logging.getLogger("reelflow.api")
@@ -52,8 +57,8 @@ class ApiError(Exception):
 
 def create_app(settings: Settings, keys: Keys, public_url: str) -> FastAPI:
     async def lifespan(app: FastAPI):
-        async with get_client() as client:  # one Prefect client for every request
-            app.state.prefect = client
+        async with get_client() as client, agents.session_manager.run():
+            app.state.prefect = client  # one Prefect client for every request
             secret = settings.api_webhook_secret
             sender = asyncio.create_task(Deliveries(secret.get_secret_value(), video_url).run(
                 client)) if secret else None
@@ -134,6 +139,21 @@ def create_app(settings: Settings, keys: Keys, public_url: str) -> FastAPI:
 
     def video_url(job_id: str) -> str:
         return f"{public_url}/jobs/{job_id}/video"
+
+    @app.get("/styles", tags=["catalog"])
+    async def list_styles(key_hash: Key) -> list[dict[str, Any]]:
+        """The visual styles a job can name, as config/styles.yaml sets them."""
+        return [{"name": name, **style} for name, style in styles().items()]
+
+    @app.get("/characters", tags=["catalog"])
+    async def list_characters(key_hash: Key) -> list[dict[str, Any]]:
+        """The characters a job's `cast` can name: the shipped ones and the server's folders."""
+        return _profiles(Character, settings.characters, exclude={"references", "sprites"})
+
+    @app.get("/places", tags=["catalog"])
+    async def list_places(key_hash: Key) -> list[dict[str, Any]]:
+        """The locations a job's `places` can name."""
+        return _profiles(Location, settings.locations, exclude={"references"})
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:
@@ -283,7 +303,43 @@ def create_app(settings: Settings, keys: Keys, public_url: str) -> FastAPI:
         return FileResponse(await published(request, job_id, key_hash, "manifest"),
                             media_type="application/json")
 
+    # Agents: the same operations as MCP tools, each a call of this app with the caller's key.
+    agents = mcp_server(lambda ctx: httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url=public_url,
+        headers={"Authorization": (ctx.headers or {}).get("authorization", "")}))
+    # No DNS-rebinding check (it would refuse every host name but localhost): a page that
+    # rebinds a name to this server still has no key.
+    agents.streamable_http_app(stateless_http=True, json_response=True,
+                               transport_security=TransportSecuritySettings(
+                                   enable_dns_rebinding_protection=False))
+    app.router.routes.append(Route("/mcp", _KeyRequired(StreamableHTTPASGIApp(
+        agents.session_manager)), methods=["GET", "POST", "DELETE"]))
     return app
+
+
+class _KeyRequired:
+    """An ASGI app behind the API's keys and rate limits."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        request = Request(scope, receive)
+        try:
+            await authorized(request, request.headers.get("authorization"))
+        except ApiError as error:
+            await _error(request, error)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def _profiles(model, folders, exclude: set[str]) -> list[dict[str, Any]]:
+    """The bible's profiles of a kind, without their pictures' paths on this server."""
+    try:
+        found = load_profiles(model, folders)
+    except BibleError as error:  # the server's folders, not the client's request
+        raise ApiError(503, "misconfigured", str(error)) from None
+    return [profile.model_dump(mode="json", exclude=exclude) for profile in found.values()]
 
 
 async def authorized(request: Request,
