@@ -27,6 +27,8 @@ from rich.table import Table  # noqa: E402
 from cache import open_store  # noqa: E402
 from cache.store import ArtifactStore  # noqa: E402
 from config.settings import Settings, load_settings  # noqa: E402
+from flows.admission import Refused, problems, video_request  # noqa: E402
+from flows.admission import voice as voice_warnings  # noqa: E402
 from flows.options import RenderOptions  # noqa: E402
 from flows.progress_bars import node_progress  # noqa: E402
 from flows.serve import command_server  # noqa: E402
@@ -72,9 +74,7 @@ class BadInput(Exception):
 
 
 def _field_error(error: ValidationError, prefix: str) -> str:
-    first = error.errors()[0]
-    where = ".".join(str(part) for part in (prefix, *first["loc"]) if part != "") or "request"
-    return f"{where}: {first['msg'].removeprefix('Value error, ')}"
+    return str(Refused(problems(error.errors(), prefix)))
 
 
 def _settings(profile, **overrides) -> Settings:
@@ -128,13 +128,8 @@ def _ids(value: str | None) -> list[str]:
 
 
 def _request(settings, topic, script, scenes, aspect, style, voice, language, music, seed,
-             cast, places) -> VideoRequest:
-    from config.bible import BibleError, cast_and_places
-
-    try:
-        characters, locations = cast_and_places(settings, _ids(cast), _ids(places))
-    except BibleError as error:
-        raise BadInput(str(error)) from None
+             cast, places) -> tuple[VideoRequest, list[str]]:
+    """The request, checked as the API checks it, and the warnings said about it."""
     text = None
     if script is not None:
         try:
@@ -142,24 +137,13 @@ def _request(settings, topic, script, scenes, aspect, style, voice, language, mu
         except (OSError, UnicodeDecodeError) as error:
             raise BadInput(f"script: cannot read {script}: {error}") from None
     try:
-        return VideoRequest(topic=topic, script=text, scenes=scenes, aspect=aspect, style=style,
-                            voice=voice, language=language, music=music, seed=seed,
-                            characters=characters, locations=locations)
-    except ValidationError as error:
-        raise BadInput(_field_error(error, "")) from None
-
-
-def _check_voice(voice: str | None, language: str, settings: Settings) -> list[str]:
-    """A voice given that cannot speak the language is refused; one no provider can tell
-    about is warned of. Returns the warnings."""
-    from tasks.preflight import VoiceMismatch, check_voice
-
-    try:
-        warnings = check_voice(voice, language, settings)
-    except VoiceMismatch as error:
+        request, warnings = video_request(
+            settings, _ids(cast), _ids(places), topic=topic, script=text, scenes=scenes,
+            aspect=aspect, style=style, voice=voice, language=language, music=music, seed=seed)
+    except Refused as error:
         raise BadInput(str(error)) from None
     _warn(warnings)
-    return warnings
+    return request, warnings
 
 
 def _read_storyboard(source: str) -> Storyboard:
@@ -219,9 +203,8 @@ def plan(topic: Topic = None, script: ScriptFile = None, scenes: Scenes = 6,
 
     with _refusals():
         _warn(check_providers(settings, [Modality.planner]))
-    request = _request(settings, topic, script, scenes, aspect, style, voice, language, music,
-                       seed, cast, places)
-    _check_voice(request.voice, request.language, settings)
+    request, _ = _request(settings, topic, script, scenes, aspect, style, voice, language,
+                          music, seed, cast, places)
     from tasks.plan import load_storyboard, plan as plan_node, plan_adjustments
 
     with run_log(open_store(settings.store).log_folder(), "plan", debug=debug) as log, \
@@ -241,7 +224,12 @@ def render(storyboard: Annotated[str, typer.Argument(help="Storyboard JSON file,
     options, settings, said = _render_options(strict, profile=profile, out=out,
                                               short_side=short_side, publish=publish,
                                               max_cost=max_cost)
-    said += _check_voice(board.voice, board.language, settings)
+    try:
+        warned = voice_warnings(board.voice, board.language, settings)
+    except Refused as error:
+        raise BadInput(str(error)) from None
+    _warn(warned)
+    said += warned
     from flows.runners import task_runner
     from flows.video import render_storyboard
 
@@ -267,9 +255,9 @@ def make(topic: Topic = None, script: ScriptFile = None, scenes: Scenes = 6,
     options, settings, said = _render_options(strict, profile=profile, out=out,
                                               short_side=short_side, publish=publish,
                                               max_cost=max_cost)
-    request = _request(settings, topic, script, scenes, aspect, style, voice, language, music,
-                       seed, cast, places)
-    said += _check_voice(request.voice, request.language, settings)
+    request, warned = _request(settings, topic, script, scenes, aspect, style, voice,
+                               language, music, seed, cast, places)
+    said += warned
     from flows.runners import task_runner
     from flows.video import make_video
 

@@ -225,6 +225,10 @@ def test_without_a_valid_key_nothing_is_said_and_another_keys_job_does_not_exist
     ({"prompt": "bees", "profile": "nope"}, "profile"),
     ({"prompt": "bees", "cast": ["nobody"]}, "cast"),
     ({"prompt": "bees", "language": "xx-nonsense"}, "language"),
+    ({"prompt": "bees", "language": "en", "voice": "fr"}, "voice"),
+    ({"storyboard": {"title": "t", "language": "en", "voice": "de", "scenes": [
+        {"id": "s1", "order": 0, "lines": [{"text": "Hi."}], "visual_prompt": "sky",
+         "duration": 3}]}}, "voice"),
     ({}, "body"),
     ({"prompt": "bees", "storyboard": {"title": "t", "scenes": [
         {"id": "s1", "order": 0, "lines": [{"text": "Hi."}], "visual_prompt": "sky",

@@ -64,6 +64,8 @@ def test_a_bad_storyboard_is_refused_with_one_line(case, cli_env, workspace):
     (["make", "bees", "--style", "watercolour"], "style: unknown style 'watercolour'"),
     (["plan", "bees\u0007"], "topic"),
     (["make", "bees", "--profile", "nope"], "profile"),
+    (["make", "bees", "--language", "en", "--voice", "fr"], "voice: 'fr' does not speak English"),
+    (["make", "bees", "--cast", "mira,nobody"], "cast: no character 'nobody'"),
     (["make", "bees", "--publish", "s3://bucket/videos"], "publish: not a gs:// URI"),
     (["make", "bees", "--publish", "gs://bucket/../up"], "publish:"),
     (["make", "bees", "--max-cost", "-1"], "max_cost"),

@@ -30,9 +30,10 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 from starlette.routing import Route
 
-from config.bible import BibleError, cast_and_places, load_profiles
+from config.bible import BibleError, load_profiles
 from config.catalog import styles
-from config.settings import Settings
+from config.settings import Settings, load_settings
+from flows.admission import Refused, problems, video_request, voice
 from flows.api import jobs, links
 from flows.api.jobs import Accepted, Job, JobRequest, SceneChange, Status
 from flows.api.keys import Keys, RateLimits
@@ -41,7 +42,7 @@ from flows.api.metrics import Metrics
 from flows.api.webhooks import Deliveries
 from flows.rerun import SceneEdit, apply_edits
 from tasks.ffmpeg import ffmpeg_exe
-from tasks.storyboard import Character, Location, Storyboard, VideoRequest
+from tasks.storyboard import Character, Location, Storyboard
 
 MAX_BODY = 1_000_000  # bytes
 log = logging.getLogger("reelflow.api")
@@ -188,7 +189,7 @@ def create_app(settings: Settings, keys: Keys, public_url: str) -> FastAPI:
                          ) -> Accepted:
         if not request.headers.get("content-type", "").startswith("application/json"):
             raise ApiError(415, "unsupported_media_type", "send the job as application/json")
-        _check(body, settings)
+        _check(body)
         if body.webhook and settings.api_webhook_secret is None:
             raise ApiError(422, "invalid_request", "webhook: this server has no webhook secret "
                            "(REELFLOW_API_WEBHOOK_SECRET) to sign it with",
@@ -376,38 +377,30 @@ def _error(request: Request, error: ApiError) -> JSONResponse:
 
 
 def _invalid(errors: list[dict], renamed: dict[str, str] | None = None) -> ApiError:
+    return _refused(Refused(problems(errors, root="body", renamed=renamed)))
+
+
+def _refused(refused: Refused) -> ApiError:
     """422 naming each field that is wrong; the message names the first."""
-    details = []
-    for error in errors:
-        if error.get("type") == "json_invalid":  # its location is a character of the body
-            details.append({"field": "body", "message": f"not valid JSON ({error.get('msg')})"})
-            continue
-        where = [str(part) for part in error.get("loc", ()) if part != "body"]
-        field = ".".join((renamed or {}).get(part, part) for part in where) or "body"
-        details.append({"field": field, "message": error.get("msg", "invalid")})
-    first = details[0] if details else {"field": "body", "message": "invalid"}
-    return ApiError(422, "invalid_request", f"{first['field']}: {first['message']}",
-                    details=details)
+    return ApiError(422, "invalid_request", str(refused), details=[
+        {"field": field, "message": message} for field, message in refused.problems])
 
 
-def _check(body: JobRequest, settings: Settings) -> None:
+def _check(body: JobRequest) -> None:
     """What the flow would refuse, refused before a run is created: the request as the
-    planner reads it, and the cast and places by id."""
+    planner reads it, its cast and places by id, and its voice against its language, with
+    the settings of the profile it names."""
     try:
-        characters, locations = cast_and_places(settings, body.cast or [], body.places or [])
-    except BibleError as error:
-        field, _, message = str(error).partition(": ")  # it names cast or places first
-        raise ApiError(422, "invalid_request", str(error),
-                       details=[{"field": field, "message": message}]) from None
-    if body.prompt is None:
-        return
-    try:
-        VideoRequest(topic=body.prompt, scenes=body.scenes, aspect=body.aspect,
-                     style=body.style, voice=body.voice, language=body.language,
-                     music=body.music, seed=body.seed, characters=characters,
-                     locations=locations)
-    except ValidationError as error:
-        raise _invalid(error.errors(), {"topic": "prompt"}) from None
+        settings = load_settings(body.profile.value if body.profile else None)
+        if body.storyboard:
+            voice(body.storyboard.voice, body.storyboard.language, settings)
+            return
+        video_request(settings, body.cast or [], body.places or [], {"topic": "prompt"},
+                      topic=body.prompt, scenes=body.scenes, aspect=body.aspect,
+                      style=body.style, voice=body.voice, language=body.language,
+                      music=body.music, seed=body.seed)
+    except Refused as refused:
+        raise _refused(refused) from None
 
 
 def _idempotency(header: str | None, key_hash: str, body: JobRequest) -> str | None:
