@@ -60,7 +60,7 @@ def _free_port() -> int:
 
 
 def _start(folder: Path, prefect_api_url: str, *args: str, env: dict | None = None,
-           keys: list[str] | None = None, **settings: str) -> Api:
+           keys: list[str] | None = None, tls: bool = False, **settings: str) -> Api:
     folder.mkdir(parents=True, exist_ok=True)
     keys = keys or [new_key()[0] for _ in range(2)]
     (folder / "keys").write_text("".join(f"{digest(key)}  # test key {n}\n"
@@ -74,12 +74,12 @@ def _start(folder: Path, prefect_api_url: str, *args: str, env: dict | None = No
     env.pop("REELFLOW_PROFILE", None)
     process = subprocess.Popen([REELFLOW, "api", "--port", str(port), *args], env=env,
                                stderr=open(folder / "api.log", "w"))
-    api = Api(f"http://127.0.0.1:{port}", keys, process, folder / "out")
+    api = Api(f"{'https' if tls else 'http'}://127.0.0.1:{port}", keys, process, folder / "out")
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:  # polling a process we started: no event to wait on
         assert process.poll() is None, (folder / "api.log").read_text()
         try:
-            if httpx.get(f"{api.url}/healthz", timeout=2).status_code == 200:
+            if httpx.get(f"{api.url}/healthz", timeout=2, verify=not tls).status_code == 200:
                 return api
         except httpx.HTTPError:
             time.sleep(0.2)
