@@ -214,6 +214,23 @@ def test_without_a_valid_key_nothing_is_said_and_another_keys_job_does_not_exist
         "key"] is None
 
 
+def test_a_key_added_to_the_file_works_at_once_and_a_removed_one_stops(api):
+    file = api.out.parent / "keys"
+    before = file.read_text()
+    added = new_key()[0]
+    try:
+        assert api.client(added).get("/jobs").status_code == 401
+        file.write_text(before + digest(added) + "\n")
+        assert api.client(added).get("/jobs").status_code == 200
+        file.write_text(before + "not a hash\n")  # a broken file keeps the keys read before
+        assert api.client(added).get("/jobs").status_code == 200
+        file.write_text(before)
+        assert api.client(added).get("/jobs").status_code == 401
+    finally:
+        file.write_text(before)
+    assert api.client(api.keys[0]).get("/jobs").status_code == 200
+
+
 @pytest.mark.parametrize("body,field", [
     ({"prompt": ""}, "prompt"),
     ({"prompt": "   "}, "prompt"),
@@ -438,7 +455,7 @@ def test_an_agent_makes_and_edits_a_video_through_the_mcp_tools_over_http_and_st
             assert made["status"] == "queued"
             job = made
             while job["status"] not in ("finished", "failed", "canceled"):
-                await asyncio.sleep(0.5)  # an agent polls a job: that is the API's contract
+                await asyncio.sleep(1)  # an agent polls a job: that is the API's contract
                 job = _result(await agent.call_tool("job_status", {"job_id": made["id"]}))
             assert job["status"] == "finished", job
             # The link needs no key: an agent can hand it to a person.
@@ -467,7 +484,7 @@ def test_an_agent_makes_and_edits_a_video_through_the_mcp_tools_over_http_and_st
             assert {tool.name for tool in (await agent.list_tools()).tools} == tools
             job = _result(await agent.call_tool("job_status", {"job_id": edit_job}))
             while job["status"] not in ("finished", "failed", "canceled"):
-                await asyncio.sleep(0.5)
+                await asyncio.sleep(1)
                 job = _result(await agent.call_tool("job_status", {"job_id": edit_job}))
             assert job["status"] == "finished" and job["generated"] > 0, job
             canceled = await agent.call_tool("cancel_job", {"job_id": edit_job})

@@ -319,7 +319,7 @@ def create_app(settings: Settings, keys: Keys, public_url: str) -> FastAPI:
 
 
 class _KeyRequired:
-    """An ASGI app behind the API's keys and rate limits."""
+    """An ASGI app behind the API's keys. Not its rate: the API calls it makes count."""
 
     def __init__(self, app):
         self.app = app
@@ -327,7 +327,7 @@ class _KeyRequired:
     async def __call__(self, scope, receive, send) -> None:
         request = Request(scope, receive)
         try:
-            await authorized(request, request.headers.get("authorization"))
+            _key(request, request.headers.get("authorization"))
         except ApiError as error:
             await _error(request, error)(scope, receive, send)
             return
@@ -347,11 +347,7 @@ async def authorized(request: Request,
                      authorization: Annotated[str | None, Header()] = None) -> str:
     """The hash of the request's key; 401 without a valid one (no hint which part was
     wrong), 429 with Retry-After over the key's rate."""
-    found = request.app.state.keys.match(authorization)
-    if found is None:
-        raise ApiError(401, "unauthorized", "a valid API key is required (Authorization: "
-                       "Bearer KEY)", headers={"WWW-Authenticate": "Bearer"})
-    request.state.key = found
+    found = _key(request, authorization)
     wait = request.app.state.limits.retry_after(found)
     if wait is not None:
         raise ApiError(429, "rate_limited", f"over {request.app.state.settings.api_requests_per_minute}"
@@ -361,6 +357,15 @@ async def authorized(request: Request,
 
 
 Key = Annotated[str, Depends(authorized)]
+
+
+def _key(request: Request, authorization: str | None) -> str:
+    found = request.app.state.keys.match(authorization)
+    if found is None:
+        raise ApiError(401, "unauthorized", "a valid API key is required (Authorization: "
+                       "Bearer KEY)", headers={"WWW-Authenticate": "Bearer"})
+    request.state.key = found
+    return found
 
 
 def _too_many_jobs(settings: Settings) -> ApiError:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from uuid import UUID
 
+import httpx
 from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.filters import (
     ArtifactFilter,
@@ -153,23 +154,35 @@ def owner_tag(key_hash: str) -> str:
 
 async def create(client: PrefectClient, request: JobRequest, key_hash: str,
                  idempotency_key: str | None) -> FlowRun:
-    deployment = await client.read_deployment_by_name(request.deployment())
     owed = {"tags": [WEBHOOK_PENDING], "labels": {WEBHOOK_LABEL: str(request.webhook)}} \
         if request.webhook else {"tags": [], "labels": None}
-    return await client.create_flow_run_from_deployment(
-        deployment.id, parameters=request.parameters(),
-        tags=[owner_tag(key_hash), *owed["tags"]], labels=owed["labels"],
-        idempotency_key=idempotency_key)
+    return await _run_of(client, request.deployment(), parameters=request.parameters(),
+                         tags=[owner_tag(key_hash), *owed["tags"]], labels=owed["labels"],
+                         idempotency_key=idempotency_key)
 
 
 async def rerun(client: PrefectClient, run: FlowRun, storyboard: Path,
                 edits: list[SceneEdit], key_hash: str) -> FlowRun:
     """A new job: the published storyboard with `edits`, rendered with the job's options."""
-    deployment = await client.read_deployment_by_name(RERUN)
-    return await client.create_flow_run_from_deployment(
-        deployment.id, parameters={
-            "video": str(storyboard), "edits": [edit.model_dump() for edit in edits],
-            "options": run.parameters.get("options", {})}, tags=[owner_tag(key_hash)])
+    return await _run_of(client, RERUN, parameters={
+        "video": str(storyboard), "edits": [edit.model_dump() for edit in edits],
+        "options": run.parameters.get("options", {})}, tags=[owner_tag(key_hash)])
+
+
+# A deployment keeps its id while it exists: read once per Prefect server, not per job.
+_deployment_ids: dict[tuple[str, str], UUID] = {}
+
+
+async def _run_of(client: PrefectClient, deployment: str, **run: Any) -> FlowRun:
+    known = (str(client.api_url), deployment)
+    if known in _deployment_ids:
+        try:
+            return await client.create_flow_run_from_deployment(_deployment_ids[known], **run)
+        except httpx.HTTPStatusError as error:
+            if error.response.status_code != 404:  # else: deleted, and made again anew
+                raise
+    _deployment_ids[known] = (await client.read_deployment_by_name(deployment)).id
+    return await client.create_flow_run_from_deployment(_deployment_ids[known], **run)
 
 
 async def owned(client: PrefectClient, job_id: str, key_hash: str | None) -> FlowRun | None:
