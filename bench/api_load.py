@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import shutil
@@ -25,6 +26,7 @@ import time
 from pathlib import Path
 
 import httpx
+import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -39,6 +41,21 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def cpu_seconds(pid: int) -> dict[str, float]:
+    """CPU time so far of the API's process and of the Prefect server it started (and of the
+    flow runs, which the runner starts as its children)."""
+    api = psutil.Process(pid)
+    spent = {"api": 0.0, "prefect_server": 0.0, "flow_runs": 0.0}
+    for process in [api, *api.children(recursive=True)]:
+        times = process.cpu_times()
+        command = " ".join(process.cmdline())
+        part = ("api" if process.pid == pid else
+                "prefect_server" if "server start" in command or "uvicorn" in command else
+                "flow_runs")
+        spent[part] += times.user + times.system + times.children_user + times.children_system
+    return {part: round(value, 1) for part, value in spent.items()}
 
 
 def percentiles(samples: list[float]) -> dict[str, float]:
@@ -62,26 +79,31 @@ async def submit(client: httpx.AsyncClient, key: str, prompts: list[str],
     return made
 
 
-async def follow(client: httpx.AsyncClient, key: str, ids: list[str],
-                 read: list[float]) -> dict[str, str]:
-    """Poll each job until it is over, as a client would."""
+async def follow(client: httpx.AsyncClient, key: str, ids: list[str], read: list[float],
+                 run: bool) -> dict[str, str]:
+    """Poll the client's jobs in turn, one request a second, until each is over (without
+    runs: each 5 times), as a client would."""
     status = {job: "queued" for job in ids}
-    while any(value not in OVER for value in status.values()):
-        for job in [job for job, value in status.items() if value not in OVER]:
+    rounds = itertools.count() if run else range(5)
+    for _ in rounds:
+        waiting = [job for job, value in status.items() if value not in OVER]
+        if not waiting:
+            break
+        for job in waiting:
             started = time.perf_counter()
             answer = await client.get(f"/jobs/{job}", headers={"Authorization": f"Bearer {key}"})
             read.append(time.perf_counter() - started)
             answer.raise_for_status()
             status[job] = answer.json()["status"]
-        await asyncio.sleep(1)
+            await asyncio.sleep(1)
     return status
 
 
-async def load(url: str, keys: list[str], jobs: int) -> dict:
+async def load(url: str, keys: list[str], jobs: int, run: bool) -> dict:
     per_client = jobs // len(keys)
     accepted: list[float] = []
     read: list[float] = []
-    async with httpx.AsyncClient(base_url=url, timeout=60,
+    async with httpx.AsyncClient(base_url=url, timeout=600,
                                  limits=httpx.Limits(max_connections=len(keys))) as client:
         started = time.perf_counter()
         made = await asyncio.gather(*[
@@ -89,7 +111,7 @@ async def load(url: str, keys: list[str], jobs: int) -> dict:
                                  for i in range(per_client)], accepted)
             for n, key in enumerate(keys)])
         submitted_s = time.perf_counter() - started
-        finished = await asyncio.gather(*[follow(client, key, ids, read)
+        finished = await asyncio.gather(*[follow(client, key, ids, read, run)
                                           for key, ids in zip(keys, made)])
         all_done_s = time.perf_counter() - started
         listed = set()
@@ -109,6 +131,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--jobs", type=int, default=200)
+    parser.add_argument("--no-workers", action="store_true",
+                        help="Only accept and read jobs: nothing runs them")
+    parser.add_argument("--prefect-database", help="The started Prefect server's database "
+                        "(postgresql+asyncpg://...) [default: its own SQLite file]")
     args = parser.parse_args()
     keys = [new_key()[0] for _ in range(args.clients)]
     folder = Path(tempfile.mkdtemp(prefix="reelflow-api-load-"))
@@ -122,9 +148,12 @@ def main() -> None:
                 "REELFLOW_API_REQUESTS_PER_MINUTE": "1000000",
                 "REELFLOW_API_JOBS_AT_ONCE": "1000",
                 "PREFECT_HOME": str(folder / "prefect")})
+    if args.prefect_database:
+        env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = args.prefect_database
     log = open(folder / "api.log", "w")
     api = subprocess.Popen([str(ROOT / ".venv/bin/reelflow"), "api", "--port", str(port),
-                            "--prefect-port", str(prefect_port)], env=env, stdout=log,
+                            "--prefect-port", str(prefect_port),
+                            *(["--no-workers"] if args.no_workers else [])], env=env, stdout=log,
                            stderr=log)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -136,7 +165,8 @@ def main() -> None:
             except httpx.HTTPError:
                 pass
             time.sleep(0.5)
-        result = asyncio.run(load(url, keys, args.jobs))
+        result = asyncio.run(load(url, keys, args.jobs, not args.no_workers))
+        result["cpu_s"] = cpu_seconds(api.pid)
     finally:
         api.send_signal(signal.SIGTERM)
         api.wait(60)

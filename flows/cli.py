@@ -313,21 +313,13 @@ def serve(host: Annotated[str, typer.Option(help="Address of a server started he
     import signal
 
     from prefect import serve as serve_deployments
-    from prefect.settings import PREFECT_API_URL, PREFECT_LOGGING_LEVEL, temporary_settings
+    from prefect.settings import PREFECT_LOGGING_LEVEL
 
-    from deployments.catalog import deployments
-    from flows.limits import create_concurrency_limits
-    from flows.runners import task_runner
-    from flows.serve import prefect_server  # noqa: F811
+    from flows.serve import deployments_served
 
     # Served runs are watched in the UI, not through progress bars: they log at INFO.
     served_settings = {PREFECT_LOGGING_LEVEL: "INFO"} if "PREFECT_LOGGING_LEVEL" in DEFAULTED else {}
-    with prefect_server(host, port) as api_url, \
-            temporary_settings({PREFECT_API_URL: api_url, **served_settings}):
-        create_concurrency_limits()
-        served = deployments(task_runner(settings))
-        for deployment in served:  # registered before we say so; serving repeats it harmlessly
-            deployment.apply()
+    with deployments_served(settings, host, port, served_settings) as (api_url, served):
         signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop as on Ctrl-C
         try:  # from the moment it says it serves: a Ctrl-C right after is caught here too
             typer.echo(f"Prefect UI: {api_url.removesuffix('/api')}", err=True)
@@ -369,13 +361,8 @@ def api_command(
         keys = Keys.load(settings.api_keys_file)
     except KeysError as error:
         raise BadInput(str(error)) from None
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
-    from deployments.catalog import deployments
     from flows.api.serve import hypercorn_config, serve_api
-    from flows.limits import create_concurrency_limits
-    from flows.runners import task_runner
-    from flows.serve import prefect_server as started_server
+    from flows.serve import deployments_served
 
     scheme = "https" if certfile else "http"
     public_url = (settings.api_public_url or f"{scheme}://{host}:{port}").rstrip("/")
@@ -384,12 +371,7 @@ def api_command(
     if settings.api_url_secret is None:
         os.environ["REELFLOW_API_URL_SECRET"] = secrets.token_urlsafe(32)
     settings = _settings(None)
-    with started_server("127.0.0.1", prefect_port) as api_url, \
-            temporary_settings({PREFECT_API_URL: api_url}):
-        create_concurrency_limits()
-        served = deployments(task_runner(settings))
-        for deployment in served:
-            deployment.apply()
+    with deployments_served(settings, "127.0.0.1", prefect_port) as (_, served):
         typer.echo(f"API: {public_url} (docs: {public_url}/docs)", err=True)
         serve_api(settings, keys, hypercorn_config(host, port, quic_bind, certfile, keyfile),
                   public_url, served if workers else [], limit)

@@ -45,6 +45,27 @@ def prefect_server(host: str, port: int) -> Iterator[str]:
             server.wait()
 
 
+@contextmanager
+def deployments_served(settings, host: str, port: int, extra: dict | None = None
+                       ) -> Iterator[tuple[str, list]]:
+    """`reelflow serve`'s and `reelflow api`'s start: the Prefect server (PREFECT_API_URL's or
+    one started here), the provider concurrency limits on it and reelflow's deployments
+    registered. Yields the server's API URL and the deployments, to be served."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from deployments.catalog import deployments
+    from flows.limits import create_concurrency_limits
+    from flows.runners import task_runner
+
+    with prefect_server(host, port) as api_url, \
+            temporary_settings({PREFECT_API_URL: api_url, **(extra or {})}):
+        create_concurrency_limits()
+        served = deployments(task_runner(settings))
+        for deployment in served:  # registered before we say so; serving repeats it harmlessly
+            deployment.apply()
+        yield api_url, served
+
+
 def _wait_until_healthy(api_url: str, server: subprocess.Popen) -> None:
     deadline = time.monotonic() + STARTUP_DEADLINE_S
     while time.monotonic() < deadline:

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import datetime
-import ipaddress
 import json
 import ssl
-from pathlib import Path
 
 import httpx
 from aioquic.asyncio import connect
@@ -15,32 +12,9 @@ from aioquic.asyncio.protocol import QuicConnectionProtocol
 from aioquic.h3.connection import H3_ALPN, H3Connection
 from aioquic.h3.events import DataReceived, HeadersReceived
 from aioquic.quic.configuration import QuicConfiguration
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
+from tests.fakes.server import TlsCert
 from tests.test_api import _free_port, _start, _stop
-
-
-def _certificate(folder: Path) -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1, and its key."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-                   .public_key(key.public_key()).serial_number(x509.random_serial_number())
-                   .not_valid_before(now - datetime.timedelta(minutes=5))
-                   .not_valid_after(now + datetime.timedelta(days=1))
-                   .add_extension(x509.SubjectAlternativeName(
-                       [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-                   .sign(key, hashes.SHA256()))
-    cert, private = folder / "cert.pem", folder / "key.pem"
-    cert.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    private.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                          serialization.PrivateFormat.PKCS8,
-                                          serialization.NoEncryption()))
-    return cert, private
 
 
 class _Http3(QuicConnectionProtocol):
@@ -79,7 +53,8 @@ class _Http3(QuicConnectionProtocol):
 
 
 def test_a_request_over_quic_gets_the_same_answer_as_over_http_1_1(tmp_path, prefect_api_url):
-    cert, key = _certificate(tmp_path)
+    certificate = TlsCert(tmp_path)
+    cert, key = certificate.cert_file, certificate.key_file
     quic_port = _free_port()
     api = _start(tmp_path / "api", prefect_api_url, "--no-workers", "--certfile", str(cert),
                  "--keyfile", str(key), "--quic-bind", f"127.0.0.1:{quic_port}", tls=True)

@@ -10,7 +10,6 @@ import hashlib
 import json
 import logging
 import secrets
-import tempfile
 import time
 import uuid
 from datetime import datetime, timezone
@@ -30,6 +29,7 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 from starlette.routing import Route
 
+from cache import open_store
 from config.bible import BibleError, load_profiles
 from config.catalog import styles
 from config.settings import Settings, load_settings
@@ -162,20 +162,19 @@ def create_app(settings: Settings, keys: Keys, public_url: str) -> FastAPI:
 
     @app.get("/readyz", tags=["health"])
     async def readyz(request: Request) -> dict[str, str]:
-        missing = []
+        wrong = []
+        if await request.app.state.prefect.api_healthcheck() is not None:  # it never raises
+            wrong.append("the Prefect API does not answer")
         try:
-            await request.app.state.prefect.api_healthcheck()
-        except Exception:
-            missing.append("the Prefect API")
-        if settings.store.startswith("gs://"):
-            pass  # checked by the runs themselves: a bucket needs credentials to probe
-        elif not _writable(Path(settings.store).expanduser()):
-            missing.append(f"a writable store ({settings.store})")
+            stored = await asyncio.wait_for(asyncio.to_thread(_store_takes, settings.store), 30)
+        except asyncio.TimeoutError:
+            stored = False
+        if not stored:
+            wrong.append(f"the store {settings.store} takes no artifact")
         if not _ffmpeg():
-            missing.append("ffmpeg")
-        if missing:
-            raise ApiError(503, "not_ready", "not ready: no " + ", no ".join(missing),
-                           retryable=True)
+            wrong.append("there is no ffmpeg")
+        if wrong:
+            raise ApiError(503, "not_ready", "not ready: " + "; ".join(wrong), retryable=True)
         return {"status": "ready"}
 
     @app.get("/metrics/prometheus", tags=["health"], response_class=PlainTextResponse)
@@ -416,12 +415,14 @@ def _idempotency(header: str | None, key_hash: str, body: JobRequest) -> str | N
     return hashlib.sha256(material.encode()).hexdigest()
 
 
-def _writable(folder: Path) -> bool:
+def _store_takes(location: str) -> bool:
+    """Whether the store (a folder or a bucket) takes an artifact now: always the same one, so
+    it is stored once and then found."""
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            return True
-    except OSError:
+        open_store(location).put_bytes(b"ready\n", "text/plain")
+        return True
+    except Exception as error:  # any reason is the same answer: not ready
+        log.warning("the store %s took no artifact: %s", location, error)
         return False
 
 
