@@ -71,6 +71,7 @@ def test_a_bad_storyboard_is_refused_with_one_line(case, cli_env, workspace):
     (["make", "bees", "--max-cost", "-1"], "max_cost"),
     (["make", "bees", "--profile", "cloud"], "plans: gemini: GEMINI_API_KEY is not set"),
     (["plan", "bees", "--profile", "cloud"], "plans: gemini: GEMINI_API_KEY is not set"),
+    (["mcp"], "api key: set REELFLOW_API_KEY"),
 ])
 def test_a_bad_request_is_refused_with_one_line(args, field, cli_env, workspace):
     for key in ("GEMINI_API_KEY", "ELEVENLABS_API_KEY", "REPLICATE_API_TOKEN"):
