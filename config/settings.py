@@ -16,15 +16,15 @@ from config.catalog import CONFIG_DIR
 DEFAULT_STORE = "~/.cache/reelflow"
 
 
-def _split_chain(value):
-    """REELFLOW_VIDEO="veo,replicate:wan-video/wan-2.2-i2v-fast,kenburns" → a list."""
+def _comma_list(value):
+    """A list from one variable: REELFLOW_VIDEO="veo,replicate:wan-video/wan-2.2-i2v-fast"."""
     if isinstance(value, str):
         return [spec.strip() for spec in value.split(",") if spec.strip()]
     return value
 
 
 # Providers for one modality, preferred first: each falls back to the next when it keeps failing.
-ProviderChain = Annotated[list[str], NoDecode, BeforeValidator(_split_chain), Field(min_length=1)]
+ProviderChain = Annotated[list[str], NoDecode, BeforeValidator(_comma_list), Field(min_length=1)]
 
 
 def _split_folders(value):
@@ -89,7 +89,7 @@ class Settings(BaseSettings):
                                        "one per line (`reelflow api-key` makes a key)")
     api_requests_per_minute: int = Field(120, ge=1, description="Requests per minute per key")
     api_jobs_at_once: int = Field(10, ge=1, description="Jobs queued or running per key")
-    api_cors_origins: Annotated[list[str], NoDecode, BeforeValidator(_split_chain)] = Field(
+    api_cors_origins: Annotated[list[str], NoDecode, BeforeValidator(_comma_list)] = Field(
         default_factory=list, description="Origins browsers may call the API from (none: "
         "CORS off), comma-separated")
     api_public_url: str | None = Field(None, description="The API's address as clients reach it, "

@@ -58,8 +58,8 @@ STATE_TYPES = {
     Status.failed: [StateType.FAILED, StateType.CRASHED],
     Status.canceled: [StateType.CANCELLING, StateType.CANCELLED],
 }
-ACTIVE = [StateType.SCHEDULED, StateType.PENDING, StateType.PAUSED, StateType.RUNNING,
-          StateType.CANCELLING]
+# A key's jobs at once: queued, running, and cancelling (still running until it stops).
+ACTIVE = [*STATE_TYPES[Status.queued], *STATE_TYPES[Status.started], StateType.CANCELLING]
 
 Prompt = Annotated[str, StringConstraints(min_length=1, max_length=2000, strip_whitespace=True)]
 
