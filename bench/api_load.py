@@ -51,9 +51,12 @@ def cpu_seconds(pid: int) -> dict[str, float]:
     for process in [api, *api.children(recursive=True)]:
         times = process.cpu_times()
         command = " ".join(process.cmdline())
-        part = ("api" if process.pid == pid else
-                "prefect_server" if "server start" in command or "uvicorn" in command else
-                "flow_runs")
+        if process.pid == pid:  # the flow runs that ended are its reaped children
+            spent["api"] += times.user + times.system
+            spent["flow_runs"] += times.children_user + times.children_system
+            continue
+        part = ("prefect_server" if "server start" in command or "uvicorn" in command
+                else "flow_runs")
         spent[part] += times.user + times.system + times.children_user + times.children_system
     return {part: round(value, 1) for part, value in spent.items()}
 
