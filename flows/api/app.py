@@ -188,7 +188,7 @@ def create_app(settings: Settings, keys: Keys, public_url: str) -> FastAPI:
                          ) -> Accepted:
         if not request.headers.get("content-type", "").startswith("application/json"):
             raise ApiError(415, "unsupported_media_type", "send the job as application/json")
-        _check(body)
+        _check(body, settings)
         if body.webhook and settings.api_webhook_secret is None:
             raise ApiError(422, "invalid_request", "webhook: this server has no webhook secret "
                            "(REELFLOW_API_WEBHOOK_SECRET) to sign it with",
@@ -390,12 +390,14 @@ def _refused(refused: Refused) -> ApiError:
         {"field": field, "message": message} for field, message in refused.problems])
 
 
-def _check(body: JobRequest) -> None:
+def _check(body: JobRequest, settings: Settings) -> None:
     """What the flow would refuse, refused before a run is created: the request as the
     planner reads it, its cast and places by id, and its voice against its language, with
-    the settings of the profile it names."""
+    the settings of the profile it names (the server's own unless it names one: the settings
+    are read once, not on every job)."""
     try:
-        settings = load_settings(body.profile.value if body.profile else None)
+        if body.profile:
+            settings = load_settings(body.profile.value)
         if body.storyboard:
             voice(body.storyboard.voice, body.storyboard.language, settings)
             return
