@@ -1,4 +1,5 @@
-"""The `reelflow` command: plan, render, make, schema, cache.
+"""The `reelflow` command: plan, render, make, schema, cache (and scene, history, revert:
+flows/cli_scenes.py).
 
 Input is validated before anything runs: a bad value exits with code 2 and one line naming
 the field, and nothing is generated, stored or published.
@@ -65,6 +66,8 @@ CharacterDirs = Annotated[Optional[list[Path]], typer.Option(
 LocationDirs = Annotated[Optional[list[Path]], typer.Option(
     "--locations", help="A folder of location profiles (repeatable) [env: REELFLOW_LOCATIONS]")]
 Debug = Annotated[bool, typer.Option("--debug", help="Also show Prefect's log and tracebacks here")]
+DryRun = Annotated[bool, typer.Option(
+    "--dry-run", help="Say what would be generated and reused, and what it would cost")]
 Strict = Annotated[bool, typer.Option(
     "--strict", help="Refuse to run when a chain's preferred provider cannot (no fallbacks)")]
 
@@ -176,6 +179,22 @@ def _warn(warnings: list[str]) -> None:
         typer.echo(f"warning: {warning}", err=True)
 
 
+def print_preview(preview, as_json: bool) -> None:
+    """A --dry-run's answer: the nodes that would be generated (by kind, with their scenes),
+    how many would be reused, and the estimated cost. No provider was called."""
+    if as_json:
+        typer.echo(preview.model_dump_json(indent=2))
+        return
+    made = preview.generated
+    typer.echo(f"would generate {len(made)} nodes, reuse {len(preview.nodes) - len(made)}; "
+               f"estimated cost ${preview.cost_usd:.4f}")
+    for kind in dict.fromkeys(node.kind for node in made):
+        scenes = [node.scene or node.id for node in made if node.kind == kind]
+        typer.echo(f"  {kind:8s} {len(scenes):4d}  {', '.join(scenes)}")
+    if not preview.complete:
+        typer.echo("the scenes' nodes are counted once the plan is made")
+
+
 def _print_summary(summary, as_json: bool, already_said: list[str]) -> None:
     if as_json:
         typer.echo(summary.model_dump_json(indent=2))
@@ -218,12 +237,17 @@ def plan(topic: Topic = None, script: ScriptFile = None, scenes: Scenes = 6,
 def render(storyboard: Annotated[str, typer.Argument(help="Storyboard JSON file, or - for stdin")],
            profile: Profile = None, out: Out = None, short_side: ShortSide = None,
            publish: Publish = None, max_cost: MaxCost = None, as_json: AsJson = False,
-           strict: Strict = False, debug: Debug = False) -> None:
+           strict: Strict = False, debug: Debug = False, dry_run: DryRun = False) -> None:
     """Render a storyboard and publish the video."""
     board = _read_storyboard(storyboard)
     options, settings, said = _render_options(strict, profile=profile, out=out,
                                               short_side=short_side, publish=publish,
                                               max_cost=max_cost)
+    if dry_run:
+        from tasks.preflight import RenderPreview
+
+        print_preview(RenderPreview.of(board, settings), as_json)
+        return
     try:
         warned = voice_warnings(board.voice, board.language, settings)
     except Refused as error:
@@ -249,7 +273,8 @@ def make(topic: Topic = None, script: ScriptFile = None, scenes: Scenes = 6,
          characters: CharacterDirs = None, locations: LocationDirs = None,
          profile: Profile = None, out: Out = None,
          short_side: ShortSide = None, publish: Publish = None, max_cost: MaxCost = None,
-         as_json: AsJson = False, strict: Strict = False, debug: Debug = False) -> None:
+         as_json: AsJson = False, strict: Strict = False, debug: Debug = False,
+         dry_run: DryRun = False) -> None:
     """Plan, render and publish a video for TOPIC (or --script)."""
     _use_profile_folders(characters, locations)
     options, settings, said = _render_options(strict, profile=profile, out=out,
@@ -258,6 +283,11 @@ def make(topic: Topic = None, script: ScriptFile = None, scenes: Scenes = 6,
     request, warned = _request(settings, topic, script, scenes, aspect, style, voice,
                                language, music, seed, cast, places)
     said += warned
+    if dry_run:
+        from tasks.preflight import RenderPreview
+
+        print_preview(RenderPreview.of_request(request, settings), as_json)
+        return
     from flows.runners import task_runner
     from flows.video import make_video
 
@@ -514,6 +544,13 @@ def main() -> None:
         typer.echo(f"error: {type(error).__name__}: {error}", err=True)
         sys.exit(1)
 
+
+# Last: they use the option types and helpers above.
+from flows.cli_scenes import history_command, revert, scene_app  # noqa: E402
+
+app.add_typer(scene_app, name="scene")
+app.command("history")(history_command)
+app.command()(revert)
 
 if __name__ == "__main__":
     main()

@@ -1,55 +1,86 @@
-"""Rerun a published video with some scenes edited: only the edited scenes' nodes regenerate."""
+"""Shape a published video: scene operations (flows/editing.py) or a return to an earlier
+version make its next version, rendered so that only the nodes they touched are generated."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 from prefect import flow
 from pydantic import BaseModel, ConfigDict, Field
 
+from cache import open_store
+from config.settings import Settings
+from flows.editing import EditRefused, NotFound, Operation, apply, describe
 from flows.options import RenderOptions
 from flows.video import render, run_settings
 from tasks import budget
+from tasks import history as histories
+from tasks.ffmpeg import MediaError, probe
+from tasks.history import History
 from tasks.manifest import RenderSummary
-from tasks.storyboard import Line, Storyboard
+from tasks.preflight import RenderPreview
 
 PUBLISHED_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,80}$")
 
 
-class SceneEdit(BaseModel):
-    """One scene's new narration, picture and/or on-screen text."""
+class Revert(BaseModel):
+    """Make an earlier version current again: rendered from the store, at no provider cost
+    while its nodes are kept."""
 
     model_config = ConfigDict(extra="forbid")
-    scene: str = Field(title="Scene", description="Its id in the storyboard, e.g. s003")
-    narration: str | None = Field(None, title="New narration", description="Leave empty to keep it")
-    visual_prompt: str | None = Field(None, title="New picture",
-                                      description="A new visual prompt; leave empty to keep it")
-    on_screen_text: str | None = Field(None, title="New on-screen text", description=(
-        "A few words set large on the picture; leave empty to keep them, a space for none"))
+    version: int = Field(ge=1, title="Version", description="From `reelflow history`")
 
 
 @flow(name="rerun-with-edits", flow_run_name="rerun-{video}")
 def rerun_with_edits(
     video: str,
-    edits: list[SceneEdit],
+    operations: list[Operation] = [],
+    revert: Revert | None = None,
+    dry_run: bool = False,
     options: RenderOptions = RenderOptions(),
-) -> RenderSummary:
-    """Render a published video again with some scenes edited; the rest is reused.
+) -> RenderSummary | RenderPreview:
+    """Make the next version of a published video and render it; the rest is reused.
 
     Args:
         video: The published video: its folder name under the output folder (e.g.
             how-bees-make-honey-3f2a9c1b7d4e), or the path of its folder or storyboard.json.
-        edits: The scenes to change: each names a scene and its new narration, picture and/or
-            on-screen text.
+        operations: Scene operations, in order: edit, add, delete, move, trim, retake, or use
+            an earlier take.
+        revert: Instead of operations: make an earlier version current again.
+        dry_run: Only say what would be generated and reused, and what it would cost.
         options: Profile, the output folder the video was published to, size, bucket and
             cost limit (empty: the server's).
     """
     settings = run_settings(options)
     source = published_storyboard(video, settings.out)
+    history = next_version(source, operations, revert, settings)
+    if dry_run:
+        return RenderPreview.of(history.current.storyboard, settings)
     with budget.run_ledger(settings.max_cost):
-        return render(apply_edits(Storyboard.model_validate_json(source.read_text()), edits),
-                      settings, [])
+        return render(history.current.storyboard, settings, [], history)
+
+
+def next_version(source: Path, operations: list[Operation], revert: Revert | None,
+                 settings: Settings) -> History:
+    """The history of the video at `source` with its next version: `operations` applied to
+    its current one, or the version `revert` names. Raises EditRefused."""
+    history = histories.load(source)
+    if revert is not None:
+        if operations:
+            raise EditRefused("revert: give operations or a version to revert to, not both")
+        earlier = history.version(revert.version)
+        if earlier is None:
+            raise NotFound(f"revert version: no version {revert.version} (versions: 1-"
+                           f"{history.current.version})")
+        return history.then(earlier.storyboard, f"revert to version {revert.version}")
+    if not operations:
+        raise EditRefused("operations: give at least one, or a version to revert to")
+    edited = apply(history.current.storyboard, operations, known_ids=history.scene_ids(),
+                   takes_made=lambda scene, media: set(history.takes(scene, media)),
+                   clip_seconds=_clip_lengths(source.parent, settings))
+    return history.then(edited, "; ".join(map(describe, operations)))
 
 
 def published_storyboard(video: str, out: Path) -> Path:
@@ -64,20 +95,22 @@ def published_storyboard(video: str, out: Path) -> Path:
     return path
 
 
-def apply_edits(storyboard: Storyboard, edits: list[SceneEdit]) -> Storyboard:
-    scenes = {scene.id: scene for scene in storyboard.scenes}
-    for edit in edits:
-        if edit.scene not in scenes:
-            raise ValueError(f"edits: no scene {edit.scene!r} (scenes: {', '.join(scenes)})")
-        changes = {}
-        if edit.narration is not None:  # spoken by whoever opened the scene
-            changes["lines"] = [Line(speaker=scenes[edit.scene].lines[0].speaker,
-                                     text=edit.narration)]
-        if edit.visual_prompt is not None:
-            changes["visual_prompt"] = edit.visual_prompt
-        if edit.on_screen_text is not None:
-            changes["on_screen_text"] = edit.on_screen_text
-        scenes[edit.scene] = scenes[edit.scene].model_copy(update=changes)
-    # Validated again: edited text obeys the same rules as any storyboard's.
-    return Storyboard.model_validate(
-        {**storyboard.model_dump(), "scenes": [s.model_dump() for s in scenes.values()]})
+def _clip_lengths(folder: Path, settings: Settings):
+    """How long each scene's clip, as the folder's manifest lists it, lasts (None: unknown)."""
+    try:
+        nodes = json.loads((folder / "manifest.json").read_text())["nodes"]
+    except (OSError, ValueError, KeyError):
+        nodes = []
+    clips = {node["scene"]: node["outputs"].get("clip") for node in nodes
+             if node.get("kind") == "clip"}
+
+    def seconds(scene_id: str) -> float | None:
+        digest = clips.get(scene_id)
+        if digest is None:
+            return None
+        try:
+            return probe(open_store(settings.store).blob_path(digest)).duration
+        except (MediaError, OSError):
+            return None
+
+    return seconds

@@ -28,6 +28,7 @@ from flows.options import RenderOptions
 from flows.limits import limited, provider_tag
 from tasks import budget, progress, stopping
 from tasks.graph import KINDS, make_node, video_graph
+from tasks.history import History
 from tasks.manifest import RenderSummary
 from tasks.degraded import run_warnings
 from tasks.plan import load_storyboard, plan_adjustments, plan_storyboard
@@ -129,16 +130,17 @@ def run_settings(options: RenderOptions) -> Settings:
     return settings
 
 
-def render(storyboard: Storyboard, settings: Settings,
-           upstream: list) -> RenderSummary | State:
+def render(storyboard: Storyboard, settings: Settings, upstream: list,
+           history: History | None = None) -> RenderSummary | State:
     """The body of every video flow; call it inside a flow run. While it runs, `cache gc`
-    waits: what it generates is kept only once its manifest is published.
+    waits: what it generates is kept only once its manifest is published. `history`: the
+    video's, `storyboard` its current version (None: a new video).
 
     Ctrl-C, SIGTERM or a cancellation stops every provider call of this process and ends the
     run Cancelled (not Crashed), saying what was in flight: a rerun resumes it."""
     with open_store(settings.store).in_use():
         try:
-            return _render(storyboard, settings, upstream)
+            return _render(storyboard, settings, upstream, history)
         except (KeyboardInterrupt, TerminationSignal) as interruption:
             stopping.request(stopping.interruption_reason(interruption))
             logging.getLogger("prefect.flow_runs").addFilter(_expected_cancellation)
@@ -152,7 +154,8 @@ def _expected_cancellation(record: logging.LogRecord) -> bool:
     return not (isinstance(error, CancelledRun) and stopping.requested())
 
 
-def _render(storyboard: Storyboard, settings: Settings, upstream: list) -> RenderSummary:
+def _render(storyboard: Storyboard, settings: Settings, upstream: list,
+            history: History | None) -> RenderSummary:
     voice_warnings = check_voice(storyboard.voice, storyboard.language, settings)
     check_budget(storyboard, settings)
     report.storyboard_artifact(storyboard)
@@ -179,7 +182,8 @@ def _render(storyboard: Storyboard, settings: Settings, upstream: list) -> Rende
     warnings = [*check_keys(settings), *voice_warnings, *run_warnings(made),
                 *(line for outcome in upstream if outcome.kind == "plan"
                   for line in plan_adjustments(outcome.record, settings))]
-    summary = publish_video.submit(storyboard, made, composed, settings, warnings).result()
+    summary = publish_video.submit(storyboard, made, composed, settings, warnings,
+                                   history).result()
     finished.advance()
     report.summary_artifacts(summary, settings)
     return summary

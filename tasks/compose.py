@@ -1,84 +1,134 @@
-"""The compose node: every scene's clip, lines and karaoke words cut into one video, with the
-cast's sprites over dialogue scenes."""
+"""The composition, as nodes: a `segment` node encodes a few scenes' clips with their captions
+and the cast's sprites over dialogue; the `compose` node joins the segments without
+re-encoding and lays the soundtrack under them (tasks/montage.py does the ffmpeg work).
+
+A segment's key holds only its own scenes and the scene before it (the crossfade into its
+first scene), so an edit, a retake or a trim re-encodes the segments it touches and no other.
+"""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cache import open_store
 from config.settings import Settings
 from tasks.audio import at_rate, join_lines, rate_of
 from tasks.manifest import LoudnessReport
-from tasks.montage import SceneMedia, compose_video
+from tasks.montage import SceneMedia, encode_segment, join_video, segment_spans, video_captions
 from tasks.nodes import Generator, Node
 from tasks.providers.base import Usage, WordTiming
 from tasks.speech import line_id
 from tasks.stage import CastSprite
-from tasks.storyboard import LINE_GAP_SECONDS, SpritePose, Storyboard
+from tasks.storyboard import LINE_GAP_SECONDS, Scene, SpritePose, Storyboard
 from tasks.subtitles import Speaker, Turn
 
 if TYPE_CHECKING:
     from tasks.graph import Step, Upstream
 
-COMPOSE_VERSION = 3  # 3: captions in a font per script; scenes as long as their speech plus a pad; loudness to a target
+# 4: a segment per few scenes, each scene's length its own (crossfades and frame rounding
+# too); trims. 3: captions in a font per script; scenes as long as their speech plus a pad.
+COMPOSE_VERSION = 4
+
+
+def segments(storyboard: Storyboard) -> list[list[Scene]]:
+    """The storyboard's scenes, in order, cut into the segments they are encoded in."""
+    scenes = storyboard.ordered_scenes()
+    return [scenes[span.start:span.stop] for span in segment_spans([s.id for s in scenes])]
+
+
+def segment_id(first: Scene) -> str:
+    return f"{first.id}-segment"
+
+
+def scene_inputs(scene: Scene, upstream: Upstream) -> dict[str, str]:
+    """The digests a scene's composition is made from: its lines' audio and words, its clip and
+    its cast's sprites."""
+    inputs = {}
+    for number in range(1, len(scene.lines) + 1):
+        voice = upstream[line_id(scene, number)]
+        inputs[f"l{number:02d}-audio"] = voice["audio"].digest
+        inputs[f"l{number:02d}-words"] = voice["words"].digest
+    if f"{scene.id}-clip" in upstream:
+        inputs["clip"] = upstream[f"{scene.id}-clip"]["clip"].digest
+    for member in scene.cast:
+        for pose in SpritePose:
+            inputs[f"sprite-{member}-{pose.value}"] = upstream[f"sprite-{member}"][pose.value].digest
+    return inputs
+
+
+def scene_params(scene: Scene, storyboard: Storyboard) -> dict:
+    """What else shapes a scene on screen: who speaks each line (and how their name is shown),
+    who stands on stage, and its trim."""
+    return {"speakers": [line.speaker for line in scene.lines], "cast": scene.cast,
+            "names": {member: [c.name, c.shown_color] for member in scene.cast
+                      for c in [storyboard.character(member)]},
+            "trim": scene.trim.bounds if scene.trim else None}
+
+
+def describe_segment(step: Step, storyboard: Storyboard, settings: Settings, provider: None,
+                     upstream: Upstream) -> tuple[Node, Generator]:
+    scenes = storyboard.ordered_scenes()
+    first = next(i for i, scene in enumerate(scenes) if scene.id == step.scene)
+    span = next(group for group in segments(storyboard) if group[0].id == step.scene)
+    before = scenes[first - 1] if first else None
+    read = [before, *span] if before else span
+    width, height = storyboard.aspect.size(settings.short_side)
+    inputs = {f"{n:02d}-{name}": digest for n, scene in enumerate(read)
+              for name, digest in scene_inputs(scene, upstream).items()}
+    node = Node(id=step.id, kind="segment", version=COMPOSE_VERSION, provider="reelflow",
+                provider_version=1, model="ffmpeg", inputs=inputs, scene=step.scene,
+                params={"pad": settings.scene_pad_seconds, "width": width, "height": height,
+                        "fps": settings.fps, "language": storyboard.language,
+                        "gap": LINE_GAP_SECONDS, "after_scene": before is not None,
+                        "scenes": [scene_params(scene, storyboard) for scene in read]})
+
+    def generate(workdir):
+        store = open_store(settings.store)
+        media = [_scene_media(scene, n, inputs, store, storyboard, workdir)
+                 for n, scene in enumerate(read)]
+        video = workdir / "segment.mp4"
+        encode_segment(media[1:] if before else media, media[0] if before else None,
+                       width=width, height=height, fps=settings.fps,
+                       pad=settings.scene_pad_seconds, speakers=_speakers(storyboard, span),
+                       language=storyboard.language, out=video, workdir=workdir)
+        return {"video": (video, "video/mp4")}, Usage()
+
+    return node, generate
 
 
 def describe(step: Step, storyboard: Storyboard, settings: Settings, provider: None,
              upstream: Upstream) -> tuple[Node, Generator]:
     scenes = storyboard.ordered_scenes()
     width, height = storyboard.aspect.size(settings.short_side)
-    inputs = {}
-    for index, scene in enumerate(scenes):
-        for number in range(1, len(scene.lines) + 1):
-            voice = upstream[line_id(scene, number)]
-            inputs[f"{index:03d}-l{number:02d}-audio"] = voice["audio"].digest
-            inputs[f"{index:03d}-l{number:02d}-words"] = voice["words"].digest
-        inputs[f"{index:03d}-clip"] = upstream[f"{scene.id}-clip"]["clip"].digest
-    on_stage = {member for scene in scenes for member in scene.cast}
-    for member in sorted(on_stage):
-        for pose in SpritePose:
-            inputs[f"sprite-{member}-{pose.value}"] = upstream[f"sprite-{member}"][pose.value].digest
-    speakers = {c.id: Speaker(c.name, c.shown_color) for c in storyboard.characters}
+    inputs = {f"{n:03d}-{name}": digest for n, scene in enumerate(scenes)
+              for name, digest in scene_inputs(scene, upstream).items()
+              if not name.startswith(("clip", "sprite"))}  # those are in the segments
+    inputs.update({f"segment-{n:03d}": upstream[segment_id(group[0])]["video"].digest
+                   for n, group in enumerate(segments(storyboard))})
     node = Node(id="compose", kind="compose", version=COMPOSE_VERSION, provider="reelflow",
                 provider_version=1, model="ffmpeg", inputs=inputs,
                 params={"pad": settings.scene_pad_seconds, "loudness": settings.loudness_lufs,
                         "width": width, "height": height, "fps": settings.fps,
                         "music": storyboard.music, "language": storyboard.language,
                         "gap": LINE_GAP_SECONDS,
-                        "speakers": [[line.speaker for line in scene.lines] for scene in scenes],
-                        "cast": [scene.cast for scene in scenes],
-                        "names": {i: [s.name, s.color] for i, s in sorted(speakers.items())}})
+                        "scenes": [scene_params(scene, storyboard) for scene in scenes]})
 
     def generate(workdir):
         store = open_store(settings.store)
-        sprites = {member: CastSprite(member, **{
-            pose.value: store.blob_path(inputs[f"sprite-{member}-{pose.value}"])
-            for pose in SpritePose}) for member in on_stage}
-        lines = [[store.blob_path(inputs[f"{index:03d}-l{n:02d}-audio"]).read_bytes()
-                  for n in range(1, len(scene.lines) + 1)] for index, scene in enumerate(scenes)]
-        rate = max(rate_of(line) for scene_lines in lines for line in scene_lines)
-        media = []
-        for index, scene in enumerate(scenes):
-            audio, spans = join_lines([at_rate(line, rate, workdir) for line in lines[index]],
-                                      LINE_GAP_SECONDS)
-            words, turns = [], []
-            for n, (line, (start, end)) in enumerate(zip(scene.lines, spans), 1):
-                said = json.loads(store.blob_path(inputs[f"{index:03d}-l{n:02d}-words"]).read_bytes())
-                turns.append(Turn(line.speaker, len(words), start, end))
-                words += [WordTiming(text=w["text"], start=w["start"] + start, end=w["end"] + start)
-                          for w in said]
-            path = workdir / f"scene-{index:04d}.wav"
-            path.write_bytes(audio)
-            media.append(SceneMedia(clip=store.blob_path(inputs[f"{index:03d}-clip"]), audio=path,
-                                    words=words, turns=tuple(turns),
-                                    cast=tuple(sprites[member] for member in scene.cast)))
+        media = [_scene_media(scene, n, inputs, store, storyboard, workdir, prefix=f"{n:03d}-")
+                 for n, scene in enumerate(scenes)]
+        parts = [store.blob_path(inputs[f"segment-{n:03d}"])
+                 for n in range(len(segments(storyboard)))]
         video, subtitles = workdir / "video.mp4", workdir / "subtitles.ass"
-        composed = compose_video(media, width=width, height=height, fps=settings.fps,
-                                 music=storyboard.music, pad=settings.scene_pad_seconds,
-                                 loudness=settings.loudness_lufs, video_out=video,
-                                 subtitles_out=subtitles, workdir=workdir, speakers=speakers,
-                                 language=storyboard.language)
+        subtitles.write_text(video_captions(
+            media, width=width, height=height, fps=settings.fps, pad=settings.scene_pad_seconds,
+            speakers=_speakers(storyboard, scenes), language=storyboard.language),
+            encoding="utf-8")
+        composed = join_video(parts, media, fps=settings.fps, pad=settings.scene_pad_seconds,
+                              music=storyboard.music, loudness=settings.loudness_lufs,
+                              video_out=video, workdir=workdir)
         loudness = workdir / "loudness.json"
         report = LoudnessReport(target_lufs=settings.loudness_lufs,
                                 integrated_lufs=composed.loudness.integrated,
@@ -88,3 +138,36 @@ def describe(step: Step, storyboard: Storyboard, settings: Settings, provider: N
                 "loudness": (loudness, "application/json")}, Usage()
 
     return node, generate
+
+
+def _speakers(storyboard: Storyboard, scenes: list[Scene]) -> dict[str, Speaker]:
+    """How the named speakers of `scenes` are shown in captions."""
+    named = {line.speaker for scene in scenes for line in scene.lines} & {
+        c.id for c in storyboard.characters}
+    return {c.id: Speaker(c.name, c.shown_color) for c in storyboard.characters if c.id in named}
+
+
+def _scene_media(scene: Scene, n: int, inputs: dict[str, str], store, storyboard: Storyboard,
+                 workdir: Path, prefix: str | None = None) -> SceneMedia:
+    """A scene's stored clip, its lines joined into one WAV (at the highest rate among them),
+    its words timed on that WAV, and its cast's sprites."""
+    prefix = f"{n:02d}-" if prefix is None else prefix
+    count = len(scene.lines)
+    lines = [store.blob_path(inputs[f"{prefix}l{k:02d}-audio"]).read_bytes()
+             for k in range(1, count + 1)]
+    rate = max(rate_of(line) for line in lines)
+    audio, spans = join_lines([at_rate(line, rate, workdir) for line in lines], LINE_GAP_SECONDS)
+    words, turns = [], []
+    for k, (line, (start, end)) in enumerate(zip(scene.lines, spans), 1):
+        said = json.loads(store.blob_path(inputs[f"{prefix}l{k:02d}-words"]).read_bytes())
+        turns.append(Turn(line.speaker, len(words), start, end))
+        words += [WordTiming(text=w["text"], start=w["start"] + start, end=w["end"] + start)
+                  for w in said]
+    path = workdir / f"scene-{prefix}audio.wav"
+    path.write_bytes(audio)
+    clip = inputs.get(f"{prefix}clip")  # the compose node has none: its segments have them
+    cast = tuple(CastSprite(member, **{
+        pose.value: store.blob_path(inputs[f"{prefix}sprite-{member}-{pose.value}"])
+        for pose in SpritePose}) for member in scene.cast if clip)
+    return SceneMedia(clip=clip and store.blob_path(clip), audio=path, words=words,
+                      turns=tuple(turns), cast=cast, trim=scene.trim.bounds if scene.trim else None)

@@ -61,6 +61,7 @@ KINDS = {kind.name: kind for kind in [
     Kind("image", "keyframes", Modality.image, images.describe, checks.picture,
          placeholder=True),
     Kind("clip", "clips", Modality.video, clips.describe, checks.clip),
+    Kind("segment", "segments", None, compose.describe_segment),
     Kind("compose", "compose", None, compose.describe),
 ]}
 
@@ -93,10 +94,18 @@ def video_graph(storyboard: Storyboard) -> list[Step]:
         f"ref-{subject.id}" for subject in storyboard.drawn_from(scene))) for scene in scenes]
     motion = [Step(f"{scene.id}-clip", "clip", scene.id, needs=(f"{scene.id}-image",))
               for scene in scenes]
-    sprite_ids = tuple(f"sprite-{member}" for member in on_stage)
+    # A segment needs its scenes and the one before it (whose tail fades into its first).
+    segments, before = [], None
+    for group in compose.segments(storyboard):
+        read = [before, *group] if before else group
+        segments.append(Step(compose.segment_id(group[0]), "segment", group[0].id, needs=(
+            *(line.id for line in lines if line.scene in {s.id for s in read}),
+            *(f"{scene.id}-clip" for scene in read),
+            *_unique(f"sprite-{member}" for scene in read for member in scene.cast))))
+        before = group[-1]
     composed = Step("compose", "compose", needs=(
-        *(step.id for step in lines), *(step.id for step in motion), *sprite_ids))
-    return [*steps, *lines, *keyframes, *motion, composed]
+        *(step.id for step in lines), *(step.id for step in segments)))
+    return [*steps, *lines, *keyframes, *motion, *segments, composed]
 
 
 def preferred(settings: Settings, kind: Kind) -> Provider | None:

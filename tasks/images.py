@@ -11,7 +11,7 @@ from config.settings import Settings
 from tasks.nodes import Generator, Node
 from tasks.prompts import scene_prompt
 from tasks.providers.base import ImageGenerator, ImageReference, ImageRequest, Usage
-from tasks.storyboard import Character, Storyboard
+from tasks.storyboard import Character, Storyboard, take_params
 
 if TYPE_CHECKING:
     from tasks.graph import Step, Upstream
@@ -29,6 +29,7 @@ def describe(step: Step, storyboard: Storyboard, settings: Settings, generator: 
     references = [upstream[f"ref-{subject.id}"]["image"].digest for subject in subjects]
     params = dict(prompt=scene_prompt(scene, storyboard), style=storyboard.style, width=width,
                   height=height, seed=storyboard.seed, aspect=storyboard.aspect.value)
+    params.update(take_params(scene.takes.image, storyboard.seed))
     if generator.draws_text:  # else never sent, so an edit of the text redraws nothing
         params["text"] = scene.on_screen_text
     node = Node.served_by(generator, id=step.id, kind="image", version=IMAGE_VERSION,
@@ -37,7 +38,8 @@ def describe(step: Step, storyboard: Storyboard, settings: Settings, generator: 
 
     def generate(workdir):
         store = open_store(settings.store)
-        result = generator.generate(ImageRequest(**params, references=[
+        asked = {name: value for name, value in params.items() if name != "take"}
+        result = generator.generate(ImageRequest(**asked, references=[
             ImageReference(path=store.blob_path(digest), name=subject.name or subject.id,
                            subject="character" if isinstance(subject, Character) else "location")
             for digest, subject in zip(references, subjects)]))

@@ -65,14 +65,18 @@ class Manifest(BaseModel):
     # What the run did other than what the profile promised (tasks/degraded.py).
     warnings: list[str] = []
     loudness: LoudnessReport | None = None
+    # Which video this is a version of (tasks/history.py): `cache gc` keeps a history's versions.
+    video: str | None = None
+    version: int | None = None
 
     @classmethod
     def of(cls, title: str, video_digest: str, nodes: list[ManifestNode],
            url: str | None = None, warnings: list[str] | None = None,
-           loudness: LoudnessReport | None = None) -> Manifest:
+           loudness: LoudnessReport | None = None, video: str | None = None,
+           version: int | None = None) -> Manifest:
         return cls(
             title=title, video_digest=video_digest, url=url, created_at=round(time.time(), 3),
-            nodes=nodes, warnings=warnings or [], loudness=loudness,
+            nodes=nodes, warnings=warnings or [], loudness=loudness, video=video, version=version,
             generated=sum(node.status == "generated" for node in nodes),
             cached=sum(node.status == "cached" for node in nodes),
             placeholders=sum(node.status == "placeholder" for node in nodes),

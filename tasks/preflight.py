@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable
 
+from pydantic import BaseModel
+
 from cache import open_store
 from cache.store import Artifact
 from config.pricing import PriceError, cost_usd, price_table
@@ -18,7 +20,8 @@ from tasks.nodes import expected_cost, provider_chain
 from tasks.providers import registry
 from tasks.providers.base import Modality
 from tasks.providers.registry import ProviderConfigError, UnknownProviderError
-from tasks.storyboard import Storyboard
+from tasks.plan import plan_node
+from tasks.storyboard import Storyboard, VideoRequest
 
 
 def check_providers(settings: Settings,
@@ -84,22 +87,67 @@ class _NotMadeYet(dict):
         return Artifact(digest="0" * 64, media_type="", size=0)
 
 
+class PlannedNode(BaseModel):
+    """One node of a render as it would run now: made (at what cost) or taken from the store."""
+
+    id: str
+    kind: str
+    scene: str | None
+    stored: bool
+    cost_usd: float  # 0 when stored
+
+
+class RenderPreview(BaseModel):
+    """What rendering a storyboard would generate and reuse, and what it would cost, told
+    without calling any provider (`--dry-run`). A node after one that is generated counts as
+    generated: its inputs are not known until then."""
+
+    nodes: list[PlannedNode]
+    cost_usd: float
+    # False for a plan not made yet: its scenes' nodes are known (and priced) once it is.
+    complete: bool = True
+
+    @classmethod
+    def of_request(cls, request: VideoRequest, settings: Settings) -> RenderPreview:
+        """The plan node, then the storyboard's nodes if the plan is stored."""
+        node, _ = plan_node(request, provider_chain(settings, Modality.planner)[0])
+        record = open_store(settings.store).lookup(node.key)
+        planned = PlannedNode(id="plan", kind="plan", scene=None, stored=record is not None,
+                              cost_usd=0.0 if record else round(expected_cost(settings, node), 6))
+        if record is None:
+            return cls(nodes=[planned], cost_usd=planned.cost_usd, complete=False)
+        storyboard = Storyboard.model_validate_json(
+            open_store(settings.store).read_bytes(record.outputs["storyboard"]))
+        rest = cls.of(storyboard, settings)
+        return cls(nodes=[planned, *rest.nodes], cost_usd=rest.cost_usd)
+
+    @classmethod
+    def of(cls, storyboard: Storyboard, settings: Settings) -> RenderPreview:
+        """The graph walked in order, each node looked up in the store by its key, and priced
+        with its preferred provider where it is not there."""
+        store = open_store(settings.store)
+        made: dict[str, dict] = {}
+        nodes = []
+        for step in video_graph(storyboard):
+            kind = KINDS[step.kind]
+            upstream = {needed: made[needed] for needed in step.needs}
+            node, _ = kind.describe(step, storyboard, settings, preferred(settings, kind), upstream)
+            known = all(not isinstance(outputs, _NotMadeYet) for outputs in upstream.values())
+            record = store.lookup(node.key) if known else None
+            made[step.id] = record.outputs if record else _NotMadeYet()
+            cost = expected_cost(settings, node) if record is None and kind.modality else 0.0
+            nodes.append(PlannedNode(id=step.id, kind=step.kind, scene=step.scene,
+                                     stored=record is not None, cost_usd=round(cost, 6)))
+        return cls(nodes=nodes, cost_usd=round(sum(node.cost_usd for node in nodes), 6))
+
+    @property
+    def generated(self) -> list[PlannedNode]:
+        return [node for node in self.nodes if not node.stored]
+
+
 def estimate_usd(storyboard: Storyboard, settings: Settings) -> float:
-    """What rendering `storyboard` with the preferred providers would cost now: the graph
-    walked in order, each node priced unless the store has it."""
-    store = open_store(settings.store)
-    made: dict[str, dict] = {}
-    total = 0.0
-    for step in video_graph(storyboard):
-        kind = KINDS[step.kind]
-        upstream = {needed: made[needed] for needed in step.needs}
-        node, _ = kind.describe(step, storyboard, settings, preferred(settings, kind), upstream)
-        known = all(not isinstance(outputs, _NotMadeYet) for outputs in upstream.values())
-        record = store.lookup(node.key) if known else None
-        made[step.id] = record.outputs if record else _NotMadeYet()
-        if record is None and kind.modality is not None:
-            total += expected_cost(settings, node)
-    return round(total, 6)
+    """What rendering `storyboard` with the preferred providers would cost now."""
+    return RenderPreview.of(storyboard, settings).cost_usd
 
 
 def check_budget(storyboard: Storyboard, settings: Settings) -> None:

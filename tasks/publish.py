@@ -1,6 +1,7 @@
 """Publish to a local folder: out/<slug>-<video digest 12>/ with the video, the storyboard to
-edit for a rerun, the subtitles and the manifest; and, with `publish: gs://BUCKET/PREFIX`, the
-same four files to Google Cloud Storage under the same content-addressed name.
+edit for a rerun, the subtitles, the manifest and the video's history (tasks/history.py); and,
+with `publish: gs://BUCKET/PREFIX`, the same files to Google Cloud Storage under the same
+content-addressed name.
 
 A new folder is assembled beside its final place and renamed in whole, so a reader sees it
 complete or not at all. A folder that already holds the same video is reused; only its small
@@ -26,6 +27,8 @@ from cache.keys import file_digest
 from cache.store import ArtifactStore
 from config.settings import Settings
 from tasks.gcs import publish_to_gcs, signing_credentials, video_url
+from tasks.history import HISTORY_FILE, History
+from tasks.history import load as load_history
 from tasks.manifest import LoudnessReport, Manifest, ManifestNode, RenderSummary
 from tasks.nodes import NodeOutcome
 from tasks.storyboard import Storyboard
@@ -45,7 +48,10 @@ def folder_name(storyboard: Storyboard, video_digest: str) -> str:
 
 
 def publish(storyboard: Storyboard, outcomes: list[NodeOutcome], composed: NodeOutcome,
-            settings: Settings, warnings: list[str] | None = None) -> RenderSummary:
+            settings: Settings, warnings: list[str] | None = None,
+            history: History | None = None) -> RenderSummary:
+    """`history`: the video's, its current version `storyboard` (None: a video of its own, or
+    the one already published in the same folder)."""
     started = time.monotonic()
     store = open_store(settings.store)
     out = settings.out.expanduser().resolve()
@@ -58,6 +64,10 @@ def publish(storyboard: Storyboard, outcomes: list[NodeOutcome], composed: NodeO
     folder = out / folder_name(storyboard, video.digest)
     published = folder / "video.mp4"
     reused = published.is_file() and file_digest(published) == video.digest
+    if history is None:
+        history = (load_history(folder / "storyboard.json")
+                   if reused and (folder / HISTORY_FILE).is_file() else History.begun(storyboard))
+    history = history.published(folder.name)
     bucket = _Bucket(settings, folder.name) if settings.publish else None
     nodes = [ManifestNode.of(outcome) for outcome in [*outcomes, composed]]
     nodes.append(ManifestNode(
@@ -70,10 +80,12 @@ def publish(storyboard: Storyboard, outcomes: list[NodeOutcome], composed: NodeO
     loudness = LoudnessReport.model_validate_json(store.read_bytes(composed.output("loudness")))
     manifest = Manifest.of(storyboard.title, video.digest, nodes,
                            url=bucket.url if bucket else None, warnings=warnings,
-                           loudness=loudness)
+                           loudness=loudness, video=history.video,
+                           version=history.current.version)
     small_files = {
         "storyboard.json": storyboard.model_dump_json(indent=2).encode(),
         "manifest.json": manifest.model_dump_json(indent=2).encode(),
+        HISTORY_FILE: history.model_dump_json(indent=2).encode(),
     }
     if reused:
         _sweep(folder, [f".{name}-*" for name in small_files])
@@ -153,9 +165,10 @@ def _replace_file(path: Path, data: bytes) -> None:
 
 @task(name="publish", task_run_name="publish-folder", cache_policy=NO_CACHE)
 def publish_video(storyboard: Storyboard, outcomes: list[NodeOutcome], composed: NodeOutcome,
-                  settings: Settings, warnings: list[str]) -> RenderSummary | State:
-    """Publish the video, its storyboard, subtitles and manifest to the output folder."""
-    summary = publish(storyboard, outcomes, composed, settings, warnings)
+                  settings: Settings, warnings: list[str],
+                  history: History | None = None) -> RenderSummary | State:
+    """Publish the video, its storyboard, subtitles, manifest and history to the output folder."""
+    summary = publish(storyboard, outcomes, composed, settings, warnings, history)
     if next(node for node in summary.nodes if node.kind == "publish").status == "cached":
         return Completed(name="Cached", message="already published", data=summary)
     return summary

@@ -15,7 +15,7 @@ from tasks.audio import wav_bytes
 from tasks.nodes import Generator, Node
 from tasks.providers.base import SpeechRequest, SpeechResult, SpeechSynthesizer, Usage, WordTiming
 from tasks.reading import read_line, written_timings
-from tasks.storyboard import NARRATOR, Scene, Storyboard
+from tasks.storyboard import NARRATOR, Scene, Storyboard, take_params
 
 if TYPE_CHECKING:
     from tasks.graph import Step, Upstream
@@ -53,7 +53,8 @@ def describe(step: Step, storyboard: Storyboard, settings: Settings,
     request = SpeechRequest(text=reading.text, language=storyboard.language,
                             voice=voice_for(line.speaker, storyboard, settings, synthesizer))
     node = Node.served_by(synthesizer, id=step.id, kind="tts", version=SPEECH_VERSION,
-                          scene=scene.id, params={**request.model_dump(), "written": line.text},
+                          scene=scene.id, params={**request.model_dump(), "written": line.text,
+                                                       **take_params(scene.takes.speech)},
                           inputs={}, expected=Usage(characters=len(request.text)))
 
     def generate(workdir):

@@ -29,6 +29,8 @@ MAX_LINE_CHARS = 1_000
 MAX_TITLE_CHARS = 200
 MAX_LINES = 50  # per scene
 MAX_SCENE_SECONDS = 120
+MAX_TAKES = 99
+MIN_TRIM_SECONDS = 0.2
 MAX_SCRIPT_CHARS = 50_000
 # A scene's on-screen text: its idea in a few words (about 6), set large on its keyframe.
 MAX_ON_SCREEN_CHARS = 60
@@ -246,6 +248,44 @@ class VideoRequest(_Strict):
         return self
 
 
+class Takes(_Strict):
+    """Which take of a scene's keyframe, clip and speech it uses (take 1: the first made). The
+    take is part of its node's key: a new take is generated once and every take stays stored."""
+
+    image: int = Field(1, ge=1, le=MAX_TAKES)
+    clip: int = Field(1, ge=1, le=MAX_TAKES)
+    speech: int = Field(1, ge=1, le=MAX_TAKES)
+
+
+def take_params(take: int, seed: int | None = None) -> dict:
+    """What a take adds to its node's params: nothing for take 1 (so a storyboard without
+    takes keeps its keys), else the take and, for a provider that takes one, its own seed."""
+    if take == 1:
+        return {}
+    return {"take": take} if seed is None else {"take": take, "seed": take_seed(seed, take)}
+
+
+def take_seed(seed: int, take: int) -> int:
+    return (seed + (take - 1) * 1_000_003) % 2**31
+
+
+class Trim(_Strict):
+    """The part of a scene's clip (as generated) that is shown, in seconds into the clip."""
+
+    start: float = Field(ge=0, le=MAX_SCENE_SECONDS)
+    end: float = Field(gt=0, le=MAX_SCENE_SECONDS)
+
+    @model_validator(mode="after")
+    def _long_enough(self) -> Trim:
+        if self.end - self.start < MIN_TRIM_SECONDS:
+            raise ValueError(f"end must be at least {MIN_TRIM_SECONDS} s after start")
+        return self
+
+    @property
+    def bounds(self) -> tuple[float, float]:
+        return self.start, self.end
+
+
 class Scene(_Strict):
     """One shot. `id` is stable: it never changes when scenes are reordered or edited."""
 
@@ -261,6 +301,8 @@ class Scene(_Strict):
     cast: list[Annotated[str, Field(pattern=ID_PATTERN)]] = Field(
         default_factory=list, max_length=MAX_CAST, description="Character ids on screen")
     location: str | None = Field(None, pattern=ID_PATTERN, description="A location id")
+    takes: Takes = Takes()
+    trim: Trim | None = None  # None: the clip from its start, as long as the scene
 
     @field_validator("on_screen_text")
     @classmethod

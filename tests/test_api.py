@@ -33,6 +33,7 @@ from flows.limits import provider_limits
 from flows.api.keys import digest, new_key
 from flows.api.webhooks import signature
 from tasks.ffmpeg import probe
+from tests.composing import segments_reading
 from tests.conftest import SMALL
 from tests.test_browser import CHROMIUM, CHROMIUM_ARGS
 from tests.test_cli_input import REELFLOW
@@ -185,9 +186,9 @@ def test_a_prompt_becomes_a_job_then_a_video_a_player_can_seek_in(api):
         again = _wait(client, edit.json()["id"], {"finished", "failed", "canceled"})
         assert again["status"] == "finished", again
         nodes = client.get(f"/jobs/{again['id']}/manifest").json()["nodes"]
-        assert {node["id"] for node in nodes if node["status"] == "generated"} == {
-            f"{scene}-l1-tts", "compose", "publish"}
         edited_board = client.get(f"/jobs/{again['id']}/storyboard").json()
+        assert {node["id"] for node in nodes if node["status"] == "generated"} == {
+            f"{scene}-l1-tts", *segments_reading(edited_board, scene), "compose", "publish"}
         assert edited_board["scenes"][1]["lines"][0]["text"] == (
             "Sunsets are red for the same reason.")
 
@@ -508,5 +509,6 @@ def test_an_agent_makes_and_edits_a_video_through_the_mcp_tools_over_http_and_st
     asyncio.run(over_stdio())
     with api.client(api.keys[0]) as client:
         nodes = client.get(f"/jobs/{edit_job}/manifest").json()["nodes"]
+        board = client.get(f"/jobs/{edit_job}/storyboard").json()
     assert {node["id"] for node in nodes if node["status"] == "generated"} == {
-        f"{scene}-image", f"{scene}-clip", "compose", "publish"}
+        f"{scene}-image", f"{scene}-clip", *segments_reading(board, scene), "compose", "publish"}

@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from tasks.ffmpeg import probe
+from tests.composing import segments_reading
 from tests.test_cli_input import REELFLOW, run
 
 
@@ -35,8 +36,8 @@ def test_plan_piped_into_render_publishes_a_video(env, workspace):
                             "cached", "placeholders", "cost_usd", "saved_usd", "warnings"}
     assert summary["warnings"] == []  # offline, nothing falls back
     assert summary["url"] is None  # published to a folder only
-    assert {node["kind"] for node in summary["nodes"]} == {"tts", "image", "clip", "compose",
-                                                           "publish"}
+    assert {node["kind"] for node in summary["nodes"]} == {"tts", "image", "clip", "segment",
+                                                           "compose", "publish"}
     assert all(set(node) == {"id", "kind", "scene", "status", "cost_usd"}
                for node in summary["nodes"])
     assert probe(workspace["out"] / summary["video"]).has_audio
@@ -56,7 +57,8 @@ def test_editing_the_published_storyboard_reruns_only_that_scene(env, workspace)
     assert rerun.returncode == 0, rerun.stderr
 
     generated = {k for k, v in statuses(json.loads(rerun.stdout)).items() if v == "generated"}
-    assert generated == {f"{board['scenes'][2]['id']}-l1-tts", "compose", "publish"}
+    scene = board["scenes"][2]["id"]
+    assert generated == {f"{scene}-l1-tts", *segments_reading(board, scene), "compose", "publish"}
 
 
 def test_cache_commands_report_verify_and_collect(env, workspace):
@@ -64,16 +66,17 @@ def test_cache_commands_report_verify_and_collect(env, workspace):
     assert made.returncode == 0, made.stderr
 
     stats = run(["cache", "stats"], env)
-    assert "nodes     5" in stats.stdout  # plan, tts, image, clip, compose
+    assert "nodes     6" in stats.stdout  # plan, tts, image, clip, segment, compose
     listing = run(["cache", "ls"], env)
-    assert sum(kind in listing.stdout for kind in ("plan", "tts", "image", "clip", "compose")) == 5
+    kinds = ("plan", "tts", "image", "clip", "segment", "compose")
+    assert sum(kind in listing.stdout for kind in kinds) == 6
     verify = run(["cache", "verify"], env)
     assert verify.returncode == 0 and "0 problems" in verify.stdout
 
     nothing = run(["cache", "gc"], env)
     assert nothing.stdout.startswith("removed 0 nodes"), nothing.stdout  # all are published
     expired = run(["cache", "gc", "--older-than", "0"], env)
-    assert "expired 1 manifests" in expired.stdout and "removed 5 nodes" in expired.stdout
+    assert "expired 1 manifests" in expired.stdout and "removed 6 nodes" in expired.stdout
     assert run(["cache", "stats"], env).stdout.count("nodes     0") == 1
 
 

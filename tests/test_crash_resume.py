@@ -28,10 +28,11 @@ PHASES = {
     "speech": ("tasks.providers.espeak", "EspeakSpeech.synthesize", 3, ""),
     "image": ("tasks.providers.local_image", "LocalImage.generate", 3, ""),
     "clip": ("tasks.providers.kenburns", "KenBurnsAnimator.animate", 3, ""),
-    # A complete, fsynced blob about to be renamed into place (15 are written in all).
-    "blob write": ("os", "replace", 15, "/blobs/"),
-    # 1: before the picture is encoded; 2: before the soundtrack is mixed; 3: before the
-    # segments are joined to it (its loudness passes run in tasks.loudness).
+    # A complete, fsynced blob about to be renamed into place (16 are written in all).
+    "blob write": ("os", "replace", 16, "/blobs/"),
+    # 1: before the picture is encoded (s001-s003 are one segment); 2: before the soundtrack
+    # is mixed; 3: before the segments are joined to it (its loudness passes run in
+    # tasks.loudness).
     "compose": ("tasks.montage", "run_ffmpeg", 3, ""),
     # Copying the video (1) or the subtitles (2) into the folder being assembled.
     "publish": ("shutil", "copyfile", 2, ".incoming-"),

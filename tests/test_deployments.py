@@ -37,11 +37,18 @@ def test_every_video_flow_takes_the_same_render_options():
             "profile", "out", "short_side", "publish", "max_cost"}, name
 
 
-def test_rerun_with_edits_takes_scene_edits_as_fields_not_json():
+def test_rerun_with_edits_takes_each_scene_operation_as_fields_not_json():
     form = forms()["rerun-with-edits"]
-    assert form["required"] == ["video", "edits"]
-    edit = form["definitions"]["SceneEdit"]["properties"]
-    assert set(edit) == {"scene", "narration", "visual_prompt", "on_screen_text"}
+    assert form["required"] == ["video"]
+    assert set(form["properties"]) == {"video", "operations", "revert", "dry_run", "options"}
+    kinds = form["properties"]["operations"]["items"]["discriminator"]["mapping"]
+    assert set(kinds) == {"edit", "add", "delete", "move", "trim", "retake", "use"}
+    operations = {op: form["definitions"][ref.rsplit("/", 1)[1]] for op, ref in kinds.items()}
+    assert set(operations["edit"]["properties"]) == {
+        "op", "scene", "narration", "visual_prompt", "camera", "on_screen_text"}
+    assert operations["trim"]["required"] == ["scene", "start", "end"]
+    assert all(operation["title"] and operation["additionalProperties"] is False
+               for operation in operations.values())
 
 
 def test_the_weekly_schedule_carries_its_own_topics_and_starts_paused():

@@ -286,7 +286,7 @@ def test_two_machines_rendering_the_same_storyboard_at_once_pay_for_each_node_on
         for node in manifest["nodes"]:
             if node["key"]:
                 generated[node["key"]] += node["status"] == "generated"
-    assert len(generated) == 3 * 3 + 1  # 3 scenes × (speech, picture, clip) + compose
+    assert len(generated) == 3 * 3 + 2  # 3 scenes × (speech, picture, clip), a segment, compose
     assert set(generated.values()) == {1}, generated
     assert set(index_writes(fake, bucket).values()) == {1}
     assert leases(bucket) == []

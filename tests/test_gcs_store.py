@@ -246,7 +246,7 @@ def test_a_dask_cluster_renders_into_the_bucket_and_another_process_reuses_every
     assert "make_node" in ran_on  # every node of the graph is this one task function
     assert set(ran_on.values()) <= set(worker_pids)
     assert os.getpid() not in worker_pids.values()
-    assert summary.generated == len(summary.nodes) == 2 * 3 + 2
+    assert summary.generated == len(summary.nodes) == 2 * 3 + 3  # a segment, compose, publish
     stored = {blob.name for blob in bucket.client.list_blobs(bucket)}
     for node in json.loads(summary.manifest.read_text())["nodes"]:
         if node["key"]:

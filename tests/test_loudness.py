@@ -13,7 +13,8 @@ import pytest
 
 from tasks.ffmpeg import INTERMEDIATE_VIDEO_ARGS, run_ffmpeg
 from tasks.loudness import TRUE_PEAK_MAX, measure
-from tasks.montage import SceneMedia, compose_video
+from tasks.montage import SceneMedia
+from tests.composing import compose_video
 from tasks.providers.base import SpeechRequest
 from tasks.providers.espeak import EspeakSpeech
 

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from tasks import montage
-from tasks.montage import CROSSFADE, SceneMedia, compose_video
+from tasks.montage import CROSSFADE, SceneMedia
+from tests.composing import compose_video
 from tasks.ffmpeg import INTERMEDIATE_VIDEO_ARGS, count_frames, probe, run_ffmpeg
 from tasks.providers.base import WordTiming
 
@@ -51,11 +52,12 @@ def scene(tmp_path: Path, index: int, *, clip: float, audio: float,
 
 
 def compose(tmp_path: Path, scenes: list[SceneMedia], *, music: bool = False, name: str = "out",
-            workdir: Path | None = None, pad: float = PAD) -> tuple[float, Path, Path]:
+            workdir: Path | None = None, pad: float = PAD,
+            spans: list[range] | None = None) -> tuple[float, Path, Path]:
     video, ass = tmp_path / f"{name}.mp4", tmp_path / f"{name}.ass"
     composed = compose_video(scenes, width=WIDTH, height=HEIGHT, fps=FPS, music=music, pad=pad,
                              loudness=-14, video_out=video, subtitles_out=ass,
-                             workdir=workdir or tmp_path / f"{name}-work")
+                             workdir=workdir or tmp_path / f"{name}-work", spans=spans)
     return composed.duration, video, ass
 
 
@@ -180,7 +182,7 @@ def test_karaoke_captions_are_written_and_burned_in(tmp_path):
     duration, video, ass = compose(tmp_path, scenes)
 
     text = ass.read_text(encoding="utf-8")
-    assert text == (tmp_path / "out-work" / "captions.ass").read_text(encoding="utf-8")
+    assert text == (tmp_path / "out-work" / "segment-0000" / "captions.ass").read_text(encoding="utf-8")
     assert len(re.findall(r"\{\\k\d+\}", text)) == 4
     assert all(0 <= start < end <= duration for start, end in caption_times(text))
     # Mid "one": a highlighted (yellow) word over the dark red clip in the caption area.
@@ -213,14 +215,14 @@ def test_filter_graph_survives_a_workdir_with_filter_syntax_in_its_name(tmp_path
     assert probe(video).duration == pytest.approx(duration, abs=2 * FRAME)
 
 
-def test_segments_join_without_a_visible_seam(tmp_path, monkeypatch):
+def test_segments_join_without_a_visible_seam(tmp_path):
     """Five scenes in three segments look and sound like the same five in one segment: the
     crossfades across segment joins, the captions of later segments and the frame count."""
     scenes = [scene(tmp_path, i, clip=1.0, audio=0.8, texts=(f"w{i}a", f"w{i}b"))
               for i in range(5)]
-    _, whole, _ = compose(tmp_path, scenes, music=True, name="whole")
-    monkeypatch.setattr(montage, "SEGMENT_SCENES", 2)
-    duration, joined, _ = compose(tmp_path, scenes, music=True, name="joined")
+    _, whole, _ = compose(tmp_path, scenes, music=True, name="whole", spans=[range(5)])
+    duration, joined, _ = compose(tmp_path, scenes, music=True, name="joined",
+                                  spans=[range(0, 2), range(2, 4), range(4, 5)])
 
     assert len(list((tmp_path / "joined-work").glob("segment-*.mp4"))) == 3
     assert len(list((tmp_path / "whole-work").glob("segment-*.mp4"))) == 1

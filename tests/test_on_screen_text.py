@@ -7,13 +7,14 @@ import pytest
 from pydantic import ValidationError
 
 from config.settings import Settings
-from flows.rerun import SceneEdit, apply_edits
+from flows.editing import EditScene, apply
 from tasks import images
 from tasks.graph import run_step, video_graph
 from tasks.providers.gemini import GeminiImage
 from tasks.providers.local_image import LocalImage
 from tasks.providers.local_planner import LocalPlanner
 from tasks.storyboard import Scene, Storyboard, VideoRequest
+from tests.composing import segments_reading
 
 SCRIPT = "Bees dance to say where flowers are.\n\nA hive makes about 25 kilograms of honey a year."
 
@@ -46,7 +47,7 @@ def test_an_edit_of_one_scenes_text_redraws_that_scenes_keyframe_clip_and_the_vi
     again = render_in_process(with_text(board, 1, "25 kg a year"), settings)
 
     assert {node for node, status in again.items() if status == "generated"} == {
-        "s002-image", "s002-clip", "compose"}
+        "s002-image", "s002-clip", *segments_reading(board, "s002"), "compose"}
     assert set(render_in_process(with_text(board, 1, "25 kg a year"), settings).values()) == {
         "cached"}
 
@@ -84,10 +85,10 @@ def test_the_text_is_user_text_folded_and_limited_and_blank_is_none():
 
 def test_a_rerun_with_edits_sets_or_removes_a_scenes_text_and_keeps_the_others():
     board = storyboard()
-    edited = apply_edits(board, [SceneEdit(scene="s001", on_screen_text="Bees dance"),
-                                 SceneEdit(scene="s002", on_screen_text=" ")])
+    edited = apply(board, [EditScene(scene="s001", on_screen_text="Bees dance"),
+                           EditScene(scene="s002", on_screen_text=" ")])
 
     assert [s.on_screen_text for s in edited.ordered_scenes()] == ["Bees dance", None]
-    kept = apply_edits(board, [SceneEdit(scene="s001", narration="Bees dance, a lot.")])
+    kept = apply(board, [EditScene(scene="s001", narration="Bees dance, a lot.")])
     assert [s.on_screen_text for s in kept.ordered_scenes()] == [
         s.on_screen_text for s in board.ordered_scenes()]

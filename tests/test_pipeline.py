@@ -18,12 +18,14 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from cache import open_store
 from config.catalog import CONFIG_DIR
 from flows.video import render_storyboard
+from tasks.compose import segments
 from tasks.ffmpeg import probe
 from tasks.loudness import TRUE_PEAK_MAX, measure
 from tasks.manifest import RenderSummary
 from tasks.providers.local_image import LocalImage
 from tasks.providers.local_planner import LocalPlanner
 from tasks.storyboard import Line, Storyboard, VideoRequest
+from tests.composing import segments_changed, segments_reading
 from tests.pacing import paced_seconds
 
 pytestmark = pytest.mark.usefixtures("prefect_api_url", "workspace")
@@ -71,7 +73,7 @@ def test_first_render_publishes_a_playable_video_with_karaoke_subtitles():
     summary, _ = render(board)
 
     check_execution(summary, {n.id for n in summary.nodes})
-    assert summary.generated == 3 * 3 + 2 and summary.cached == 0
+    assert summary.generated == 3 * 3 + 3 and summary.cached == 0  # one segment, compose, publish
     info = probe(summary.video)
     assert (info.video_codec, info.audio_codec) == ("h264", "aac")
     assert (info.width, info.height) == (180, 320)
@@ -126,7 +128,7 @@ def test_no_change_rerun_generates_nothing_and_shows_cached_in_prefect():
     check_execution(summary, set())
     assert summary.cached == summary.generated + len(summary.nodes)
     node_tasks = {name: state for name, state in states.items() if name.startswith("s0")}
-    assert len(node_tasks) == 9
+    assert len(node_tasks) == 9 + len(segments(board))
     assert set(node_tasks.values()) == {"Cached"}
     assert states["compose"] == "Cached"
 
@@ -138,7 +140,8 @@ def test_narration_edit_regenerates_only_that_scenes_speech():
     edited = edit_scene(board, 1, lines=[Line(text="A brand new line about crabs.")])
     summary, states = render(edited)
 
-    check_execution(summary, {f"{second.id}-l1-tts", "compose", "publish"})
+    check_execution(summary, {f"{second.id}-l1-tts", *segments_reading(board, second.id),
+                              "compose", "publish"})
     assert states[f"{second.id}-l1-tts"] == "Completed"
     assert states[f"{second.id}-image"] == "Cached"
 
@@ -149,16 +152,17 @@ def test_visual_prompt_edit_regenerates_only_that_scenes_image_and_clip():
     first = board.ordered_scenes()[0]
     summary, _ = render(edit_scene(board, 0, visual_prompt="a starfish at dusk"))
 
-    check_execution(summary, {f"{first.id}-image", f"{first.id}-clip", "compose", "publish"})
+    check_execution(summary, {f"{first.id}-image", f"{first.id}-clip",
+                              *segments_reading(board, first.id), "compose", "publish"})
 
 
-def test_reordering_scenes_regenerates_only_compose():
+def test_reordering_scenes_regenerates_only_the_composition():
     board = storyboard(3)
     render(board)
     reordered = edit_scene(edit_scene(board, 0, order=5), 2, order=0)
     summary, _ = render(reordered)
 
-    check_execution(summary, {"compose", "publish"})
+    check_execution(summary, {*segments_changed(board, reordered), "compose", "publish"})
 
 
 def test_identical_narration_in_two_scenes_is_synthesized_once():

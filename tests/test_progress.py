@@ -13,6 +13,7 @@ from rich.console import Console
 from flows.progress_bars import node_progress
 from flows.video import make_video
 from tasks import progress
+from tasks.compose import segments
 from tasks.graph import video_graph
 from tasks.storyboard import Storyboard
 
@@ -37,8 +38,9 @@ def check_every_node_shown_once(bars: dict[str, tuple[int, int]], events: list) 
     storyboard = next(event for event in events if isinstance(event, Storyboard))
     nodes = [event.id for event in events if not isinstance(event, Storyboard)]
     assert sorted(nodes) == sorted(["plan", *(step.id for step in video_graph(storyboard))])
+    count = len(segments(storyboard))
     assert bars == {"storyboard": (1, 1), "voices": (3, 3), "keyframes": (3, 3), "clips": (3, 3),
-                    "compose": (1, 1)}
+                    "segments": (count, count), "compose": (1, 1)}
 
 
 def test_the_progress_display_shows_every_node_once_with_threads():

@@ -16,7 +16,9 @@ from pathlib import Path
 import pytest
 
 from cache import open_store
+from tasks.compose import segments
 from tasks.ffmpeg import count_frames, ffmpeg_exe, probe
+from tasks.storyboard import Storyboard
 from tests.pacing import paced_seconds
 from tests.test_cli_input import REELFLOW, run
 
@@ -80,7 +82,9 @@ def test_two_hundred_scenes_render_in_bounded_memory(env, workspace, tmp_path):
     assert info.duration == pytest.approx(
         paced_seconds(manifest, open_store(str(workspace["store"]))), abs=0.1)
     assert count_frames(video) == pytest.approx(info.duration * 30, abs=3)  # AAC pads its end
-    assert summary["generated"] == 3 * SCENES + 2  # tts, image, clip per scene; compose; publish
+    # tts, image, clip per scene; the segments; compose; publish
+    assert summary["generated"] == 3 * SCENES + len(segments(Storyboard.model_validate_json(
+        board.read_text()))) + 2
     assert leftovers(env, workspace) == []
 
     figures.update(scenes=SCENES, size="320x568", fps=30, video_s=round(info.duration, 1))

@@ -3,6 +3,7 @@ the API with custom parameters, artifacts, edit-and-rerun, a batch with a bad to
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -20,6 +21,7 @@ from prefect.client.schemas.filters import (
 )
 from prefect.deployments import run_deployment
 
+from tests.composing import segments_reading
 from tests.test_cli_input import REELFLOW
 from tests.test_cli_render import board_with_a_changed_picture
 from tests.test_pipeline import prefect_states
@@ -91,12 +93,15 @@ def test_rerun_with_edits_regenerates_only_the_edited_scene(served):
     folder = next(p.name for p in served["out"].iterdir() if p.name.startswith("paper-boats-"))
 
     rerun = run("rerun-with-edits/rerun-with-edits", video=folder,
-                edits=[{"scene": "s002", "narration": "Fold the paper in half, then again."}])
+                operations=[{"op": "edit", "scene": "s002",
+                             "narration": "Fold the paper in half, then again."}])
 
     assert rerun.state.is_completed(), rerun.state.message
     states = prefect_states(rerun.id)
     regenerated = {name for name, state in states.items() if state != "Cached"}
-    assert regenerated == {"s002-l1-tts", "compose", "publish-folder"}
+    board = json.loads((served["out"] / folder / "storyboard.json").read_text())
+    assert regenerated == {"s002-l1-tts", *segments_reading(board, "s002"), "compose",
+                           "publish-folder"}
 
 
 def test_a_batch_with_a_bad_topic_makes_the_others_and_says_what_failed(served):

@@ -21,6 +21,7 @@ from tasks.ffmpeg import ffmpeg_exe, probe
 from tasks.stage import CastSprite, draw_stage
 from tasks.storyboard import Character, Storyboard
 from tasks.subtitles import Turn
+from tests.composing import segments_reading
 from tests.fakes.google import FakeGoogle, inline_images, prompt_text
 from tests.pacing import scene_seconds
 from tests.test_cli_input import REELFLOW
@@ -152,8 +153,8 @@ def test_characters_dropped_in_a_folder_are_used_and_each_edit_redoes_only_what_
 
     board["scenes"][1]["visual_prompt"] = "a cardboard castle in the rain"
     path.write_text(json.dumps(board))
-    assert generated(reelflow("render", str(path))) == {"s002-image", "s002-clip", "compose",
-                                                        "publish"}
+    assert generated(reelflow("render", str(path))) == {
+        "s002-image", "s002-clip", *segments_reading(board, "s002"), "compose", "publish"}
 
     bo = next(c for c in board["characters"] if c["id"] == "bo")
     bo["appearance"] = "a round little man with a red beard"
@@ -161,11 +162,12 @@ def test_characters_dropped_in_a_folder_are_used_and_each_edit_redoes_only_what_
     # Bo's reference (and the sprites cut from it), then the scenes Bo is in, and nothing else.
     assert generated(reelflow("render", str(path))) == {
         "ref-bo", "sprite-bo", "s001-image", "s001-clip", "s002-image", "s002-clip",
-        "compose", "publish"}
+        *segments_reading(board, "s001", "s002"), "compose", "publish"}
 
     board["scenes"][2]["lines"][1]["text"] = "Boxes are castles, obviously."
     path.write_text(json.dumps(board))
-    assert generated(reelflow("render", str(path))) == {"s003-l2-tts", "compose", "publish"}
+    assert generated(reelflow("render", str(path))) == {
+        "s003-l2-tts", *segments_reading(board, "s003"), "compose", "publish"}
 
 
 def test_every_keyframe_is_drawn_from_its_casts_and_locations_references_and_none_waits_for_another(

@@ -21,6 +21,7 @@ from fastapi import Body, Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
+from starlette.concurrency import run_in_threadpool
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp
 from mcp.server.transport_security import TransportSecuritySettings
 from prefect.client.orchestration import get_client
@@ -35,16 +36,22 @@ from config.catalog import styles
 from config.settings import Settings, load_settings
 from flows.admission import Refused, problems, video_request, voice
 from flows.api import jobs, links
-from flows.api.jobs import Accepted, Job, JobRequest, SceneChange, Status
+from flows.api.jobs import Accepted, EditRequest, Job, JobRequest, SceneChange, Status
 from flows.api.keys import Keys, RateLimits
 from flows.api.mcp import mcp_server
 from flows.api.metrics import Metrics
 from flows.api.webhooks import Deliveries
-from flows.rerun import SceneEdit, apply_edits
+from flows.editing import EditRefused, EditScene, NotFound
+from flows.options import RenderOptions
+from flows.rerun import next_version
+from tasks.preflight import RenderPreview
 from tasks.ffmpeg import ffmpeg_exe
-from tasks.storyboard import Character, Location, Storyboard
+from tasks.storyboard import Character, Location, Storyboard, VideoRequest
 
 MAX_BODY = 1_000_000  # bytes
+# A route that takes `dry_run` answers 200 with what would be generated, instead of a job.
+PREVIEW = {200: {"model": RenderPreview, "description": "dry_run: what would be generated "
+                 "and reused, and the estimated cost; no job is made"}}
 log = logging.getLogger("reelflow.api")
 
 
@@ -182,13 +189,15 @@ def create_app(settings: Settings, keys: Keys, public_url: str) -> FastAPI:
         exposition = await request.app.state.metrics.exposition(request.app.state.prefect)
         return PlainTextResponse(exposition, media_type=CONTENT_TYPE_LATEST)
 
-    @app.post("/jobs", status_code=202, tags=["jobs"])
+    @app.post("/jobs", status_code=202, tags=["jobs"], responses=PREVIEW)
     async def create_job(request: Request, body: JobRequest, key_hash: Key,
                          idempotency_key: Annotated[str | None, Header(max_length=200)] = None
                          ) -> Accepted:
         if not request.headers.get("content-type", "").startswith("application/json"):
             raise ApiError(415, "unsupported_media_type", "send the job as application/json")
-        _check(body, settings)
+        asked = _check(body, settings)
+        if body.dry_run:
+            return await run_in_threadpool(_preview, asked, body.options())
         if body.webhook and settings.api_webhook_secret is None:
             raise ApiError(422, "invalid_request", "webhook: this server has no webhook secret "
                            "(REELFLOW_API_WEBHOOK_SECRET) to sign it with",
@@ -225,38 +234,53 @@ def create_app(settings: Settings, keys: Keys, public_url: str) -> FastAPI:
         await jobs.cancel(client, run)
         return await jobs.document(client, await client.read_flow_run(run.id), video_url(job_id))
 
-    async def edited(request: Request, job_id: str, key_hash: str,
-                     edits: list[SceneEdit]) -> Accepted:
-        """A new job rendering the job's published storyboard with `edits`: only the edited
-        scenes' nodes are generated."""
+    async def edited(request: Request, job_id: str, key_hash: str, edits: EditRequest) -> Accepted:
+        """A new job rendering the next version of the job's video: only the nodes the
+        operations touched are generated (with `dry_run`, only said)."""
         client = request.app.state.prefect
         run = await owned(request, job_id, key_hash)
         path = jobs.published_file(await jobs.summary(client, run), "storyboard")
         if path is None:
             raise ApiError(409, "not_finished", f"job {job_id} has not finished: there is "
                            "nothing to edit yet")
+        options = RenderOptions(**run.parameters.get("options", {}))
         try:
-            apply_edits(Storyboard.model_validate_json(path.read_text()), edits)
+            history = await run_in_threadpool(next_version, path, edits.operations, edits.revert,
+                                              options.settings())
         except ValidationError as error:
             raise _invalid(error.errors()) from None
-        except ValueError as error:  # a scene the storyboard does not have
+        except NotFound as error:
             raise ApiError(404, "not_found", str(error)) from None
+        except EditRefused as error:
+            field = str(error).split(":", 1)[0]
+            raise ApiError(422, "invalid_request", str(error),
+                           details=[{"field": field, "message": str(error)}]) from None
+        if edits.dry_run:
+            return await run_in_threadpool(_preview, history.current.storyboard, options)
         if await jobs.active_count(client, key_hash) >= settings.api_jobs_at_once:
             raise _too_many_jobs(settings)
         new = await jobs.rerun(client, run, path, edits, key_hash)
         return Accepted(id=str(new.id), status=Status.queued, created_at=new.created)
 
-    @app.patch("/jobs/{job_id}/scenes/{scene_id}", status_code=202, tags=["jobs"])
-    async def edit_scene(request: Request, job_id: str, scene_id: str, change: SceneChange,
+    @app.post("/jobs/{job_id}/edits", status_code=202, tags=["jobs"], responses=PREVIEW)
+    async def edit_video(request: Request, job_id: str, edits: EditRequest,
                          key_hash: Key) -> Accepted:
-        return await edited(request, job_id, key_hash,
-                            [SceneEdit(scene=scene_id, **change.model_dump())])
-
-    @app.patch("/jobs/{job_id}/scenes", status_code=202, tags=["jobs"])
-    async def edit_scenes(request: Request, job_id: str,
-                          edits: Annotated[list[SceneEdit], Body(min_length=1, max_length=200)],
-                          key_hash: Key) -> Accepted:
+        """Scene operations (edit, add, delete, move, trim, retake, use a take) or a revert."""
         return await edited(request, job_id, key_hash, edits)
+
+    @app.patch("/jobs/{job_id}/scenes/{scene_id}", status_code=202, tags=["jobs"],
+               responses=PREVIEW)
+    async def edit_scene(request: Request, job_id: str, scene_id: str, change: SceneChange,
+                         key_hash: Key, dry_run: bool = False) -> Accepted:
+        return await edited(request, job_id, key_hash, EditRequest(
+            operations=[_scene_edit(scene_id, change.model_dump())], dry_run=dry_run))
+
+    @app.patch("/jobs/{job_id}/scenes", status_code=202, tags=["jobs"], responses=PREVIEW)
+    async def edit_scenes(request: Request, job_id: str,
+                          edits: Annotated[list[EditScene], Body(min_length=1, max_length=200)],
+                          key_hash: Key, dry_run: bool = False) -> Accepted:
+        return await edited(request, job_id, key_hash,
+                            EditRequest(operations=edits, dry_run=dry_run))
 
     async def published(request: Request, job_id: str, key_hash: str | None, name: str) -> Path:
         client = request.app.state.prefect
@@ -390,23 +414,40 @@ def _refused(refused: Refused) -> ApiError:
         {"field": field, "message": message} for field, message in refused.problems])
 
 
-def _check(body: JobRequest, settings: Settings) -> None:
+def _check(body: JobRequest, settings: Settings) -> VideoRequest | Storyboard:
     """What the flow would refuse, refused before a run is created: the request as the
     planner reads it, its cast and places by id, and its voice against its language, with
     the settings of the profile it names (the server's own unless it names one: the settings
-    are read once, not on every job)."""
+    are read once, not on every job). Returns what the job renders from."""
     try:
         if body.profile:
             settings = load_settings(body.profile.value)
         if body.storyboard:
             voice(body.storyboard.voice, body.storyboard.language, settings)
-            return
-        video_request(settings, body.cast or [], body.places or [], {"topic": "prompt"},
-                      topic=body.prompt, scenes=body.scenes, aspect=body.aspect,
-                      style=body.style, voice=body.voice, language=body.language,
-                      music=body.music, seed=body.seed)
+            return body.storyboard
+        return video_request(settings, body.cast or [], body.places or [], {"topic": "prompt"},
+                             topic=body.prompt, scenes=body.scenes, aspect=body.aspect,
+                             style=body.style, voice=body.voice, language=body.language,
+                             music=body.music, seed=body.seed)[0]
     except Refused as refused:
         raise _refused(refused) from None
+
+
+def _preview(asked: VideoRequest | Storyboard, options: RenderOptions) -> JSONResponse:
+    """A dry run's answer: what rendering `asked` with `options` would generate and reuse,
+    and cost; no provider is called (reading the store is blocking work: not on the loop)."""
+    settings = options.settings()
+    preview = (RenderPreview.of(asked, settings) if isinstance(asked, Storyboard)
+               else RenderPreview.of_request(asked, settings))
+    return JSONResponse(preview.model_dump(mode="json"))
+
+
+def _scene_edit(scene_id: str, change: dict) -> EditScene:
+    """A scene's change from its route, as an edit operation (a bad scene id: 422)."""
+    try:
+        return EditScene(scene=scene_id, **change)
+    except ValidationError as error:
+        raise _invalid(error.errors()) from None
 
 
 def _idempotency(header: str | None, key_hash: str, body: JobRequest) -> str | None:

@@ -30,7 +30,8 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl, StringConstraints, m
 from flows.choices import ProfileName, StyleName
 from flows.options import RenderOptions
 from flows.report import SUMMARY
-from flows.rerun import SceneEdit
+from flows.editing import Operation
+from flows.rerun import Revert
 from tasks.storyboard import MAX_SCENES, Aspect, Storyboard
 
 MAKE, RENDER = "make-video/make-video", "render-storyboard/render-storyboard"
@@ -86,6 +87,8 @@ class JobRequest(BaseModel):
     max_cost: float | None = Field(None, ge=0)
     webhook: HttpUrl | None = Field(None, description="POSTed the job's document, signed, "
                                     "when the job is over")
+    dry_run: bool = Field(False, description=(
+        "Only say what would be generated and reused and what it would cost (200, no job)"))
 
     @model_validator(mode="after")
     def _prompt_or_storyboard(self) -> JobRequest:
@@ -93,14 +96,16 @@ class JobRequest(BaseModel):
             raise ValueError("give a prompt or a storyboard (one of them)")
         return self
 
+    def options(self) -> RenderOptions:
+        return RenderOptions(profile=self.profile, short_side=self.short_side,
+                             max_cost=self.max_cost)
+
     def deployment(self) -> str:
         return RENDER if self.storyboard else MAKE
 
     def parameters(self) -> dict[str, Any]:
         """The flow run's parameters (no secrets: the key is only a tag's hash prefix)."""
-        options = RenderOptions(profile=self.profile, short_side=self.short_side,
-                                max_cost=self.max_cost).model_dump(mode="json",
-                                                                   exclude_none=True)
+        options = self.options().model_dump(mode="json", exclude_none=True)
         if self.storyboard:
             return {"storyboard": self.storyboard.model_dump(mode="json"), "options": options}
         return {"topic": self.prompt, "scenes": self.scenes, "aspect": self.aspect.value,
@@ -122,6 +127,17 @@ class SceneChange(BaseModel):
         if self.narration is None and self.visual_prompt is None and self.on_screen_text is None:
             raise ValueError("give narration, visual_prompt or on_screen_text")
         return self
+
+
+class EditRequest(BaseModel):
+    """The next version of a job's video: scene operations in order, or an earlier version."""
+
+    model_config = ConfigDict(extra="forbid")
+    operations: list[Operation] = Field([], max_length=200, description=(
+        "edit, add, delete, move, trim, retake or use (a take made before), in order"))
+    revert: Revert | None = Field(None, description="Instead of operations: an earlier version")
+    dry_run: bool = Field(False, description=(
+        "Only say what would be generated and reused and what it would cost (200, no job)"))
 
 
 class Job(BaseModel):
@@ -161,11 +177,13 @@ async def create(client: PrefectClient, request: JobRequest, key_hash: str,
                          idempotency_key=idempotency_key)
 
 
-async def rerun(client: PrefectClient, run: FlowRun, storyboard: Path,
-                edits: list[SceneEdit], key_hash: str) -> FlowRun:
-    """A new job: the published storyboard with `edits`, rendered with the job's options."""
+async def rerun(client: PrefectClient, run: FlowRun, storyboard: Path, edits: EditRequest,
+                key_hash: str) -> FlowRun:
+    """A new job: the next version of the job's video, rendered with the job's options."""
     return await _run_of(client, RERUN, parameters={
-        "video": str(storyboard), "edits": [edit.model_dump() for edit in edits],
+        "video": str(storyboard),
+        "operations": [operation.model_dump(mode="json") for operation in edits.operations],
+        "revert": edits.revert and edits.revert.model_dump(),
         "options": run.parameters.get("options", {})}, tags=[owner_tag(key_hash)])
 
 

@@ -79,7 +79,7 @@ class LocalPlanner(Planner):
                 on_screen_text=_fitting(authored[index] if authored else None)
                 or key_phrase(" ".join(line.text for line in lines), request.language),
                 camera=CameraMotion(motions[index % len(motions)]),
-                duration=_target_seconds(lines),
+                duration=target_seconds(lines),
             )
             for index, lines in enumerate(scenes_lines)
         ]
@@ -156,7 +156,7 @@ def _words(text: str) -> float:
     return len(spaced.split()) + sum(map(unspaced, text)) / CHARACTERS_PER_WORD
 
 
-def _target_seconds(lines: list[Line]) -> float:
+def target_seconds(lines: list[Line]) -> float:
     words = sum(_words(line.text) for line in lines)
     pauses = LINE_GAP_SECONDS * (len(lines) - 1)
     return round(max(MIN_SCENE_SECONDS, words / WORDS_PER_SECOND + pauses + SCENE_PADDING_SECONDS), 1)

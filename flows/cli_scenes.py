@@ -1,0 +1,264 @@
+"""`reelflow scene …`, `reelflow history` and `reelflow revert`: shape a published video scene
+by scene. Each operation makes the video's next version (tasks/history.py) and, unless
+--no-render, renders it: only the nodes it touched are generated. --dry-run says what would
+be generated and what it would cost, and calls no provider."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Optional
+
+import typer
+from pydantic import ValidationError
+
+from flows.cli import (
+    AsJson,
+    BadInput,
+    Debug,
+    MaxCost,
+    Out,
+    Profile,
+    Publish,
+    ShortSide,
+    Strict,
+    _field_error,
+    _print_summary,
+    _render_options,
+    _settings,
+    print_preview,
+    stderr,
+)
+from flows.editing import (
+    AddScene,
+    DeleteScene,
+    EditRefused,
+    EditScene,
+    MoveScene,
+    RetakeScene,
+    TrimScene,
+    UseTake,
+)
+from tasks.storyboard import CameraMotion
+
+scene_app = typer.Typer(no_args_is_help=True, help="Shape a published video scene by scene.")
+
+Video = Annotated[str, typer.Argument(
+    help="The published video: its folder (name or path) or its storyboard.json")]
+SceneId = Annotated[str, typer.Argument(help="The scene's id (see `reelflow scene list`)")]
+After = Annotated[Optional[str], typer.Option(help="The scene it goes after")]
+Narration = Annotated[Optional[str], typer.Option(help="What is said")]
+Visual = Annotated[Optional[str], typer.Option(help="What the picture shows")]
+Camera = Annotated[Optional[CameraMotion], typer.Option(help="The camera's motion")]
+NoRender = Annotated[bool, typer.Option("--no-render", help="Make the version; render it later")]
+DryRun = Annotated[bool, typer.Option(
+    "--dry-run", help="Say what would be generated and reused, and what it would cost")]
+
+
+def _operation(model, **fields):
+    try:
+        return model(**fields)
+    except ValidationError as error:
+        raise BadInput(_field_error(error, f"scene {model.model_fields['op'].default}")) from None
+
+
+def _shape(video: str, operations: list, revert=None, *, no_render: bool, dry_run: bool,
+           as_json: bool, strict: bool, debug: bool, **given) -> None:
+    """Make the next version of `video` and render it (or save it, or preview it)."""
+    from cache import open_store
+    from flows.progress_bars import node_progress
+    from flows.rerun import Revert, next_version, published_storyboard, rerun_with_edits
+    from flows.runners import task_runner
+    from flows.serve import command_server
+    from flows.terminal import run_log
+    from tasks import history as histories
+    from tasks.preflight import RenderPreview
+
+    options, settings, said = _render_options(strict, **given)
+    try:
+        source = published_storyboard(video, settings.out)
+        history = next_version(source, operations, revert and Revert(version=revert), settings)
+    except (FileNotFoundError, EditRefused) as error:
+        raise BadInput(str(error)) from None
+    if dry_run:
+        print_preview(RenderPreview.of(history.current.storyboard, settings), as_json)
+        return
+    if no_render:
+        histories.save(history, source.parent)
+        typer.echo(f"version {history.current.version} (not rendered): {history.current.change}")
+        return
+    with run_log(open_store(settings.store).log_folder(), "scene", debug=debug) as log, \
+            node_progress(stderr, planning=False), command_server(log):
+        summary = rerun_with_edits.with_options(task_runner=task_runner(settings))(
+            str(source), operations, revert and Revert(version=revert), False, options)
+    _print_summary(summary, as_json, said)
+
+
+def _options(profile, out, short_side, publish, max_cost) -> dict:
+    return dict(profile=profile, out=out, short_side=short_side, publish=publish,
+                max_cost=max_cost)
+
+
+@scene_app.command("list")
+def scene_list(video: Video, out: Out = None, as_json: AsJson = False) -> None:
+    """The scenes of the video's current version: order, id, clip length, takes, trim,
+    narration and picture."""
+    board = _history(video, out).current.storyboard
+    if as_json:
+        typer.echo(board.model_dump_json(include={"scenes"}, indent=2))
+        return
+    for number, scene in enumerate(board.ordered_scenes(), 1):
+        takes = scene.takes
+        trim = f" trim {scene.trim.start:g}-{scene.trim.end:g}s" if scene.trim else ""
+        typer.echo(f"{number:3d} {scene.id}  {scene.duration:g}s  take image {takes.image} "
+                   f"clip {takes.clip} speech {takes.speech}{trim}\n"
+                   f"      says: {scene.narration}\n      shows: {scene.visual_prompt}")
+
+
+@scene_app.command("add")
+def scene_add(video: Video, narration: Annotated[str, typer.Option(help="What is said")],
+              after: After = None, visual: Visual = None, camera: Camera = None,
+              first: Annotated[bool, typer.Option("--first", help="Make it the first scene")] = False,
+              no_render: NoRender = False, dry_run: DryRun = False, profile: Profile = None,
+              out: Out = None, short_side: ShortSide = None, publish: Publish = None,
+              max_cost: MaxCost = None, as_json: AsJson = False, strict: Strict = False,
+              debug: Debug = False) -> None:
+    """Add a scene after another (--after ID) or first (--first); it gets a new id."""
+    if (after is None) == (not first):
+        raise BadInput("scene add after: give --after ID or --first")
+    operation = _operation(AddScene, after=after, narration=narration, visual_prompt=visual,
+                           **({"camera": camera} if camera else {}))
+    _shape(video, [operation], no_render=no_render, dry_run=dry_run, as_json=as_json,
+           strict=strict, debug=debug, **_options(profile, out, short_side, publish, max_cost))
+
+
+@scene_app.command("delete")
+def scene_delete(video: Video, scene: SceneId, no_render: NoRender = False,
+                 dry_run: DryRun = False, profile: Profile = None, out: Out = None,
+                 short_side: ShortSide = None, publish: Publish = None, max_cost: MaxCost = None,
+                 as_json: AsJson = False, strict: Strict = False, debug: Debug = False) -> None:
+    """Delete a scene (its takes stay in the store, and in the history)."""
+    _shape(video, [_operation(DeleteScene, scene=scene)], no_render=no_render, dry_run=dry_run,
+           as_json=as_json, strict=strict, debug=debug,
+           **_options(profile, out, short_side, publish, max_cost))
+
+
+@scene_app.command("move")
+def scene_move(video: Video, scene: SceneId, after: After = None,
+               first: Annotated[bool, typer.Option("--first", help="Make it the first scene")] = False,
+               no_render: NoRender = False, dry_run: DryRun = False, profile: Profile = None,
+               out: Out = None, short_side: ShortSide = None, publish: Publish = None,
+               max_cost: MaxCost = None, as_json: AsJson = False, strict: Strict = False,
+               debug: Debug = False) -> None:
+    """Move a scene after another (--after ID) or first (--first)."""
+    if (after is None) == (not first):
+        raise BadInput("scene move after: give --after ID or --first")
+    _shape(video, [_operation(MoveScene, scene=scene, after=after)], no_render=no_render,
+           dry_run=dry_run, as_json=as_json, strict=strict, debug=debug,
+           **_options(profile, out, short_side, publish, max_cost))
+
+
+@scene_app.command("edit")
+def scene_edit(video: Video, scene: SceneId, narration: Narration = None, visual: Visual = None,
+               camera: Camera = None, on_screen_text: Annotated[Optional[str], typer.Option(
+                   help="A few words set on the picture; a space for none")] = None,
+               no_render: NoRender = False, dry_run: DryRun = False, profile: Profile = None,
+               out: Out = None, short_side: ShortSide = None, publish: Publish = None,
+               max_cost: MaxCost = None, as_json: AsJson = False, strict: Strict = False,
+               debug: Debug = False) -> None:
+    """Change a scene's narration, picture, camera motion or on-screen text."""
+    operation = _operation(EditScene, scene=scene, narration=narration, visual_prompt=visual,
+                           camera=camera, on_screen_text=on_screen_text)
+    _shape(video, [operation], no_render=no_render, dry_run=dry_run, as_json=as_json,
+           strict=strict, debug=debug, **_options(profile, out, short_side, publish, max_cost))
+
+
+@scene_app.command("trim")
+def scene_trim(video: Video, scene: SceneId,
+               start: Annotated[float, typer.Option(help="Seconds into the clip")],
+               end: Annotated[float, typer.Option(help="Seconds into the clip")],
+               no_render: NoRender = False, dry_run: DryRun = False, profile: Profile = None,
+               out: Out = None, short_side: ShortSide = None, publish: Publish = None,
+               max_cost: MaxCost = None, as_json: AsJson = False, strict: Strict = False,
+               debug: Debug = False) -> None:
+    """Show only START to END of the scene's clip (as generated; the clip itself is kept)."""
+    _shape(video, [_operation(TrimScene, scene=scene, start=start, end=end)],
+           no_render=no_render, dry_run=dry_run, as_json=as_json, strict=strict, debug=debug,
+           **_options(profile, out, short_side, publish, max_cost))
+
+
+@scene_app.command("retake")
+def scene_retake(video: Video, scene: SceneId,
+                 image: Annotated[bool, typer.Option("--image", help="A new keyframe (and clip)")] = False,
+                 clip: Annotated[bool, typer.Option("--clip", help="A new clip of the keyframe")] = False,
+                 speech: Annotated[bool, typer.Option("--speech", help="New speech")] = False,
+                 no_render: NoRender = False, dry_run: DryRun = False, profile: Profile = None,
+                 out: Out = None, short_side: ShortSide = None, publish: Publish = None,
+                 max_cost: MaxCost = None, as_json: AsJson = False, strict: Strict = False,
+                 debug: Debug = False) -> None:
+    """Make a new take of a scene's keyframe (the default), clip or speech; every earlier take
+    stays in the store (`scene use` goes back to one at no cost)."""
+    media = [name for name, chosen in (("image", image), ("clip", clip), ("speech", speech))
+             if chosen] or ["image"]
+    _shape(video, [_operation(RetakeScene, scene=scene, media=media)], no_render=no_render,
+           dry_run=dry_run, as_json=as_json, strict=strict, debug=debug,
+           **_options(profile, out, short_side, publish, max_cost))
+
+
+@scene_app.command("takes")
+def scene_takes(video: Video, scene: SceneId, out: Out = None) -> None:
+    """The takes of a scene that were made, and which is in use."""
+    history = _history(video, out)
+    now = next((s for s in history.current.storyboard.scenes if s.id == scene), None)
+    if now is None:
+        raise BadInput(f"scene takes scene: no scene {scene!r} in the current version")
+    for media in ("image", "clip", "speech"):
+        for take, version in sorted(history.takes(scene, media).items()):
+            mark = "  (in use)" if getattr(now.takes, media) == take else ""
+            typer.echo(f"{media} take {take}: made for version {version}{mark}")
+
+
+@scene_app.command("use")
+def scene_use(video: Video, scene: SceneId,
+              take: Annotated[int, typer.Option(help="The take (see `reelflow scene takes`)")],
+              media: Annotated[str, typer.Option(help="image, clip or speech")] = "image",
+              no_render: NoRender = False, dry_run: DryRun = False, profile: Profile = None,
+              out: Out = None, short_side: ShortSide = None, publish: Publish = None,
+              max_cost: MaxCost = None, as_json: AsJson = False, strict: Strict = False,
+              debug: Debug = False) -> None:
+    """Go back to a take made before: rendered from the store, at no provider cost."""
+    _shape(video, [_operation(UseTake, scene=scene, media=media, take=take)],
+           no_render=no_render, dry_run=dry_run, as_json=as_json, strict=strict, debug=debug,
+           **_options(profile, out, short_side, publish, max_cost))
+
+
+def history_command(video: Video, out: Out = None, as_json: AsJson = False) -> None:
+    """Every version of a video: when it was made, what changed, where it was published."""
+    history = _history(video, out)
+    if as_json:
+        typer.echo(history.model_dump_json(indent=2, exclude={"versions": {"__all__": {"storyboard"}}}))
+        return
+    for version in history.versions:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(version.at))
+        mark = "*" if version is history.current else " "
+        typer.echo(f"{mark}{version.version:3d}  {when}  {version.change}  "
+                   f"[{version.folder or 'not rendered'}]")
+
+
+def revert(video: Video, to: Annotated[int, typer.Option("--to", help="The version to make current")],
+           dry_run: DryRun = False, profile: Profile = None, out: Out = None,
+           short_side: ShortSide = None, publish: Publish = None, max_cost: MaxCost = None,
+           as_json: AsJson = False, strict: Strict = False, debug: Debug = False) -> None:
+    """Make an earlier version current again: rendered from the store at no provider cost."""
+    _shape(video, [], to, no_render=False, dry_run=dry_run, as_json=as_json, strict=strict,
+           debug=debug, **_options(profile, out, short_side, publish, max_cost))
+
+
+def _history(video: str, out):
+    from flows.rerun import published_storyboard
+    from tasks import history as histories
+
+    settings = _settings(None, **({"out": out} if out else {}))
+    try:
+        return histories.load(published_storyboard(video, settings.out))
+    except FileNotFoundError as error:
+        raise BadInput(str(error)) from None
