@@ -56,6 +56,7 @@ soak: install browser ocr
 # and kill -9 at random points, about 6 minutes on two cores (RELIABILITY.md).
 bench: install
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/editing.py
 	$(BIN)/python bench/keyframes.py
 	$(BIN)/python bench/cloud_soak.py
 

@@ -86,12 +86,37 @@ class KeptManifest:
     saved_at: float  # seconds since the epoch, renewed by each publish; `gc` expires by it
     manifest: dict
 
+    @property
+    def video(self) -> str | None:
+        """The video this is a version of (None: a manifest from before histories)."""
+        return self.manifest.get("video")
+
     def node_keys(self) -> set[str]:
         return {node["key"] for node in self.manifest.get("nodes", []) if node.get("key")}
 
     def digests(self) -> set[str]:
         return {digest for node in self.manifest.get("nodes", [])
                 for digest in node.get("outputs", {}).values()}
+
+
+def _by_version(manifests: list[KeptManifest]) -> tuple[list[KeptManifest],
+                                                        list[tuple[KeptManifest, float]]]:
+    """The latest version of each video (and every manifest of no video), and the earlier
+    versions, each with when the next version replaced it."""
+    videos: dict[str, list[KeptManifest]] = {}
+    latest = []
+    for manifest in manifests:
+        if manifest.video is None:
+            latest.append(manifest)
+        else:
+            videos.setdefault(manifest.video, []).append(manifest)
+    earlier = []
+    for versions in videos.values():
+        versions.sort(key=lambda kept: (kept.manifest.get("version") or 0, kept.saved_at))
+        latest.append(versions[-1])
+        earlier += [(manifest, following.saved_at)
+                    for manifest, following in zip(versions, versions[1:])]
+    return latest, earlier
 
 
 @contextmanager
@@ -257,18 +282,21 @@ class BaseArtifactStore(ABC):
         with _flock(self._guard_file(), fcntl.LOCK_SH):
             yield
 
-    def gc(self, older_than_days: float | None = None, max_bytes: int | None = None) -> GcReport:
+    def gc(self, older_than_days: float | None = None, max_bytes: int | None = None,
+           history_days: float | None = None) -> GcReport:
         """Remove nodes and blobs no kept manifest references, once no render is running.
 
         Kept manifests expire first: with `older_than_days`, those saved longer ago; with
         `max_bytes`, all but the most recently published videos whose blobs fit in that size.
-        What only expired manifests referenced goes too.
+        The earlier versions of a video (tasks/history.py) are kept while its latest is, and,
+        with `history_days`, only those replaced less than that many days ago. What only
+        expired manifests referenced goes too.
         """
         with _flock(self._guard_file(), fcntl.LOCK_EX):
-            return self._collect(older_than_days, max_bytes)
+            return self._collect(older_than_days, max_bytes, history_days)
 
-    def _collect(self, older_than_days: float | None = None,
-                 max_bytes: int | None = None) -> GcReport:
+    def _collect(self, older_than_days: float | None = None, max_bytes: int | None = None,
+                 history_days: float | None = None) -> GcReport:
         report = GcReport()
         records = {record.key: record for record in self.records()}
         sizes = self._blob_sizes()
@@ -278,17 +306,29 @@ class BaseArtifactStore(ABC):
                 artifact.digest for key in manifest.node_keys() if key in records
                 for artifact in records[key].outputs.values())
 
+        latest, earlier = _by_version(self._kept())
         kept, keep_digests, keeping = [], set(), True
-        cutoff = None if older_than_days is None else time.time() - older_than_days * 86400
+        now = time.time()
+        cutoff = None if older_than_days is None else now - older_than_days * 86400
         # Newest first; once one expires every older one does, so an older video is never
         # kept in place of a newer one.
-        for manifest in sorted(self._kept(), key=lambda kept: kept.saved_at, reverse=True):
+        for manifest in sorted(latest, key=lambda kept: kept.saved_at, reverse=True):
             needed = keep_digests | blobs_of(manifest)
             keeping = (keeping and (cutoff is None or manifest.saved_at >= cutoff)
                        and (max_bytes is None or sum(sizes.get(d, 0) for d in needed) <= max_bytes))
             if keeping:
                 kept.append(manifest)
                 keep_digests = needed
+            else:
+                self._drop_kept(manifest.name)
+                report.expired_manifests += 1
+        videos = {manifest.video for manifest in kept}
+        history_cutoff = None if history_days is None else now - history_days * 86400
+        for manifest, replaced_at in earlier:
+            if manifest.video in videos and (history_cutoff is None
+                                             or replaced_at > history_cutoff):
+                kept.append(manifest)
+                keep_digests |= blobs_of(manifest)
             else:
                 self._drop_kept(manifest.name)
                 report.expired_manifests += 1

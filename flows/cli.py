@@ -514,12 +514,17 @@ def _broken_media(store: ArtifactStore) -> Iterator[tuple]:
 def cache_gc(older_than: Annotated[Optional[float], typer.Option(
         help="Also forget published videos older than this many days")] = None,
              max_mb: Annotated[Optional[float], typer.Option(
-        help="Keep the store within this many MB [default: REELFLOW_STORE_MAX_MB]")] = None) -> None:
-    """Remove nodes and blobs that no kept (published) manifest references."""
+        help="Keep the store within this many MB [default: REELFLOW_STORE_MAX_MB]")] = None,
+             history_days: Annotated[Optional[float], typer.Option(
+        help="Keep a video's earlier versions only this many days after they were replaced "
+             "[default: while the video is kept]")] = None) -> None:
+    """Remove nodes and blobs that no kept (published) manifest, and no earlier version of a
+    video in its history, references."""
     settings = _settings(None, store_max_mb=max_mb)
     cap = settings.store_max_mb
     report = open_store(settings.store).gc(
-        older_than_days=older_than, max_bytes=None if cap is None else int(cap * 1e6))
+        older_than_days=older_than, max_bytes=None if cap is None else int(cap * 1e6),
+        history_days=history_days)
     typer.echo(f"removed {report.removed_nodes} nodes, {report.removed_blobs} blobs "
                f"({report.freed_bytes / 1e6:.1f} MB); expired {report.expired_manifests} manifests; "
                f"{report.kept_bytes / 1e6:.1f} MB left")

@@ -21,7 +21,6 @@ from flows.cli import (
     Publish,
     ShortSide,
     Strict,
-    _field_error,
     _print_summary,
     _render_options,
     _settings,
@@ -55,10 +54,13 @@ DryRun = Annotated[bool, typer.Option(
 
 
 def _operation(model, **fields):
+    """The operation, or exit 2 naming it and its field as the other refusals do."""
     try:
         return model(**fields)
     except ValidationError as error:
-        raise BadInput(_field_error(error, f"scene {model.model_fields['op'].default}")) from None
+        first = error.errors()[0]
+        field = ".".join(map(str, first["loc"])) or "value"
+        raise BadInput(f"{model.model_fields['op'].default} {field}: {first['msg']}") from None
 
 
 def _shape(video: str, operations: list, revert=None, *, no_render: bool, dry_run: bool,

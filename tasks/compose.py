@@ -42,16 +42,19 @@ def segment_id(first: Scene) -> str:
     return f"{first.id}-segment"
 
 
-def scene_inputs(scene: Scene, upstream: Upstream) -> dict[str, str]:
-    """The digests a scene's composition is made from: its lines' audio and words, its clip and
-    its cast's sprites."""
+def sound_inputs(scene: Scene, upstream: Upstream) -> dict[str, str]:
+    """The digests of a scene's lines: their audio and their timed words."""
     inputs = {}
     for number in range(1, len(scene.lines) + 1):
         voice = upstream[line_id(scene, number)]
         inputs[f"l{number:02d}-audio"] = voice["audio"].digest
         inputs[f"l{number:02d}-words"] = voice["words"].digest
-    if f"{scene.id}-clip" in upstream:
-        inputs["clip"] = upstream[f"{scene.id}-clip"]["clip"].digest
+    return inputs
+
+
+def picture_inputs(scene: Scene, upstream: Upstream) -> dict[str, str]:
+    """The digests of a scene's clip and of its cast's sprites."""
+    inputs = {"clip": upstream[f"{scene.id}-clip"]["clip"].digest}
     for member in scene.cast:
         for pose in SpritePose:
             inputs[f"sprite-{member}-{pose.value}"] = upstream[f"sprite-{member}"][pose.value].digest
@@ -76,7 +79,8 @@ def describe_segment(step: Step, storyboard: Storyboard, settings: Settings, pro
     read = [before, *span] if before else span
     width, height = storyboard.aspect.size(settings.short_side)
     inputs = {f"{n:02d}-{name}": digest for n, scene in enumerate(read)
-              for name, digest in scene_inputs(scene, upstream).items()}
+              for name, digest in {**sound_inputs(scene, upstream),
+                                   **picture_inputs(scene, upstream)}.items()}
     node = Node(id=step.id, kind="segment", version=COMPOSE_VERSION, provider="reelflow",
                 provider_version=1, model="ffmpeg", inputs=inputs, scene=step.scene,
                 params={"pad": settings.scene_pad_seconds, "width": width, "height": height,
@@ -103,8 +107,7 @@ def describe(step: Step, storyboard: Storyboard, settings: Settings, provider: N
     scenes = storyboard.ordered_scenes()
     width, height = storyboard.aspect.size(settings.short_side)
     inputs = {f"{n:03d}-{name}": digest for n, scene in enumerate(scenes)
-              for name, digest in scene_inputs(scene, upstream).items()
-              if not name.startswith(("clip", "sprite"))}  # those are in the segments
+              for name, digest in sound_inputs(scene, upstream).items()}
     inputs.update({f"segment-{n:03d}": upstream[segment_id(group[0])]["video"].digest
                    for n, group in enumerate(segments(storyboard))})
     node = Node(id="compose", kind="compose", version=COMPOSE_VERSION, provider="reelflow",

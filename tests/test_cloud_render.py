@@ -91,7 +91,8 @@ def test_a_cloud_render_publishes_to_gcs_and_a_rerun_pays_nothing(cloud):
     assert "X-Goog-Algorithm=GOOG4-RSA-SHA256" in summary.url
     folder = summary.video.parent.name
     assert published_objects() == [f"shorts/{folder}/{name}" for name in
-                                   ("manifest.json", "storyboard.json", "subtitles.ass", "video.mp4")]
+                                   ("history.json", "manifest.json", "storyboard.json",
+                                    "subtitles.ass", "video.mp4")]
     assert json.loads(summary.manifest.read_text())["url"] == summary.url
     for canary in CANARIES.values():
         assert canary not in written_text(summary)

@@ -21,7 +21,7 @@ import pytest
 from cache import open_store
 from tests.test_cli_input import REELFLOW, run
 
-PUBLISHED = {"manifest.json", "storyboard.json", "subtitles.ass", "video.mp4"}
+PUBLISHED = {"history.json", "manifest.json", "storyboard.json", "subtitles.ass", "video.mp4"}
 KILLPOINT = Path(__file__).parent / "fakes" / "killpoint"
 # Phase → (module, function, how many calls a 3-scene render makes, only calls naming this).
 PHASES = {

@@ -80,7 +80,7 @@ def test_first_render_publishes_a_playable_video_with_karaoke_subtitles():
 
     folder = summary.video.parent
     assert sorted(p.name for p in folder.iterdir()) == [
-        "manifest.json", "storyboard.json", "subtitles.ass", "video.mp4"]
+        "history.json", "manifest.json", "storyboard.json", "subtitles.ass", "video.mp4"]
     # Paced by its speech, not the planner's guess; at the default loudness, as measured.
     manifest = json.loads((folder / "manifest.json").read_text())
     store = open_store(os.environ["REELFLOW_STORE"])
