@@ -78,7 +78,7 @@ def describe_segment(step: Step, storyboard: Storyboard, settings: Settings, pro
     before = scenes[first - 1] if first else None
     read = [before, *span] if before else span
     width, height = storyboard.aspect.size(settings.short_side)
-    inputs = {f"{n:02d}-{name}": digest for n, scene in enumerate(read)
+    inputs = {f"{n:03d}-{name}": digest for n, scene in enumerate(read)
               for name, digest in {**sound_inputs(scene, upstream),
                                    **picture_inputs(scene, upstream)}.items()}
     node = Node(id=step.id, kind="segment", version=COMPOSE_VERSION, provider="reelflow",
@@ -90,7 +90,7 @@ def describe_segment(step: Step, storyboard: Storyboard, settings: Settings, pro
 
     def generate(workdir):
         store = open_store(settings.store)
-        media = [_scene_media(scene, n, inputs, store, storyboard, workdir)
+        media = [_scene_media(scene, f"{n:03d}-", inputs, store, workdir)
                  for n, scene in enumerate(read)]
         video = workdir / "segment.mp4"
         encode_segment(media[1:] if before else media, media[0] if before else None,
@@ -120,7 +120,7 @@ def describe(step: Step, storyboard: Storyboard, settings: Settings, provider: N
 
     def generate(workdir):
         store = open_store(settings.store)
-        media = [_scene_media(scene, n, inputs, store, storyboard, workdir, prefix=f"{n:03d}-")
+        media = [_scene_media(scene, f"{n:03d}-", inputs, store, workdir)
                  for n, scene in enumerate(scenes)]
         parts = [store.blob_path(inputs[f"segment-{n:03d}"])
                  for n in range(len(segments(storyboard)))]
@@ -150,11 +150,10 @@ def _speakers(storyboard: Storyboard, scenes: list[Scene]) -> dict[str, Speaker]
     return {c.id: Speaker(c.name, c.shown_color) for c in storyboard.characters if c.id in named}
 
 
-def _scene_media(scene: Scene, n: int, inputs: dict[str, str], store, storyboard: Storyboard,
-                 workdir: Path, prefix: str | None = None) -> SceneMedia:
+def _scene_media(scene: Scene, prefix: str, inputs: dict[str, str], store,
+                 workdir: Path) -> SceneMedia:
     """A scene's stored clip, its lines joined into one WAV (at the highest rate among them),
-    its words timed on that WAV, and its cast's sprites."""
-    prefix = f"{n:02d}-" if prefix is None else prefix
+    its words timed on that WAV, and its cast's sprites (its inputs are named `prefix`…)."""
     count = len(scene.lines)
     lines = [store.blob_path(inputs[f"{prefix}l{k:02d}-audio"]).read_bytes()
              for k in range(1, count + 1)]

@@ -192,6 +192,32 @@ def test_a_prompt_becomes_a_job_then_a_video_a_player_can_seek_in(api):
         assert edited_board["scenes"][1]["lines"][0]["text"] == (
             "Sunsets are red for the same reason.")
 
+        # Scene operations: a dry run says what a trim and a retake would make; then they do.
+        first = board["scenes"][0]["id"]
+        edits = {"operations": [{"op": "trim", "scene": first, "start": 0.2, "end": 1.0},
+                                {"op": "retake", "scene": scene, "media": ["image"]}]}
+        preview = client.post(f"/jobs/{again['id']}/edits", json={**edits, "dry_run": True})
+        assert preview.status_code == 200, preview.text
+        planned = {node["id"] for node in preview.json()["nodes"] if not node["stored"]}
+        assert {f"{scene}-image", f"{scene}-clip", "compose"} <= planned
+        assert not {f"{first}-l1-tts", f"{first}-image", f"{first}-clip"} & planned
+        jobs_before = len(client.get("/jobs").json())
+        for bad, status in (({"operations": [{"op": "delete", "scene": "s999"}]}, 404),
+                            ({"operations": [{"op": "trim", "scene": first, "start": 0,
+                                              "end": 0.1}]}, 422),
+                            ({"revert": {"version": 9}}, 404),
+                            ({"operations": [{"op": "explode", "scene": first}]}, 422)):
+            refused = client.post(f"/jobs/{again['id']}/edits", json=bad)
+            assert refused.status_code == status, (bad, refused.text)
+        assert len(client.get("/jobs").json()) == jobs_before  # no job for a refusal
+        shaped = client.post(f"/jobs/{again['id']}/edits", json=edits)
+        assert shaped.status_code == 202, shaped.text
+        done = _wait(client, shaped.json()["id"], {"finished", "failed", "canceled"})
+        assert done["status"] == "finished", done
+        nodes = client.get(f"/jobs/{done['id']}/manifest").json()["nodes"]
+        assert {node["id"] for node in nodes
+                if node["status"] == "generated" and node["kind"] != "publish"} == planned
+
 
 def test_without_a_valid_key_nothing_is_said_and_another_keys_job_does_not_exist(api):
     with api.client(api.keys[0]) as owner:
@@ -445,8 +471,8 @@ def _result(called) -> dict:
 
 
 def test_an_agent_makes_and_edits_a_video_through_the_mcp_tools_over_http_and_stdio(api):
-    tools = {"make_video", "job_status", "cancel_job", "edit_scene", "list_styles",
-             "list_characters"}
+    tools = {"make_video", "job_status", "cancel_job", "edit_scene", "shape_video",
+             "list_styles", "list_characters"}
 
     async def over_http() -> str:
         async with _mcp_over_http(api, api.keys[0]) as agent:
@@ -485,6 +511,12 @@ def test_an_agent_makes_and_edits_a_video_through_the_mcp_tools_over_http_and_st
             missing = await agent.call_tool("edit_scene", {
                 "job_id": made["id"], "scene_id": "s999", "narration": "Hi."})
             assert missing.is_error and "s999" in missing.content[0].text
+            # An agent asks what a retake would cost before it asks for one.
+            preview = _result(await agent.call_tool("shape_video", {
+                "job_id": made["id"], "dry_run": True,
+                "operations": [{"op": "retake", "scene": scene, "media": ["image"]}]}))
+            assert {f"{scene}-image", f"{scene}-clip"} <= {
+                node["id"] for node in preview["nodes"] if not node["stored"]}
         async with _mcp_over_http(api, api.keys[1]) as stranger:
             other = await stranger.call_tool("job_status", {"job_id": made["id"]})
             assert other.is_error and "no job" in other.content[0].text

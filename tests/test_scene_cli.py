@@ -167,12 +167,11 @@ BAD = {
 
 
 def test_bad_scene_operations_exit_2_naming_the_field_and_change_nothing(env, workspace):
-    made = Video(run(["make", "paper lanterns", "--scenes", "1", "--json"], env), env)
-    Video(run(["scene", "add", str(made.folder), "--first", "--narration", "Lanterns glow.",
-               "--json"], env), env)
-    video = max(workspace["out"].iterdir(), key=lambda p: (p / "history.json").stat().st_mtime)
-    deleted = run(["scene", "delete", str(video), "s002", "--no-render"], env)
-    assert deleted.returncode == 0 and "version 3 (not rendered)" in deleted.stdout
+    video = Video(run(["make", "paper lanterns", "--scenes", "1", "--json"], env), env).folder
+    for operation in (["add", "--first", "--narration", "Lanterns glow."], ["delete", "s002"]):
+        made = run(["scene", operation[0], str(video), *operation[1:], "--no-render"], env)
+        assert made.returncode == 0 and "(not rendered)" in made.stdout, made.stderr
+    assert "version 3 (not rendered): delete s002" in made.stdout
 
     def snapshot() -> tuple:
         store = open_store(str(workspace["store"]))

@@ -17,14 +17,16 @@ from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 from pydantic_core import to_jsonable_python
 
-from flows.api.jobs import JobRequest, SceneChange
+from flows.api.jobs import EditRequest, JobRequest, SceneChange
 
 # A client of the API for one tool call: the caller's key in its headers.
 ClientFor = Callable[[Context], httpx.AsyncClient]
 INSTRUCTIONS = (
     "Make short videos: make_video starts a job and returns its id at once; poll job_status "
     "until it is finished (it then gives a link to the video), failed or canceled. edit_scene "
-    "makes a new job that changes one scene of a finished one and regenerates only that scene.")
+    "makes a new job that changes one scene of a finished one and regenerates only that scene; "
+    "shape_video adds, deletes, moves, trims or retakes scenes, or reverts to a version, and "
+    "with dry_run says what that would generate and cost.")
 
 
 def mcp_server(client_for: ClientFor) -> MCPServer:
@@ -67,6 +69,14 @@ def mcp_server(client_for: ClientFor) -> MCPServer:
                          ) -> dict[str, Any]:
         given = {name: value for name, value in change.items() if value is not None}
         return await call(ctx, "PATCH", f"/jobs/{job_id}/scenes/{scene_id}", given)
+
+    @server.tool(description="Make the next version of a finished job's video: scene "
+                             "operations in order, or a revert; a new job that generates only "
+                             "what they touch. With dry_run: what it would generate and cost.")
+    @_arguments(EditRequest, "job_id")
+    async def shape_video(ctx: Context, job_id: str, **edits: Any) -> dict[str, Any]:
+        given = {name: value for name, value in edits.items() if value is not None}
+        return await call(ctx, "POST", f"/jobs/{job_id}/edits", to_jsonable_python(given))
 
     @server.tool(description="The visual styles a video can have, with their colours.")
     async def list_styles(ctx: Context) -> list[dict[str, Any]]:
