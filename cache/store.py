@@ -174,6 +174,10 @@ class BaseArtifactStore(ABC):
     @abstractmethod
     def kept_manifests(self) -> list: ...
 
+    def versions_of(self, video: str) -> list[dict]:
+        """The kept manifests of a video's published versions (tasks/history.py)."""
+        return [kept.manifest for kept in self._kept() if kept.video == video]
+
     @abstractmethod
     def _load_record(self, key: str) -> str | None:
         """The record's JSON, or None."""
@@ -288,9 +292,9 @@ class BaseArtifactStore(ABC):
 
         Kept manifests expire first: with `older_than_days`, those saved longer ago; with
         `max_bytes`, all but the most recently published videos whose blobs fit in that size.
-        The earlier versions of a video (tasks/history.py) are kept while its latest is, and,
-        with `history_days`, only those replaced less than that many days ago. What only
-        expired manifests referenced goes too.
+        The earlier versions of a video (tasks/history.py) are kept while its latest is, within
+        `max_bytes`, and with `history_days` only those replaced less than that many days ago.
+        What only expired manifests referenced goes too.
         """
         with _flock(self._guard_file(), fcntl.LOCK_EX):
             return self._collect(older_than_days, max_bytes, history_days)
@@ -324,11 +328,16 @@ class BaseArtifactStore(ABC):
                 report.expired_manifests += 1
         videos = {manifest.video for manifest in kept}
         history_cutoff = None if history_days is None else now - history_days * 86400
-        for manifest, replaced_at in earlier:
-            if manifest.video in videos and (history_cutoff is None
-                                             or replaced_at > history_cutoff):
+        # Then the earlier versions of the videos kept, most recently replaced first, within
+        # the same size.
+        for manifest, replaced_at in sorted(earlier, reverse=True, key=lambda pair: (
+                pair[1], pair[0].manifest.get("version") or 0)):
+            needed = keep_digests | blobs_of(manifest)
+            if (manifest.video in videos
+                    and (history_cutoff is None or replaced_at > history_cutoff)
+                    and (max_bytes is None or sum(sizes.get(d, 0) for d in needed) <= max_bytes)):
                 kept.append(manifest)
-                keep_digests |= blobs_of(manifest)
+                keep_digests = needed
             else:
                 self._drop_kept(manifest.name)
                 report.expired_manifests += 1

@@ -15,6 +15,7 @@ from flows.cli import (
     AsJson,
     BadInput,
     Debug,
+    DryRun,
     MaxCost,
     Out,
     Profile,
@@ -34,6 +35,7 @@ from flows.editing import (
     EditScene,
     MoveScene,
     RetakeScene,
+    Revert,
     TrimScene,
     UseTake,
 )
@@ -49,18 +51,18 @@ Narration = Annotated[Optional[str], typer.Option(help="What is said")]
 Visual = Annotated[Optional[str], typer.Option(help="What the picture shows")]
 Camera = Annotated[Optional[CameraMotion], typer.Option(help="The camera's motion")]
 NoRender = Annotated[bool, typer.Option("--no-render", help="Make the version; render it later")]
-DryRun = Annotated[bool, typer.Option(
-    "--dry-run", help="Say what would be generated and reused, and what it would cost")]
 
 
-def _operation(model, **fields):
-    """The operation, or exit 2 naming it and its field as the other refusals do."""
+def _operation(model, name: str | None = None, **fields):
+    """The operation, or exit 2 naming it (`name`, else its op) and its field as the other
+    refusals do."""
     try:
         return model(**fields)
     except ValidationError as error:
         first = error.errors()[0]
         field = ".".join(map(str, first["loc"])) or "value"
-        raise BadInput(f"{model.model_fields['op'].default} {field}: {first['msg']}") from None
+        raise BadInput(f"{name or model.model_fields['op'].default} {field}: {first['msg']}"
+                       ) from None
 
 
 def _shape(video: str, operations: list, revert=None, *, no_render: bool, dry_run: bool,
@@ -68,7 +70,7 @@ def _shape(video: str, operations: list, revert=None, *, no_render: bool, dry_ru
     """Make the next version of `video` and render it (or save it, or preview it)."""
     from cache import open_store
     from flows.progress_bars import node_progress
-    from flows.rerun import Revert, next_version, published_storyboard, rerun_with_edits
+    from flows.rerun import next_version, published_storyboard, rerun_with_edits
     from flows.runners import task_runner
     from flows.serve import command_server
     from flows.terminal import run_log
@@ -76,9 +78,11 @@ def _shape(video: str, operations: list, revert=None, *, no_render: bool, dry_ru
     from tasks.preflight import RenderPreview
 
     options, settings, said = _render_options(strict, **given)
+    if revert is not None:
+        revert = _operation(Revert, "revert", version=revert)
     try:
         source = published_storyboard(video, settings.out)
-        history = next_version(source, operations, revert and Revert(version=revert), settings)
+        history = next_version(source, operations, revert, settings)
     except (FileNotFoundError, EditRefused) as error:
         raise BadInput(str(error)) from None
     if dry_run:
@@ -91,7 +95,7 @@ def _shape(video: str, operations: list, revert=None, *, no_render: bool, dry_ru
     with run_log(open_store(settings.store).log_folder(), "scene", debug=debug) as log, \
             node_progress(stderr, planning=False), command_server(log):
         summary = rerun_with_edits.with_options(task_runner=task_runner(settings))(
-            str(source), operations, revert and Revert(version=revert), False, options)
+            str(source), operations, revert, False, options)
     _print_summary(summary, as_json, said)
 
 
@@ -102,8 +106,8 @@ def _options(profile, out, short_side, publish, max_cost) -> dict:
 
 @scene_app.command("list")
 def scene_list(video: Video, out: Out = None, as_json: AsJson = False) -> None:
-    """The scenes of the video's current version: order, id, clip length, takes, trim,
-    narration and picture."""
+    """The scenes of the video's current version: order, id, the clip length it asks for,
+    takes, trim, narration and picture."""
     board = _history(video, out).current.storyboard
     if as_json:
         typer.echo(board.model_dump_json(include={"scenes"}, indent=2))
@@ -111,7 +115,7 @@ def scene_list(video: Video, out: Out = None, as_json: AsJson = False) -> None:
     for number, scene in enumerate(board.ordered_scenes(), 1):
         takes = scene.takes
         trim = f" trim {scene.trim.start:g}-{scene.trim.end:g}s" if scene.trim else ""
-        typer.echo(f"{number:3d} {scene.id}  {scene.duration:g}s  take image {takes.image} "
+        typer.echo(f"{number:3d} {scene.id}  asks {scene.duration:g}s  take image {takes.image} "
                    f"clip {takes.clip} speech {takes.speech}{trim}\n"
                    f"      says: {scene.narration}\n      shows: {scene.visual_prompt}")
 

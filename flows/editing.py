@@ -19,6 +19,7 @@ from tasks.storyboard import (
     ID_PATTERN,
     MAX_LINE_CHARS,
     MAX_ON_SCREEN_CHARS,
+    MAX_SCENE_SECONDS,
     MAX_TAKES,
     MIN_TRIM_SECONDS,
     CameraMotion,
@@ -119,6 +120,14 @@ class UseTake(_Operation):
     take: int = Field(ge=1, le=MAX_TAKES)
 
 
+class Revert(BaseModel):
+    """Make an earlier version current again: rendered from the store, at no provider cost
+    while its nodes are kept."""
+
+    model_config = ConfigDict(extra="forbid", title="Revert to a version")
+    version: int = Field(ge=1, title="Version", description="From `reelflow history`")
+
+
 Operation = Annotated[Union[EditScene, AddScene, DeleteScene, MoveScene, TrimScene, RetakeScene,
                             UseTake], Field(discriminator="op")]
 
@@ -181,7 +190,8 @@ def _apply_one(operation: Operation, scenes: list[Scene], storyboard: Storyboard
         lines = [Line(text=operation.narration)]
         added = Scene(id=_new_id(used), order=0, lines=lines,
                       visual_prompt=operation.visual_prompt or operation.narration,
-                      camera=operation.camera, duration=target_seconds(lines))
+                      camera=operation.camera,
+                      duration=min(target_seconds(lines), MAX_SCENE_SECONDS))
         return [*scenes[:at], added, *scenes[at:]]
     index = position(operation.scene)
     scene = scenes[index]
@@ -231,14 +241,19 @@ def _changed(operation: Operation, scene: Scene, takes_made, clip_seconds) -> Sc
             takes[media] = max(made | {takes[media]}) + 1
             if takes[media] > MAX_TAKES:
                 raise operation.refused("media", f"{scene.id} has {MAX_TAKES} {media} takes")
-        return scene.model_copy(update={"takes": Takes(**takes)})
+        return scene.model_copy(update={"takes": Takes(**takes), **_untrimmed(operation.media)})
     made = takes_made(scene.id, operation.media) if takes_made else {getattr(scene.takes,
                                                                              operation.media)}
     if operation.take not in made:
         raise operation.refused("take", f"{scene.id} has no {operation.media} take "
                                 f"{operation.take} (made: {', '.join(map(str, sorted(made)))})")
     return scene.model_copy(update={"takes": scene.takes.model_copy(
-        update={operation.media: operation.take})})
+        update={operation.media: operation.take}), **_untrimmed([operation.media])})
+
+
+def _untrimmed(media: list[str]) -> dict:
+    """Another clip (a new picture makes one too) is shown whole: a trim was of the old one."""
+    return {"trim": None} if {"image", "clip"} & set(media) else {}
 
 
 def _refuse_conflicts(operations: Sequence[Operation]) -> None:

@@ -8,11 +8,10 @@ import re
 from pathlib import Path
 
 from prefect import flow
-from pydantic import BaseModel, ConfigDict, Field
 
 from cache import open_store
 from config.settings import Settings
-from flows.editing import EditRefused, NotFound, Operation, apply, describe
+from flows.editing import EditRefused, NotFound, Operation, Revert, apply, describe
 from flows.options import RenderOptions
 from flows.video import render, run_settings
 from tasks import budget
@@ -23,14 +22,6 @@ from tasks.manifest import RenderSummary
 from tasks.preflight import RenderPreview
 
 PUBLISHED_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,80}$")
-
-
-class Revert(BaseModel):
-    """Make an earlier version current again: rendered from the store, at no provider cost
-    while its nodes are kept."""
-
-    model_config = ConfigDict(extra="forbid")
-    version: int = Field(ge=1, title="Version", description="From `reelflow history`")
 
 
 @flow(name="rerun-with-edits", flow_run_name="rerun-{video}")
@@ -67,20 +58,28 @@ def next_version(source: Path, operations: list[Operation], revert: Revert | Non
     """The history of the video at `source` with its next version: `operations` applied to
     its current one, or the version `revert` names. Raises EditRefused."""
     history = histories.load(source)
+    # Other folders of this video may have gone on from an earlier version: number past them,
+    # and count their takes as made.
+    published = open_store(settings.store).versions_of(history.video)
+    number = max([history.current.version, *(m.get("version") or 0 for m in published)]) + 1
     if revert is not None:
         if operations:
             raise EditRefused("revert: give operations or a version to revert to, not both")
         earlier = history.version(revert.version)
         if earlier is None:
-            raise NotFound(f"revert version: no version {revert.version} (versions: 1-"
-                           f"{history.current.version})")
-        return history.then(earlier.storyboard, f"revert to version {revert.version}")
+            raise NotFound(f"revert version: no version {revert.version} (versions: "
+                           f"{', '.join(str(v.version) for v in history.versions)})")
+        return history.then(earlier.storyboard, f"revert to version {revert.version}", number)
     if not operations:
         raise EditRefused("operations: give at least one, or a version to revert to")
+
+    def takes_made(scene: str, media: str) -> set[int]:
+        return set(history.takes(scene, media)) | histories.published_takes(published, scene,
+                                                                           media)
+
     edited = apply(history.current.storyboard, operations, known_ids=history.scene_ids(),
-                   takes_made=lambda scene, media: set(history.takes(scene, media)),
-                   clip_seconds=_clip_lengths(source.parent, settings))
-    return history.then(edited, "; ".join(map(describe, operations)))
+                   takes_made=takes_made, clip_seconds=_clip_lengths(source.parent, settings))
+    return history.then(edited, "; ".join(map(describe, operations)), number)
 
 
 def published_storyboard(video: str, out: Path) -> Path:

@@ -35,7 +35,7 @@ def describe(step: Step, storyboard: Storyboard, settings: Settings, animator: C
     params = dict(prompt=scene_prompt(scene, storyboard) if animator.uses_prompt else "",
                   motion=scene.camera, duration=animator.fit_duration(scene.duration),
                   width=width, height=height, fps=settings.fps, aspect=aspect)
-    params.update(take_params(scene.takes.clip, storyboard.seed))
+    params.update(take_params(scene.takes.clip))
     if not animator.exact_length:  # then any length it makes is kept (tasks/checks.py)
         params["any_length"] = True
     node = Node.served_by(animator, id=step.id, kind="clip", version=CLIP_VERSION,

@@ -46,10 +46,12 @@ class History(BaseModel):
     def version(self, number: int) -> Version | None:
         return next((v for v in self.versions if v.version == number), None)
 
-    def then(self, storyboard: Storyboard, change: str) -> History:
-        """This history with `storyboard` as its next version."""
-        version = Version(version=self.current.version + 1, at=time.time(), change=change,
-                          storyboard=storyboard)
+    def then(self, storyboard: Storyboard, change: str, number: int | None = None) -> History:
+        """This history with `storyboard` as its next version (numbered `number`: past every
+        version published anywhere, when another folder of the video went on from an earlier
+        one)."""
+        version = Version(version=number or self.current.version + 1, at=time.time(),
+                          change=change, storyboard=storyboard)
         return self.model_copy(update={"versions": [*self.versions, version]})
 
     def published(self, folder: str) -> History:
@@ -61,23 +63,39 @@ class History(BaseModel):
         return {scene.id for v in self.versions for scene in v.storyboard.scenes}
 
     def takes(self, scene_id: str, media: str) -> dict[int, int]:
-        """The takes of a scene's `media` that versions used → the first version using each."""
+        """The takes of a scene's `media` that rendered versions used → the first using each."""
         found: dict[int, int] = {}
         for v in self.versions:
-            for scene in v.storyboard.scenes:
+            for scene in v.storyboard.scenes if v.folder else ():
                 if scene.id == scene_id:
                     found.setdefault(getattr(scene.takes, media), v.version)
         return found
 
 
+# The node kind that makes each medium of a take.
+TAKE_KINDS = {"image": "image", "clip": "clip", "speech": "tts"}
+
+
+def published_takes(manifests: list[dict], scene_id: str, media: str) -> set[int]:
+    """The takes of a scene's `media` that published manifests (any folder of the video) hold."""
+    return {node["params"].get("take", 1) for manifest in manifests
+            for node in manifest.get("nodes", [])
+            if node.get("scene") == scene_id and node.get("kind") == TAKE_KINDS[media]}
+
+
 def load(storyboard_path: Path) -> History:
-    """The history beside a storyboard; one of a single version where there is none yet."""
-    path = storyboard_path.parent / HISTORY_FILE
-    if path.is_file():
-        return History.model_validate_json(path.read_text(encoding="utf-8"))
-    history = History.begun(Storyboard.model_validate_json(storyboard_path.read_text()))
-    manifest = storyboard_path.parent / "manifest.json"
-    return history.published(storyboard_path.parent.name) if manifest.is_file() else history
+    """The history beside a storyboard; one of a single version where there is none yet. A
+    storyboard.json edited by hand since it was published is the history's next version."""
+    folder = storyboard_path.parent
+    on_disk = Storyboard.model_validate_json(storyboard_path.read_text())
+    if not (folder / HISTORY_FILE).is_file():
+        history = History.begun(on_disk)
+        return history.published(folder.name) if (folder / "manifest.json").is_file() else history
+    history = History.model_validate_json((folder / HISTORY_FILE).read_text(encoding="utf-8"))
+    published_here = [v for v in history.versions if v.folder == folder.name]
+    if published_here and published_here[-1].storyboard != on_disk:
+        return history.then(on_disk, "storyboard.json edited by hand")
+    return history
 
 
 def save(history: History, folder: Path) -> None:

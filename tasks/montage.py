@@ -79,7 +79,8 @@ def scene_frames(scene: SceneMedia, fps: int, pad: float) -> int:
 
 
 def fade_frames(before: int, after: int, fps: int) -> int:
-    """The crossfade between two scenes of `before` and `after` frames: at most half of either."""
+    """The crossfade between two scenes of `before` and `after` frames: at most half of either
+    (and one frame at least)."""
     return max(1, min(round(CROSSFADE * fps), before // 2, after // 2))
 
 

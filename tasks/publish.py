@@ -64,9 +64,11 @@ def publish(storyboard: Storyboard, outcomes: list[NodeOutcome], composed: NodeO
     folder = out / folder_name(storyboard, video.digest)
     published = folder / "video.mp4"
     reused = published.is_file() and file_digest(published) == video.digest
-    if history is None:
+    if history is None:  # the video's own, or the folder's when it holds this video already
         history = (load_history(folder / "storyboard.json")
                    if reused and (folder / HISTORY_FILE).is_file() else History.begun(storyboard))
+        if history.current.storyboard != storyboard:  # a storyboard rendered by itself again
+            history = history.then(storyboard, "rendered from its storyboard")
     history = history.published(folder.name)
     bucket = _Bucket(settings, folder.name) if settings.publish else None
     nodes = [ManifestNode.of(outcome) for outcome in [*outcomes, composed]]

@@ -21,9 +21,9 @@ from flows.editing import (
     UseTake,
     apply,
 )
-from tasks.history import History
+from tasks.history import History, load, save
 from tasks.montage import SEGMENT_SCENES, segment_spans
-from tasks.storyboard import Scene, Storyboard, Takes, Trim
+from tasks.storyboard import MAX_SCENE_SECONDS, Scene, Storyboard, Takes, Trim
 
 
 def board(count: int = 4) -> Storyboard:
@@ -100,6 +100,29 @@ BAD = {
 def test_a_bad_operation_is_refused_naming_the_operation_and_field(operations, error, message):
     with pytest.raises(error, match=message):
         apply(board(), operations, clip_seconds=lambda scene: 6.0)
+
+
+def test_a_new_take_of_the_picture_or_clip_is_shown_whole_and_a_long_new_scene_fits():
+    trimmed = apply(board(), [TrimScene(scene="s001", start=0.5, end=2.5)])
+    assert apply(trimmed, [RetakeScene(scene="s001", media=["speech"])]).scene("s001").trim
+    assert apply(trimmed, [RetakeScene(scene="s001", media=["clip"])]).scene("s001").trim is None
+    assert apply(trimmed, [UseTake(scene="s001", take=1)]).scene("s001").trim is None
+    long = apply(board(), [AddScene(narration="a " * 450)])  # more than two minutes of words
+    assert long.ordered_scenes()[0].duration == MAX_SCENE_SECONDS
+
+
+def test_a_storyboard_edited_by_hand_since_it_was_published_is_the_next_version(tmp_path):
+    folder = tmp_path / "tides-0123456789ab"
+    folder.mkdir()
+    history = History.begun(board()).published(folder.name)
+    save(history, folder)
+    edited = apply(board(), [EditScene(scene="s001", narration="By hand.")])
+    (folder / "storyboard.json").write_text(board().model_dump_json())
+    assert load(folder / "storyboard.json") == history
+    (folder / "storyboard.json").write_text(edited.model_dump_json(indent=2))
+    loaded = load(folder / "storyboard.json")
+    assert [v.version for v in loaded.versions] == [1, 2] and loaded.current.storyboard == edited
+    assert loaded.current.change == "storyboard.json edited by hand"
 
 
 def test_the_last_scene_cannot_be_deleted():

@@ -160,6 +160,8 @@ BAD = {
     "after itself": (["scene", "move", "{video}", "s001", "--after", "s001"],
                      "move after: a scene cannot move after itself"),
     "unknown version": (["revert", "{video}", "--to", "7"], "revert version: no version 7"),
+    "version zero": (["revert", "{video}", "--to", "0"],
+                     "revert version: Input should be greater than or equal to 1"),
     "no such video": (["scene", "list", "nowhere-0000"], "video: no published storyboard"),
     "unknown media": (["scene", "use", "{video}", "s001", "--take", "1", "--media", "smell"],
                       "use media: Input should be 'image', 'clip' or 'speech'"),

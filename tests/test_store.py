@@ -237,6 +237,32 @@ def test_gc_under_a_size_cap_keeps_the_newest_videos_that_fit(backend, cap, kept
     assert store.stats().kept_manifests == len(kept)
 
 
+def test_gc_keeps_a_videos_earlier_versions_within_the_cap_and_the_history_days(backend):
+    """Versions 1-3 of one video and another video, 1000 own bytes each: the latest versions
+    stay first, then the earlier ones, most recently replaced first, within the cap."""
+    store = backend.store
+    records = {name: _record(store, name, name.encode() * 1000) for name in ("1", "2", "3", "y")}
+    for version in ("1", "2", "3"):
+        store.keep_manifest(f"tides-v{version}", {"video": "tides", "version": int(version),
+                                                  "nodes": [_node(records[version])]})
+    store.keep_manifest("other", {"video": "other", "version": 1, "nodes": [_node(records["y"])]})
+
+    def left() -> set[str]:
+        return {name for name in records if store.lookup(name) is not None}
+
+    assert store.gc().expired_manifests == 0 and left() == {"1", "2", "3", "y"}
+    assert store.gc(older_than_days=30).expired_manifests == 0
+    assert store.gc(max_bytes=3000).expired_manifests == 1 and left() == {"2", "3", "y"}
+    assert store.gc(history_days=1).expired_manifests == 0  # replaced just now
+    assert store.gc(history_days=0).expired_manifests == 1 and left() == {"3", "y"}
+    assert store.versions_of("tides") == [{"video": "tides", "version": 3,
+                                          "nodes": [_node(records["3"])]}]
+
+
+def _node(record: NodeRecord) -> dict:
+    return {"key": record.key, "outputs": {n: a.digest for n, a in record.outputs.items()}}
+
+
 def test_republishing_a_video_makes_it_the_newest_under_the_cap(tmp_path):
     store = ArtifactStore(tmp_path)
     first, second = _record(store, "first", b"1" * 1000), _record(store, "second", b"2" * 1000)

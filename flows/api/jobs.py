@@ -30,8 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl, StringConstraints, m
 from flows.choices import ProfileName, StyleName
 from flows.options import RenderOptions
 from flows.report import SUMMARY
-from flows.editing import Operation
-from flows.rerun import Revert
+from flows.editing import Operation, Revert
 from tasks.storyboard import MAX_SCENES, Aspect, Storyboard
 
 MAKE, RENDER = "make-video/make-video", "render-storyboard/render-storyboard"

@@ -221,7 +221,6 @@ class ClipRequest(BaseModel):
     height: int
     fps: int
     aspect: Aspect  # one the provider supports: see ClipAnimator.fit_aspect
-    seed: int | None = None  # a retake's (tasks/storyboard.py: take_params), for models that take one
 
 
 class ClipResult(BaseModel):
