@@ -5,7 +5,9 @@ be generated and what it would cost, and calls no provider."""
 
 from __future__ import annotations
 
+import inspect
 import time
+import typing
 from typing import Annotated, Optional
 
 import typer
@@ -51,6 +53,7 @@ Narration = Annotated[Optional[str], typer.Option(help="What is said")]
 Visual = Annotated[Optional[str], typer.Option(help="What the picture shows")]
 Camera = Annotated[Optional[CameraMotion], typer.Option(help="The camera's motion")]
 NoRender = Annotated[bool, typer.Option("--no-render", help="Make the version; render it later")]
+First = Annotated[bool, typer.Option("--first", help="Make it the first scene")]
 
 
 def _operation(model, name: str | None = None, **fields):
@@ -99,9 +102,37 @@ def _shape(video: str, operations: list, revert=None, *, no_render: bool, dry_ru
     _print_summary(summary, as_json, said)
 
 
-def _options(profile, out, short_side, publish, max_cost) -> dict:
-    return dict(profile=profile, out=out, short_side=short_side, publish=publish,
-                max_cost=max_cost)
+# The options every operation takes, after its own: (name, type, default).
+SHARED = [("no_render", NoRender, False), ("dry_run", DryRun, False), ("profile", Profile, None),
+          ("out", Out, None), ("short_side", ShortSide, None), ("publish", Publish, None),
+          ("max_cost", MaxCost, None), ("as_json", AsJson, False), ("strict", Strict, False),
+          ("debug", Debug, False)]
+
+
+def operation_command(name: str):
+    """A `scene NAME VIDEO …` command from a function that makes the operation from its own
+    arguments: the command takes the video first and the shared options last, then makes the
+    video's next version with the operation."""
+    def decorate(make):
+        keyword = inspect.Parameter.KEYWORD_ONLY
+        hints = typing.get_type_hints(make, include_extras=True)  # the types, not their names
+        own = [parameter.replace(annotation=hints[parameter.name])
+               for parameter in inspect.signature(make).parameters.values()]
+        parameters = [inspect.Parameter("video", inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                        annotation=Video), *own,
+                      *(inspect.Parameter(option, keyword, annotation=kind, default=default)
+                        for option, kind, default in SHARED)]
+
+        def command(video: str, **given) -> None:
+            shared = {option: given.pop(option) for option, _, _ in SHARED}
+            _shape(video, [make(**given)], **shared)
+
+        command.__signature__ = inspect.Signature(parameters, return_annotation=None)
+        command.__annotations__ = {parameter.name: parameter.annotation for parameter in parameters}
+        command.__doc__ = make.__doc__
+        scene_app.command(name)(command)
+        return make
+    return decorate
 
 
 @scene_app.command("list")
@@ -120,94 +151,58 @@ def scene_list(video: Video, out: Out = None, as_json: AsJson = False) -> None:
                    f"      says: {scene.narration}\n      shows: {scene.visual_prompt}")
 
 
-@scene_app.command("add")
-def scene_add(video: Video, narration: Annotated[str, typer.Option(help="What is said")],
+@operation_command("add")
+def scene_add(narration: Annotated[str, typer.Option(help="What is said")],
               after: After = None, visual: Visual = None, camera: Camera = None,
-              first: Annotated[bool, typer.Option("--first", help="Make it the first scene")] = False,
-              no_render: NoRender = False, dry_run: DryRun = False, profile: Profile = None,
-              out: Out = None, short_side: ShortSide = None, publish: Publish = None,
-              max_cost: MaxCost = None, as_json: AsJson = False, strict: Strict = False,
-              debug: Debug = False) -> None:
+              first: First = False) -> AddScene:
     """Add a scene after another (--after ID) or first (--first); it gets a new id."""
     if (after is None) == (not first):
-        raise BadInput("scene add after: give --after ID or --first")
-    operation = _operation(AddScene, after=after, narration=narration, visual_prompt=visual,
-                           **({"camera": camera} if camera else {}))
-    _shape(video, [operation], no_render=no_render, dry_run=dry_run, as_json=as_json,
-           strict=strict, debug=debug, **_options(profile, out, short_side, publish, max_cost))
+        raise BadInput("add after: give --after ID or --first")
+    return _operation(AddScene, after=after, narration=narration, visual_prompt=visual,
+                      **({"camera": camera} if camera else {}))
 
 
-@scene_app.command("delete")
-def scene_delete(video: Video, scene: SceneId, no_render: NoRender = False,
-                 dry_run: DryRun = False, profile: Profile = None, out: Out = None,
-                 short_side: ShortSide = None, publish: Publish = None, max_cost: MaxCost = None,
-                 as_json: AsJson = False, strict: Strict = False, debug: Debug = False) -> None:
+@operation_command("delete")
+def scene_delete(scene: SceneId) -> DeleteScene:
     """Delete a scene (its takes stay in the store, and in the history)."""
-    _shape(video, [_operation(DeleteScene, scene=scene)], no_render=no_render, dry_run=dry_run,
-           as_json=as_json, strict=strict, debug=debug,
-           **_options(profile, out, short_side, publish, max_cost))
+    return _operation(DeleteScene, scene=scene)
 
 
-@scene_app.command("move")
-def scene_move(video: Video, scene: SceneId, after: After = None,
-               first: Annotated[bool, typer.Option("--first", help="Make it the first scene")] = False,
-               no_render: NoRender = False, dry_run: DryRun = False, profile: Profile = None,
-               out: Out = None, short_side: ShortSide = None, publish: Publish = None,
-               max_cost: MaxCost = None, as_json: AsJson = False, strict: Strict = False,
-               debug: Debug = False) -> None:
+@operation_command("move")
+def scene_move(scene: SceneId, after: After = None, first: First = False) -> MoveScene:
     """Move a scene after another (--after ID) or first (--first)."""
     if (after is None) == (not first):
-        raise BadInput("scene move after: give --after ID or --first")
-    _shape(video, [_operation(MoveScene, scene=scene, after=after)], no_render=no_render,
-           dry_run=dry_run, as_json=as_json, strict=strict, debug=debug,
-           **_options(profile, out, short_side, publish, max_cost))
+        raise BadInput("move after: give --after ID or --first")
+    return _operation(MoveScene, scene=scene, after=after)
 
 
-@scene_app.command("edit")
-def scene_edit(video: Video, scene: SceneId, narration: Narration = None, visual: Visual = None,
+@operation_command("edit")
+def scene_edit(scene: SceneId, narration: Narration = None, visual: Visual = None,
                camera: Camera = None, on_screen_text: Annotated[Optional[str], typer.Option(
-                   help="A few words set on the picture; a space for none")] = None,
-               no_render: NoRender = False, dry_run: DryRun = False, profile: Profile = None,
-               out: Out = None, short_side: ShortSide = None, publish: Publish = None,
-               max_cost: MaxCost = None, as_json: AsJson = False, strict: Strict = False,
-               debug: Debug = False) -> None:
+                   help="A few words set on the picture; a space for none")] = None) -> EditScene:
     """Change a scene's narration, picture, camera motion or on-screen text."""
-    operation = _operation(EditScene, scene=scene, narration=narration, visual_prompt=visual,
-                           camera=camera, on_screen_text=on_screen_text)
-    _shape(video, [operation], no_render=no_render, dry_run=dry_run, as_json=as_json,
-           strict=strict, debug=debug, **_options(profile, out, short_side, publish, max_cost))
+    return _operation(EditScene, scene=scene, narration=narration, visual_prompt=visual,
+                      camera=camera, on_screen_text=on_screen_text)
 
 
-@scene_app.command("trim")
-def scene_trim(video: Video, scene: SceneId,
-               start: Annotated[float, typer.Option(help="Seconds into the clip")],
-               end: Annotated[float, typer.Option(help="Seconds into the clip")],
-               no_render: NoRender = False, dry_run: DryRun = False, profile: Profile = None,
-               out: Out = None, short_side: ShortSide = None, publish: Publish = None,
-               max_cost: MaxCost = None, as_json: AsJson = False, strict: Strict = False,
-               debug: Debug = False) -> None:
+@operation_command("trim")
+def scene_trim(scene: SceneId, start: Annotated[float, typer.Option(help="Seconds into the clip")],
+               end: Annotated[float, typer.Option(help="Seconds into the clip")]) -> TrimScene:
     """Show only START to END of the scene's clip (as generated; the clip itself is kept)."""
-    _shape(video, [_operation(TrimScene, scene=scene, start=start, end=end)],
-           no_render=no_render, dry_run=dry_run, as_json=as_json, strict=strict, debug=debug,
-           **_options(profile, out, short_side, publish, max_cost))
+    return _operation(TrimScene, scene=scene, start=start, end=end)
 
 
-@scene_app.command("retake")
-def scene_retake(video: Video, scene: SceneId,
+@operation_command("retake")
+def scene_retake(scene: SceneId,
                  image: Annotated[bool, typer.Option("--image", help="A new keyframe (and clip)")] = False,
                  clip: Annotated[bool, typer.Option("--clip", help="A new clip of the keyframe")] = False,
-                 speech: Annotated[bool, typer.Option("--speech", help="New speech")] = False,
-                 no_render: NoRender = False, dry_run: DryRun = False, profile: Profile = None,
-                 out: Out = None, short_side: ShortSide = None, publish: Publish = None,
-                 max_cost: MaxCost = None, as_json: AsJson = False, strict: Strict = False,
-                 debug: Debug = False) -> None:
+                 speech: Annotated[bool, typer.Option("--speech", help="New speech")] = False
+                 ) -> RetakeScene:
     """Make a new take of a scene's keyframe (the default), clip or speech; every earlier take
     stays in the store (`scene use` goes back to one at no cost)."""
     media = [name for name, chosen in (("image", image), ("clip", clip), ("speech", speech))
              if chosen] or ["image"]
-    _shape(video, [_operation(RetakeScene, scene=scene, media=media)], no_render=no_render,
-           dry_run=dry_run, as_json=as_json, strict=strict, debug=debug,
-           **_options(profile, out, short_side, publish, max_cost))
+    return _operation(RetakeScene, scene=scene, media=media)
 
 
 @scene_app.command("takes")
@@ -223,18 +218,13 @@ def scene_takes(video: Video, scene: SceneId, out: Out = None) -> None:
             typer.echo(f"{media} take {take}: made for version {version}{mark}")
 
 
-@scene_app.command("use")
-def scene_use(video: Video, scene: SceneId,
+@operation_command("use")
+def scene_use(scene: SceneId,
               take: Annotated[int, typer.Option(help="The take (see `reelflow scene takes`)")],
-              media: Annotated[str, typer.Option(help="image, clip or speech")] = "image",
-              no_render: NoRender = False, dry_run: DryRun = False, profile: Profile = None,
-              out: Out = None, short_side: ShortSide = None, publish: Publish = None,
-              max_cost: MaxCost = None, as_json: AsJson = False, strict: Strict = False,
-              debug: Debug = False) -> None:
+              media: Annotated[str, typer.Option(help="image, clip or speech")] = "image"
+              ) -> UseTake:
     """Go back to a take made before: rendered from the store, at no provider cost."""
-    _shape(video, [_operation(UseTake, scene=scene, media=media, take=take)],
-           no_render=no_render, dry_run=dry_run, as_json=as_json, strict=strict, debug=debug,
-           **_options(profile, out, short_side, publish, max_cost))
+    return _operation(UseTake, scene=scene, media=media, take=take)
 
 
 def history_command(video: Video, out: Out = None, as_json: AsJson = False) -> None:
@@ -256,7 +246,8 @@ def revert(video: Video, to: Annotated[int, typer.Option("--to", help="The versi
            as_json: AsJson = False, strict: Strict = False, debug: Debug = False) -> None:
     """Make an earlier version current again: rendered from the store at no provider cost."""
     _shape(video, [], to, no_render=False, dry_run=dry_run, as_json=as_json, strict=strict,
-           debug=debug, **_options(profile, out, short_side, publish, max_cost))
+           debug=debug, profile=profile, out=out, short_side=short_side, publish=publish,
+           max_cost=max_cost)
 
 
 def _history(video: str, out):
