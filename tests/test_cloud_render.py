@@ -14,7 +14,7 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 
 from config.secrets import MissingSecretError
-from flows.editing import EditScene, RetakeScene
+from flows.editing import EditScene
 from flows.options import RenderOptions
 from flows.rerun import rerun_with_edits
 from flows.video import make_video, render_storyboard
@@ -110,8 +110,7 @@ def test_a_cloud_render_publishes_to_gcs_and_a_rerun_pays_nothing(cloud):
 def test_a_dry_run_lists_and_prices_exactly_what_the_edit_then_generates_and_calls_nothing(
         cloud):
     made = make_video(topic="coral reefs", scenes=3)
-    edits = [EditScene(scene="s002", narration="Coral is an animal, not a plant."),
-             RetakeScene(scene="s003", media=["image"])]
+    edits = [EditScene(scene="s002", narration="Coral is an animal, not a plant.")]
 
     def calls() -> tuple:
         return tuple(len(cloud[name].server.calls()) for name in ("google", "eleven", "replicate"))
@@ -123,8 +122,7 @@ def test_a_dry_run_lists_and_prices_exactly_what_the_edit_then_generates_and_cal
 
     assert {node.id for node in preview.generated} == {
         node.id for node in edited.nodes if node.status == "generated" and node.kind != "publish"}
-    assert {node.id for node in preview.generated if node.cost_usd} == {
-        "s002-l1-tts", "s003-image", "s003-clip"}
+    assert {node.id for node in preview.generated if node.cost_usd} == {"s002-l1-tts"}
     assert preview.cost_usd == pytest.approx(edited.cost_usd) and edited.cost_usd > 0
 
 
