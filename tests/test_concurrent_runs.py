@@ -16,7 +16,9 @@ from google.cloud import storage
 
 from cache import open_store
 from cache.gcs_store import GcsArtifactStore
+from tasks.compose import segments
 from tasks.ffmpeg import probe
+from tasks.storyboard import Storyboard
 from tests.fakes.gcs import storage_emulator
 from tests.pacing import paced_seconds
 from tests.test_cli_input import REELFLOW, run
@@ -75,6 +77,8 @@ def test_four_renders_sharing_scenes_generate_each_node_once(env, workspace, tmp
         assert info.has_audio
     assert set(generated) == used
     assert all(count == 1 for count in generated.values()), generated.most_common(3)
-    # 2 shared scenes × 3 nodes + 4 videos × (2 own scenes × 3 nodes + compose)
-    assert len(used) == 2 * 3 + 4 * (2 * 3 + 1)
+    # 2 shared scenes × 3 nodes + 4 videos × (2 own scenes × 3 nodes + a segment + compose):
+    # s000-s003 make one segment, so every video's holds scenes of its own.
+    assert [len(group) for group in segments(Storyboard.model_validate(storyboard(0)))] == [4]
+    assert len(used) == 2 * 3 + 4 * (2 * 3 + 1 + 1)
     assert run(["cache", "verify"], env).returncode == 0
