@@ -46,6 +46,10 @@ class NotFound(EditRefused):
 class _Operation(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    def describe(self) -> str:
+        """What the operation did, in a few words, for the history."""
+        raise NotImplementedError
+
     def refused(self, field: str, problem: str, error: type[EditRefused] = EditRefused
                 ) -> EditRefused:
         return error(f"{self.op} {field}: {problem}")
@@ -63,6 +67,11 @@ class EditScene(_Operation):
     on_screen_text: Text(MAX_ON_SCREEN_CHARS, blank_ok=True) | None = Field(
         None, title="New on-screen text", description="A space for none")
 
+    def describe(self) -> str:
+        changed = [name for name in ("narration", "visual_prompt", "camera", "on_screen_text")
+                   if getattr(self, name) is not None]
+        return f"edit {self.scene} " + ", ".join(changed)
+
 
 class AddScene(_Operation):
     """A new scene after another (or first), with a new id of its own."""
@@ -75,11 +84,17 @@ class AddScene(_Operation):
         None, title="Picture", description="Empty: drawn from the narration")
     camera: CameraMotion = CameraMotion.zoom_in
 
+    def describe(self) -> str:
+        return f"add a scene after {self.after}" if self.after else "add a first scene"
+
 
 class DeleteScene(_Operation):
     model_config = ConfigDict(title="Delete a scene")
     op: Literal["delete"] = "delete"
     scene: SceneId
+
+    def describe(self) -> str:
+        return f"delete {self.scene}"
 
 
 class MoveScene(_Operation):
@@ -89,6 +104,9 @@ class MoveScene(_Operation):
     op: Literal["move"] = "move"
     scene: SceneId
     after: SceneId | None = Field(None, title="After", description="Empty: first")
+
+    def describe(self) -> str:
+        return f"move {self.scene} " + (f"after {self.after}" if self.after else "first")
 
 
 class TrimScene(_Operation):
@@ -100,6 +118,9 @@ class TrimScene(_Operation):
     start: float = Field(ge=0, description="Seconds into the clip")
     end: float = Field(gt=0, description="Seconds into the clip")
 
+    def describe(self) -> str:
+        return f"trim {self.scene} to {self.start:g}-{self.end:g} s"
+
 
 class RetakeScene(_Operation):
     """A new take of a scene's keyframe (and so its clip), its clip alone, or its speech."""
@@ -108,6 +129,9 @@ class RetakeScene(_Operation):
     op: Literal["retake"] = "retake"
     scene: SceneId
     media: list[Media] = Field(["image"], min_length=1, description="image, clip and/or speech")
+
+    def describe(self) -> str:
+        return f"retake {self.scene} " + ", ".join(self.media)
 
 
 class UseTake(_Operation):
@@ -118,6 +142,9 @@ class UseTake(_Operation):
     scene: SceneId
     media: Media = "image"
     take: int = Field(ge=1, le=MAX_TAKES)
+
+    def describe(self) -> str:
+        return f"use {self.scene} {self.media} take {self.take}"
 
 
 class Revert(BaseModel):
@@ -145,7 +172,7 @@ def apply(storyboard: Storyboard, operations: Sequence[Operation], *,
     scenes = storyboard.ordered_scenes()
     used = set(known_ids) | {scene.id for scene in scenes}
     for operation in operations:
-        scenes = _apply_one(operation, scenes, storyboard, used, takes_made, clip_seconds)
+        scenes = _apply_one(operation, scenes, used, takes_made, clip_seconds)
         used |= {scene.id for scene in scenes}
     renumbered = [scene.model_copy(update={"order": order}) for order, scene in enumerate(scenes)]
     try:  # validated again: edited text obeys the rules of any storyboard's
@@ -155,28 +182,8 @@ def apply(storyboard: Storyboard, operations: Sequence[Operation], *,
         raise EditRefused(f"storyboard: {error.errors()[0]['msg']}") from None
 
 
-def describe(operation: Operation) -> str:
-    """What an operation did, in a few words, for the history."""
-    if isinstance(operation, EditScene):
-        changed = [name for name in ("narration", "visual_prompt", "camera", "on_screen_text")
-                   if getattr(operation, name) is not None]
-        return f"edit {operation.scene} " + ", ".join(changed)
-    if isinstance(operation, AddScene):
-        return f"add a scene after {operation.after}" if operation.after else "add a first scene"
-    if isinstance(operation, MoveScene):
-        return f"move {operation.scene} " + (f"after {operation.after}" if operation.after
-                                              else "first")
-    if isinstance(operation, TrimScene):
-        return f"trim {operation.scene} to {operation.start:g}-{operation.end:g} s"
-    if isinstance(operation, RetakeScene):
-        return f"retake {operation.scene} " + ", ".join(operation.media)
-    if isinstance(operation, UseTake):
-        return f"use {operation.scene} {operation.media} take {operation.take}"
-    return f"delete {operation.scene}"
-
-
-def _apply_one(operation: Operation, scenes: list[Scene], storyboard: Storyboard,
-               used: set[str], takes_made, clip_seconds) -> list[Scene]:
+def _apply_one(operation: Operation, scenes: list[Scene], used: set[str], takes_made,
+               clip_seconds) -> list[Scene]:
     ids = [scene.id for scene in scenes]
 
     def position(scene_id: str, field: str = "scene") -> int:

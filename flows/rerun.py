@@ -11,7 +11,7 @@ from prefect import flow
 
 from cache import open_store
 from config.settings import Settings
-from flows.editing import EditRefused, NotFound, Operation, Revert, apply, describe
+from flows.editing import EditRefused, NotFound, Operation, Revert, apply
 from flows.options import RenderOptions
 from flows.video import render, run_settings
 from tasks import budget
@@ -79,7 +79,7 @@ def next_version(source: Path, operations: list[Operation], revert: Revert | Non
 
     edited = apply(history.current.storyboard, operations, known_ids=history.scene_ids(),
                    takes_made=takes_made, clip_seconds=_clip_lengths(source.parent, settings))
-    return history.then(edited, "; ".join(map(describe, operations)), number)
+    return history.then(edited, "; ".join(op.describe() for op in operations), number)
 
 
 def published_storyboard(video: str, out: Path) -> Path:
