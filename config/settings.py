@@ -68,6 +68,10 @@ class Settings(BaseSettings):
     speech: ProviderChain = ["espeak"]
     image: ProviderChain = ["local"]
     video: ProviderChain = ["kenburns"]
+    # Embeds shots and references for the identity gate (tasks/gates.py).
+    embedding: ProviderChain = ["local"]
+    max_attempts: int = Field(3, ge=1, le=10, description="Paid attempts per keyframe or clip "
+                              "while its gate fails; then the best is published and flagged")
     # Per provider name: its Options, e.g. {"espeak": {"rate": 160}}.
     provider_options: dict[str, dict] = Field(default_factory=dict)
     # Per speech provider: speaker (or storyboard voice) → that provider's voice id.

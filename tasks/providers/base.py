@@ -7,6 +7,7 @@ produce different output: the version is part of every cache key it serves.
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from enum import Enum
 from pathlib import Path
@@ -23,12 +24,13 @@ class Modality(str, Enum):
     speech = "speech"
     image = "image"
     video = "video"
+    embedding = "embedding"
 
     @property
     def label(self) -> str:
         """What a user calls this modality's work."""
         return {"planner": "plans", "speech": "voices", "image": "pictures",
-                "video": "clips"}[self.value]
+                "video": "clips", "embedding": "shot checks"}[self.value]
 
 
 class Usage(BaseModel):
@@ -256,3 +258,38 @@ class ClipAnimator(Provider):
 
     @abstractmethod
     def animate(self, request: ClipRequest, workdir: Path) -> ClipResult: ...
+
+
+# Image embedding -------------------------------------------------------------------
+
+
+class EmbeddingRequest(BaseModel):
+    images: list[Path] = Field(min_length=1)  # PNGs
+
+
+class EmbeddingResult(BaseModel):
+    vectors: list[list[float]]  # one per image, in order; any length, the same for all
+    usage: Usage = Field(default_factory=Usage)
+
+
+class ImageEmbedder(Provider):
+    """Pictures as vectors whose cosine similarity says how alike they look: the identity gate
+    (tasks/gates.py) compares each shot with the references of the characters in it."""
+
+    modality = Modality.embedding
+    # The threshold judges the scores; it does not change them, so it stays out of keys and
+    # changing it pays for no embedding again.
+    transport_options = Provider.transport_options | {"threshold"}
+
+    class Options(Provider.Options):
+        # A shot whose best similarity to a character's references is under this fails.
+        threshold: float = Field(0.82, ge=0, le=1)
+
+    @abstractmethod
+    def embed(self, request: EmbeddingRequest) -> EmbeddingResult: ...
+
+    def similarity(self, shot: list[float], reference: list[float]) -> float:
+        """How much `shot` looks like `reference`, 0-1: their cosine similarity (clipped)."""
+        dot = sum(a * b for a, b in zip(shot, reference))
+        norms = math.sqrt(sum(a * a for a in shot) * sum(b * b for b in reference))
+        return max(0.0, min(1.0, dot / norms)) if norms else 0.0

@@ -40,6 +40,7 @@ def register_providers(register) -> None:
     from tasks.providers.espeak import EspeakSpeech
     from tasks.providers.gemini import GeminiImage, GeminiPlanner
     from tasks.providers.kenburns import KenBurnsAnimator
+    from tasks.providers.local_embedding import LocalEmbedding
     from tasks.providers.local_image import LocalImage
     from tasks.providers.local_planner import LocalPlanner
     from tasks.providers.openai_compatible import OpenAICompatiblePlanner
@@ -48,7 +49,7 @@ def register_providers(register) -> None:
 
     for provider in (LocalPlanner, EspeakSpeech, LocalImage, KenBurnsAnimator,
                      GeminiPlanner, OpenAICompatiblePlanner, GeminiImage, ReplicateImage,
-                     ElevenLabsSpeech, VeoAnimator, ReplicateAnimator):
+                     ElevenLabsSpeech, VeoAnimator, ReplicateAnimator, LocalEmbedding):
         register(provider)
 
 
