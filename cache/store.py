@@ -92,7 +92,15 @@ class KeptManifest:
         return self.manifest.get("video")
 
     def node_keys(self) -> set[str]:
-        return {node["key"] for node in self.manifest.get("nodes", []) if node.get("key")}
+        """The nodes it was made of, and its shots' other attempts and gates."""
+        keys = set()
+        for node in self.manifest.get("nodes", []):
+            keys.update([node["key"]] if node.get("key") else [])
+            review = node.get("review") or {}
+            keys.update(key for attempt in review.get("attempts", [])
+                        for key in (attempt["key"], attempt["gate_key"]))
+            keys.update([review["approval_key"]] if review.get("approval_key") else [])
+        return keys
 
     def digests(self) -> set[str]:
         return {digest for node in self.manifest.get("nodes", [])

@@ -552,10 +552,12 @@ def main() -> None:
 
 # Last: they use the option types and helpers above.
 from flows.cli_scenes import history_command, revert, scene_app  # noqa: E402
+from flows.cli_review import review  # noqa: E402
 
 app.add_typer(scene_app, name="scene")
 app.command("history")(history_command)
 app.command()(revert)
+app.command()(review)
 
 if __name__ == "__main__":
     main()

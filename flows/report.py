@@ -60,6 +60,12 @@ def summary_artifacts(summary: RenderSummary, settings: Settings) -> None:
             f"a full rerun would have cost ${full:.4f}.", "", *warnings,
             *([""] if warnings else []), *rows]),
         description="What this run generated, reused and paid")
+    if summary.review:
+        create_table_artifact(table=[{**row, "identity": json.dumps(row["identity"]),
+                                      "reasons": "; ".join(row["reasons"])}
+                                     for row in summary.review],
+                              description="Shots to review: still failing their gate after "
+                                          "their attempts (`reelflow review`)")
     create_link_artifact(link=summary.url or _api_link(settings) or summary.video.resolve().as_uri(),
                          link_text=f"{manifest['title']}: video", description="The published video")
     # The one table of a run: where its video is, for the HTTP API (flows/api/jobs.py).

@@ -18,7 +18,7 @@ from tasks.ffmpeg import INTERMEDIATE_VIDEO_ARGS, MediaError, probe, run_ffmpeg
 from tasks.nodes import Generator, Node
 from tasks.prompts import scene_prompt
 from tasks.providers.base import BrokenOutput, ClipAnimator, ClipRequest, Usage
-from tasks.storyboard import Storyboard, take_params
+from tasks.storyboard import TAKE_PARAMS, Storyboard, take_params
 
 if TYPE_CHECKING:
     from tasks.graph import Step, Upstream
@@ -32,10 +32,11 @@ def describe(step: Step, storyboard: Storyboard, settings: Settings, animator: C
     image = upstream[f"{scene.id}-image"]["image"]
     aspect = animator.fit_aspect(storyboard.aspect)
     width, height = aspect.size(settings.short_side)
-    params = dict(prompt=scene_prompt(scene, storyboard) if animator.uses_prompt else "",
+    prompt = "\n".join(filter(None, [scene_prompt(scene, storyboard), step.correction]))
+    params = dict(prompt=prompt if animator.uses_prompt else "",
                   motion=scene.camera, duration=animator.fit_duration(scene.duration),
                   width=width, height=height, fps=settings.fps, aspect=aspect)
-    params.update(take_params(scene.takes.clip))
+    params.update(take_params(scene.takes.clip, attempt=step.attempt))
     if not animator.exact_length:  # then any length it makes is kept (tasks/checks.py)
         params["any_length"] = True
     node = Node.served_by(animator, id=step.id, kind="clip", version=CLIP_VERSION,
@@ -45,7 +46,7 @@ def describe(step: Step, storyboard: Storyboard, settings: Settings, animator: C
                           expected=Usage(video_seconds=params["duration"]))
 
     def generate(workdir):
-        asked = {name: value for name, value in params.items() if name != "take"}
+        asked = {name: value for name, value in params.items() if name not in TAKE_PARAMS}
         request = ClipRequest(image=open_store(settings.store).blob_path(image.digest), **asked)
         result = animator.animate(request, workdir)
         return {"clip": (conformed(result.video, request, result.usage), "video/mp4")}, \

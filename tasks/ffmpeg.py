@@ -23,13 +23,15 @@ def ffmpeg_exe() -> str:
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 
-def run_ffmpeg(args: list[str], *, what: str) -> None:
-    """Run ffmpeg with `args`; raise MediaError naming `what` with ffmpeg's last words."""
-    command = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", *args]
+def run_ffmpeg(args: list[str], *, what: str, log: str = "error") -> str:
+    """Run ffmpeg with `args` and return what it logged at `log` level (filters such as
+    blackdetect report at "info"); raise MediaError naming `what` with ffmpeg's last words."""
+    command = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", log, "-y", *args]
     completed = subprocess.run(command, capture_output=True, text=True, errors="replace")
     if completed.returncode != 0:
         tail = " | ".join(completed.stderr.strip().splitlines()[-5:])
         raise MediaError(f"ffmpeg failed to {what}: {tail or 'no message'}")
+    return completed.stderr
 
 
 @dataclass(frozen=True)

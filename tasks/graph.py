@@ -17,7 +17,7 @@ from prefect.states import Cancelled, State
 
 from cache.store import Artifact
 from config.settings import Settings
-from tasks import checks, clips, compose, images, references, speech, sprites
+from tasks import checks, clips, compose, gates, images, references, speech, sprites
 from tasks.nodes import (
     Check,
     Generator,
@@ -51,6 +51,8 @@ class Kind:
     check: Check | None = None
     # A picture to stand in when every provider of the chain failed: the run goes on.
     placeholder: bool = False
+    # A shot: measured by a gate and made again while it fails (tasks/gates.py).
+    gated: bool = False
 
 
 KINDS = {kind.name: kind for kind in [
@@ -59,8 +61,8 @@ KINDS = {kind.name: kind for kind in [
     Kind("sprite", "sprites", None, sprites.describe),
     Kind("tts", "voices", Modality.speech, speech.describe, checks.speech),
     Kind("image", "keyframes", Modality.image, images.describe, checks.picture,
-         placeholder=True),
-    Kind("clip", "clips", Modality.video, clips.describe, checks.clip),
+         placeholder=True, gated=True),
+    Kind("clip", "clips", Modality.video, clips.describe, checks.clip, gated=True),
     Kind("segment", "segments", None, compose.describe_segment),
     Kind("compose", "compose", None, compose.describe),
 ]}
@@ -75,6 +77,9 @@ class Step:
     scene: str | None = None
     subject: str | None = None  # a character or location id, or a line's index
     needs: tuple[str, ...] = ()
+    # A shot made again after its gate failed: which attempt, and what the prompt adds.
+    attempt: int = 1
+    correction: str = ""
 
 
 def video_graph(storyboard: Storyboard) -> list[Step]:
@@ -90,10 +95,13 @@ def video_graph(storyboard: Storyboard) -> list[Step]:
                           needs=() if drawn else (f"ref-{member}",)))
     lines = [Step(speech.line_id(scene, number), "tts", scene.id, str(number))
              for scene in scenes for number in range(1, len(scene.lines) + 1)]
-    keyframes = [Step(f"{scene.id}-image", "image", scene.id, needs=tuple(
-        f"ref-{subject.id}" for subject in storyboard.drawn_from(scene))) for scene in scenes]
-    motion = [Step(f"{scene.id}-clip", "clip", scene.id, needs=(f"{scene.id}-image",))
-              for scene in scenes]
+    def drawn_from(scene):  # a shot is drawn from these, and its gate compares it with them
+        return tuple(f"ref-{subject.id}" for subject in storyboard.drawn_from(scene))
+
+    keyframes = [Step(f"{scene.id}-image", "image", scene.id, needs=drawn_from(scene))
+                 for scene in scenes]
+    motion = [Step(f"{scene.id}-clip", "clip", scene.id,
+                   needs=(f"{scene.id}-image", *drawn_from(scene))) for scene in scenes]
     # A segment needs its scenes and the one before it (whose tail fades into its first).
     segments, before = [], None
     for group in compose.segments(storyboard):
@@ -116,10 +124,18 @@ def preferred(settings: Settings, kind: Kind) -> Provider | None:
 def run_step(step: Step, upstream: dict[str, NodeOutcome], storyboard: Storyboard,
              settings: Settings) -> NodeOutcome:
     """The node of `step`: stored, or made by the first provider of its chain that can; for a
-    picture no provider could make, a placeholder."""
+    picture no provider could make, a placeholder; for a shot, the best of its attempts at
+    passing its gate."""
     kind = KINDS[step.kind]
     outputs = {node_id: outcome.record.outputs for node_id, outcome in upstream.items()}
+    if kind.gated:
+        return gates.gated(step, storyboard, settings, outputs, lambda attempt: _made(
+            kind, attempt, storyboard, settings, outputs))
+    return _made(kind, step, storyboard, settings, outputs)
 
+
+def _made(kind: Kind, step: Step, storyboard: Storyboard, settings: Settings,
+          outputs: Upstream) -> NodeOutcome:
     def described(provider):
         return kind.describe(step, storyboard, settings, provider, outputs)
 

@@ -11,7 +11,7 @@ from config.settings import Settings
 from tasks.nodes import Generator, Node
 from tasks.prompts import scene_prompt
 from tasks.providers.base import ImageGenerator, ImageReference, ImageRequest, Usage
-from tasks.storyboard import Character, Storyboard, take_params
+from tasks.storyboard import TAKE_PARAMS, Character, Storyboard, take_params
 
 if TYPE_CHECKING:
     from tasks.graph import Step, Upstream
@@ -27,9 +27,10 @@ def describe(step: Step, storyboard: Storyboard, settings: Settings, generator: 
     # depends on the references' bytes.
     subjects = storyboard.drawn_from(scene) if generator.accepts_reference_images else []
     references = [upstream[f"ref-{subject.id}"]["image"].digest for subject in subjects]
-    params = dict(prompt=scene_prompt(scene, storyboard), style=storyboard.style, width=width,
-                  height=height, seed=storyboard.seed, aspect=storyboard.aspect.value)
-    params.update(take_params(scene.takes.image, storyboard.seed))
+    prompt = "\n".join(filter(None, [scene_prompt(scene, storyboard), step.correction]))
+    params = dict(prompt=prompt, style=storyboard.style, width=width, height=height,
+                  seed=storyboard.seed, aspect=storyboard.aspect.value)
+    params.update(take_params(scene.takes.image, storyboard.seed, step.attempt))
     if generator.draws_text:  # else never sent, so an edit of the text redraws nothing
         params["text"] = scene.on_screen_text
     node = Node.served_by(generator, id=step.id, kind="image", version=IMAGE_VERSION,
@@ -38,7 +39,7 @@ def describe(step: Step, storyboard: Storyboard, settings: Settings, generator: 
 
     def generate(workdir):
         store = open_store(settings.store)
-        asked = {name: value for name, value in params.items() if name != "take"}
+        asked = {name: value for name, value in params.items() if name not in TAKE_PARAMS}
         result = generator.generate(ImageRequest(**asked, references=[
             ImageReference(path=store.blob_path(digest), name=subject.name or subject.id,
                            subject="character" if isinstance(subject, Character) else "location")

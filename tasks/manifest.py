@@ -9,6 +9,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from tasks.nodes import NodeKind, NodeOutcome, Status
+from tasks.review import ShotReview, drift, review_rows
 
 MANIFEST_VERSION = 1
 
@@ -27,6 +28,7 @@ class ManifestNode(BaseModel):
     saved_usd: float  # what reuse saved this run
     seconds: float
     fallbacks: list[str] = []  # why preferred providers did not serve it
+    review: ShotReview | None = None  # a shot's gate over its attempts (tasks/gates.py)
 
     @classmethod
     def of(cls, outcome: NodeOutcome) -> ManifestNode:
@@ -37,7 +39,7 @@ class ManifestNode(BaseModel):
             params=record.parts["params"],
             outputs={name: artifact.digest for name, artifact in record.outputs.items()},
             cost_usd=outcome.cost_usd, saved_usd=outcome.saved_usd, seconds=outcome.seconds,
-            fallbacks=outcome.fallbacks,
+            fallbacks=outcome.fallbacks, review=outcome.review,
         )
 
 
@@ -107,12 +109,18 @@ class RenderSummary(BaseModel):
     cost_usd: float
     saved_usd: float
     warnings: list[str] = []
+    # Shots still failing their gate after their attempts: a person should look (`reelflow
+    # review`), and the share of shots whose likeness drifted (tasks/review.py).
+    review: list[dict] = []
+    drift: dict = {}
 
     @classmethod
     def of(cls, folder: Path, manifest: Manifest) -> RenderSummary:
+        shown = manifest.model_dump(mode="json")
         return cls(
             video=folder / "video.mp4", storyboard=folder / "storyboard.json",
             manifest=folder / "manifest.json", url=manifest.url,
+            review=review_rows(shown), drift=drift(shown),
             nodes=[SummaryNode(**node.model_dump(include=set(SummaryNode.model_fields)))
                    for node in manifest.nodes],
             **manifest.model_dump(include={"generated", "cached", "placeholders", "cost_usd",

@@ -28,6 +28,7 @@ from config.settings import Settings
 from tasks import budget, jobs, stopping
 from tasks.providers import billing, registry
 from tasks.providers.base import BrokenOutput, Modality, Provider, Usage
+from tasks.review import ShotReview
 from tasks.stopping import Stopped
 
 # "plan" and "publish", and the kinds of the video graph (tasks/graph.py).
@@ -61,17 +62,20 @@ class NodeOutcome(BaseModel):
     seconds: float
     fallbacks: list[str] = []  # why preferred providers did not serve this node
     rejected_usd: float = 0.0  # billed for replies that failed their checks, by any provider
+    review: ShotReview | None = None  # a shot's gate over its attempts (tasks/gates.py)
 
     @property
     def cost_usd(self) -> float:
-        """What this run paid for the node, unusable replies included."""
+        """What this run paid for the node, unusable replies, other attempts and gates
+        included."""
         made = self.record.cost_usd if self.status == "generated" else 0.0
-        return round(made + self.rejected_usd, 6)
+        return round(made + self.rejected_usd + (self.review.cost_usd if self.review else 0), 6)
 
     @property
     def saved_usd(self) -> float:
-        """What reusing it saved."""
-        return self.record.cost_usd if self.status == "cached" else 0.0
+        """What reusing it (and its other attempts and gates) saved."""
+        reused = self.record.cost_usd if self.status == "cached" else 0.0
+        return round(reused + (self.review.saved_usd if self.review else 0), 6)
 
     def output(self, name: str) -> Artifact:
         return self.record.outputs[name]

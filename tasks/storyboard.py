@@ -257,16 +257,22 @@ class Takes(_Strict):
     speech: int = Field(1, ge=1, le=MAX_TAKES)
 
 
-def take_params(take: int, seed: int | None = None) -> dict:
-    """What a take adds to its node's params: nothing for take 1 (so a storyboard without
-    takes keeps its keys), else the take and, for a provider that takes one, its own seed."""
-    if take == 1:
-        return {}
-    return {"take": take} if seed is None else {"take": take, "seed": take_seed(seed, take)}
+TAKE_PARAMS = ("take", "attempt")  # in a node's params for its key, never sent to a provider
 
 
-def take_seed(seed: int, take: int) -> int:
-    return (seed + (take - 1) * 1_000_003) % 2**31
+def take_params(take: int, seed: int | None = None, attempt: int = 1) -> dict:
+    """What a take, and an attempt at it after a failed gate (tasks/gates.py), add to their
+    node's params: nothing for the first attempt at take 1 (so a storyboard without takes keeps
+    its keys), else the take and attempt and, for a provider that takes one, their own seed."""
+    added = {name: number for name, number in (("take", take), ("attempt", attempt))
+             if number > 1}
+    if added and seed is not None:
+        added["seed"] = take_seed(seed, take, attempt)
+    return added
+
+
+def take_seed(seed: int, take: int, attempt: int = 1) -> int:
+    return (seed + (take - 1) * 1_000_003 + (attempt - 1) * 7_919) % 2**31
 
 
 class Trim(_Strict):

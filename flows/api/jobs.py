@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl, StringConstraints, m
 from flows.choices import ProfileName, StyleName
 from flows.options import RenderOptions
 from flows.report import SUMMARY
+from tasks.review import drift, review_rows
 from flows.editing import Operation, Revert
 from tasks.storyboard import MAX_SCENES, Aspect, Storyboard
 
@@ -154,6 +155,10 @@ class Job(BaseModel):
     saved_usd: float | None = None
     generated: int | None = None
     cached: int | None = None
+    # Shots still failing their gate after their attempts, and the share that drifted
+    # (tasks/review.py); `reelflow review` approves or rejects them.
+    review: list[dict] | None = None
+    drift: dict | None = None
     error: str | None = None
 
 
@@ -263,6 +268,8 @@ async def document(client: PrefectClient, run: FlowRun, video_url: str) -> Job:
     elif status is Status.finished:
         found = await summary(client, run)
     published = found or {}
+    manifest = published_file(found, "manifest")
+    shots = json.loads(manifest.read_text()) if manifest else None
     return Job(
         id=str(run.id), status=status, progress=progress, created_at=run.created,
         started_at=run.start_time, finished_at=run.end_time if is_over(run) else None,
@@ -270,6 +277,7 @@ async def document(client: PrefectClient, run: FlowRun, video_url: str) -> Job:
         gcs_uri=published.get("gcs_uri"), cost_usd=published.get("cost_usd"),
         saved_usd=published.get("saved_usd"), generated=published.get("generated"),
         cached=published.get("cached"),
+        review=review_rows(shots) if shots else None, drift=drift(shots) if shots else None,
         error=run.state.message if status is Status.failed and run.state else None)
 
 

@@ -242,6 +242,9 @@ class ClipAnimator(Provider):
     # False: the model picks its clips' length itself, so a clip is not held to the asked one.
     exact_length: ClassVar[bool] = True
     uses_prompt: ClassVar[bool] = True  # False: the visual prompt does not shape its clips
+    # False: it moves a camera over the keyframe, so a static camera makes a still (which the
+    # gate does not call frozen).
+    animates: ClassVar[bool] = True
     max_duration: ClassVar[float | None] = None
     aspects: ClassVar[frozenset[Aspect]] = frozenset(Aspect)
 

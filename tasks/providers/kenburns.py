@@ -41,6 +41,7 @@ class KenBurnsAnimator(ClipAnimator):
     name = "kenburns"
     version = 2  # 2: pans never enlarge past MAX_PAN_ZOOM (a step rounded up could reach 1.3)
     uses_prompt = False  # it moves the keyframe; a prompt edit that keeps the picture keeps the clip
+    animates = False
 
     class Options(ClipAnimator.Options):
         model: str = "ffmpeg"

@@ -1,0 +1,210 @@
+"""The gate after every keyframe and clip: a shot is measured, never asked about.
+
+- **Identity**: the shot (a keyframe, or frames sampled from a clip) and the references of the
+  characters in its scene are embedded by the embedding chain's provider; a character's score is
+  its best similarity to the shot. Under the provider's threshold, the shot fails.
+- **Technical**: not a single colour; a clip shows no black stretch over 0.5 s and no frozen one
+  over 1 s (ffmpeg's blackdetect and freezedetect). Size, frame rate and length are held by
+  tasks/checks.py before a shot is stored at all.
+
+The gate is a node: its key is the shot's digest, the references' digests and the embedder, and
+it stores the measures, so a rerun never pays for a check twice. The verdict is judged from the
+measures on every run, so a changed threshold pays for nothing. A shot that fails is made again
+as its next attempt (part of its key, so every attempt is paid once and kept), with a prompt
+that says what was wrong, up to `max_attempts`; then the best attempt is used and flagged for a
+person (`reelflow review`). A person's approval is kept by the shot's digest.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PIL import Image, ImageStat
+from pydantic import BaseModel
+
+from cache import open_store
+from config.settings import Settings
+from tasks.ffmpeg import probe, run_ffmpeg
+from tasks.nodes import Node, NodeOutcome, produce, provider_chain
+from tasks.providers import registry
+from tasks.providers.base import EmbeddingRequest, ImageEmbedder, Modality, Usage
+from tasks.review import Attempt, ShotReview, approval_key, approved
+from tasks.storyboard import Storyboard
+
+if TYPE_CHECKING:
+    from tasks.graph import Step, Upstream
+
+GATE_VERSION = 1
+BLACK_SECONDS = 0.5  # a longer black stretch fails a clip
+FROZEN_SECONDS = 1.0  # a longer frozen stretch fails a clip
+SAMPLED = (0.1, 0.5, 0.9)  # where a clip is looked at, as shares of its length
+FLAT = 2.0  # a picture whose every channel varies less than this (0-255) is one colour
+
+
+class Measures(BaseModel):
+    """What a gate node stores about one shot."""
+
+    identity: dict[str, float] = {}  # character id → its best similarity to the shot
+    problems: list[str] = []  # technical faults, in words
+
+
+Shoot = Callable[["Step"], NodeOutcome]
+
+
+def gated(step: Step, storyboard: Storyboard, settings: Settings, upstream: Upstream,
+          shoot: Shoot) -> NodeOutcome:
+    """The shot `shoot(step)` makes, gated: made again while it fails, up to `max_attempts`."""
+    store = open_store(settings.store)
+    attempts: list[Attempt] = []
+    outcomes: list[NodeOutcome] = []
+    cost = saved = 0.0
+    threshold = 0.0
+    accepted = None  # the attempt a person approved
+    for number in range(1, settings.max_attempts + 1):
+        shot = shoot(replace(step, attempt=number, correction=_correction(attempts)))
+        if shot.status == "placeholder":  # no provider could make it: nothing to measure
+            return shot
+        gate = produce(settings, Modality.embedding, lambda embedder: describe(
+            step, storyboard, embedder, shot, upstream, settings))
+        cost, saved = cost + gate.cost_usd, saved + gate.saved_usd
+        threshold = _threshold(settings, gate)
+        measures = Measures.model_validate_json(store.read_bytes(gate.output("report")))
+        digest = next(iter(shot.record.outputs.values())).digest
+        attempt = Attempt(number=number, key=shot.record.key, digest=digest,
+                          gate_key=gate.record.key, identity=measures.identity,
+                          reasons=judge(measures, threshold, storyboard))
+        again = any(earlier.digest == digest for earlier in attempts)
+        attempts.append(attempt)
+        outcomes.append(shot)
+        if attempt.reasons and approved(store, digest):
+            accepted = attempt
+        if not attempt.reasons or accepted or again:
+            break  # passed, accepted by a person, or a provider that makes the same shot again
+    chosen = accepted or min(attempts, key=_badness)
+    for attempt, outcome in zip(attempts, outcomes):
+        if attempt is not chosen:
+            cost, saved = cost + outcome.cost_usd, saved + outcome.saved_usd
+    review = ShotReview(threshold=threshold, attempts=attempts, chosen=chosen.number,
+                        approval_key=approval_key(chosen.digest) if accepted else None,
+                        cost_usd=round(cost, 6), saved_usd=round(saved, 6))
+    return outcomes[chosen.number - 1].model_copy(update={"review": review})
+
+
+def judge(measures: Measures, threshold: float, storyboard: Storyboard) -> list[str]:
+    """Why a shot fails, in words; none when it passes."""
+    unlike = [f"{storyboard.character(member).name} looks unlike their reference (similarity "
+              f"{score:.2f}, needs {threshold:.2f})"
+              for member, score in measures.identity.items() if score < threshold]
+    return [*measures.problems, *unlike]
+
+
+def describe(step: Step, storyboard: Storyboard, embedder: ImageEmbedder, shot: NodeOutcome,
+             upstream: Upstream, settings: Settings) -> tuple[Node, Callable]:
+    """The gate node of a shot: its measures, from the shot's bytes and its cast's references."""
+    scene = storyboard.scene(step.scene)
+    name, artifact = next(iter(shot.record.outputs.items()))
+    references = {member: upstream[f"ref-{member}"]["image"].digest for member in scene.cast}
+    # A camera move over a still keyframe that is asked to hold still is a still, not a freeze.
+    still = shot.record.parts["params"].get("motion") == "static" and not _animates(shot)
+    frozen = None if still else FROZEN_SECONDS
+    looks = 1 if name == "image" else len(SAMPLED)
+    params = {"shot": name, "black_seconds": BLACK_SECONDS, "frozen_seconds": frozen}
+    node = Node.served_by(embedder, id=f"{step.id}-gate", kind="gate", version=GATE_VERSION,
+                          scene=scene.id, params=params,
+                          inputs={"shot": artifact.digest, **{f"reference-{member}": digest
+                                                               for member, digest in
+                                                               references.items()}},
+                          expected=Usage(images=(looks + len(references)) if references else 0))
+
+    def measure(workdir: Path):
+        store = open_store(settings.store)
+        path = store.blob_path(artifact.digest)
+        if name == "image":
+            frames, problems = [path], []
+        else:
+            frames = _sample(path, workdir)
+            problems = _motion_problems(path, frozen)
+        if all(_one_colour(frame) for frame in frames):
+            problems.append(f"the {'picture' if name == 'image' else 'clip'} is a single colour")
+        identity, usage = {}, Usage()
+        if references:
+            members = list(references)
+            result = embedder.embed(EmbeddingRequest(images=[
+                *frames, *(store.blob_path(references[member]) for member in members)]))
+            shots, refs = result.vectors[:len(frames)], result.vectors[len(frames):]
+            identity = {member: round(max(embedder.similarity(vector, reference)
+                                          for vector in shots), 4)
+                        for member, reference in zip(members, refs)}
+            usage = result.usage
+        measures = Measures(identity=identity, problems=problems)
+        return {"report": (measures.model_dump_json().encode(), "application/json")}, usage
+
+    return node, measure
+
+
+def _badness(attempt: Attempt) -> tuple:
+    """Fewest faults first, then the closest likeness, then the earliest."""
+    return (len(attempt.reasons), -min(attempt.identity.values(), default=1.0), attempt.number)
+
+
+def _correction(attempts: list[Attempt]) -> str:
+    """What the next attempt's prompt adds: what was wrong with the last one."""
+    if not attempts:
+        return ""
+    return (f"Correction (attempt {len(attempts) + 1}): {'; '.join(attempts[-1].reasons)}. "
+            "Keep every character exactly as in their reference picture.")
+
+
+def _threshold(settings: Settings, gate: NodeOutcome) -> float:
+    """The threshold of the embedder that measured the gate (a fallback has its own scale)."""
+    for embedder in provider_chain(settings, Modality.embedding):
+        if (embedder.name, embedder.model) == (gate.record.provider, gate.record.model):
+            return embedder.options.threshold
+    return provider_chain(settings, Modality.embedding)[0].options.threshold
+
+
+def _animates(shot: NodeOutcome) -> bool:
+    """Whether the clip's provider moves what the keyframe shows, not only the camera over it."""
+    animators = [p for p in registry.named(shot.record.provider) if p.modality is Modality.video]
+    return not animators or animators[0].animates
+
+
+def _sample(clip: Path, workdir: Path) -> list[Path]:
+    """Frames at SAMPLED shares of the clip, as PNGs."""
+    length = probe(clip).duration
+    frames = []
+    for index, share in enumerate(SAMPLED):
+        frame = workdir / f"frame-{index}.png"
+        run_ffmpeg(["-ss", f"{length * share:.3f}", "-i", str(clip), "-frames:v", "1",
+                    str(frame)], what="sample a frame of the clip")
+        frames.append(frame)
+    return frames
+
+
+def _motion_problems(clip: Path, frozen: float | None) -> list[str]:
+    """Black stretches over BLACK_SECONDS and frozen ones over `frozen` seconds."""
+    filters = f"blackdetect=d={BLACK_SECONDS}:pix_th=0.10"
+    if frozen is not None:
+        filters += f",freezedetect=n=-60dB:d={frozen}"
+    log = run_ffmpeg(["-i", str(clip), "-map", "0:v:0", "-vf", filters, "-f", "null", "-"],
+                     what="look for black and frozen stretches", log="info")
+    black = [(float(start), float(end)) for start, end in re.findall(
+        r"black_start:\s*([\d.]+)\s+black_end:\s*([\d.]+)", log)]
+    problems = [f"black for {end - start:.1f} s from {start:.1f} s" for start, end in black]
+    starts = [float(start) for start in re.findall(r"freeze_start:\s*([\d.]+)", log)]
+    ends = [float(end) for end in re.findall(r"freeze_end:\s*([\d.]+)", log)]
+    length = probe(clip).duration
+    for start, end in zip(starts, [*ends, length]):  # a freeze to the end reports no end
+        if not any(black_start <= start and end <= black_end + 0.05
+                   for black_start, black_end in black):  # black is still by nature
+            problems.append(f"frozen for {end - start:.1f} s from {start:.1f} s")
+    return problems
+
+
+def _one_colour(frame: Path) -> bool:
+    with Image.open(frame) as picture:
+        return max(ImageStat.Stat(picture.convert("RGB")).stddev) < FLAT

@@ -1,0 +1,251 @@
+"""The gate after every keyframe and clip, through real renders: a shot unlike its cast, black,
+frozen or one colour is made again with a prompt that says why, at most `max_attempts` times,
+then published and flagged for a person; approvals hold across renders; a rerun pays nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from cache import open_store
+from cache.keys import file_digest
+from config.bible import cast_and_places
+from config.settings import load_settings
+from flows.video import render_storyboard
+from tasks.ffmpeg import run_ffmpeg
+from tasks.providers.base import ClipAnimator, ClipRequest, ClipResult, EmbeddingResult, Usage
+from tasks.providers.local_embedding import LocalEmbedding
+from tasks.providers.local_image import LocalImage
+from tasks.providers.local_planner import LocalPlanner
+from tasks.review import ShotReview
+from tasks.storyboard import Storyboard, VideoRequest
+from tests.test_cli_input import run
+from tests.test_pipeline import use_prices
+
+pytestmark = pytest.mark.usefixtures("prefect_api_url", "workspace")
+
+
+def story(scenes: int) -> Storyboard:
+    characters, _ = cast_and_places(load_settings(), ["mira", "otto"])
+    return LocalPlanner().plan(VideoRequest(topic="a kite festival", scenes=scenes,
+                                            characters=characters)).storyboard
+
+
+def review_of(summary, node_id: str) -> ShotReview:
+    node = next(n for n in json.loads(summary.manifest.read_text())["nodes"] if n["id"] == node_id)
+    return ShotReview.model_validate(node["review"])
+
+
+def generated(summary) -> set[str]:
+    return {node.id for node in summary.nodes if node.status == "generated"}
+
+
+@pytest.fixture
+def scripted(register_provider, monkeypatch, tmp_path):
+    """The offline embedder, except that the pictures a test names embed to nothing (unlike
+    anyone); it counts what it is asked to embed, and charges for it."""
+
+    class Scripted(LocalEmbedding):
+        name = "scripted"
+        unlike: set[str] = set()  # digests of pictures no character is like
+        unlike_shots = False  # every picture that is not square: keyframes and frames
+        calls: list[int] = []
+
+        def embed(self, request):
+            self.calls.append(len(request.images))
+            vectors = super().embed(request).vectors
+            return EmbeddingResult(usage=Usage(images=len(vectors)), vectors=[
+                [0.0] * len(vector) if self.is_unlike(path) else vector
+                for path, vector in zip(request.images, vectors)])
+
+        def is_unlike(self, path: Path) -> bool:
+            if file_digest(path) in self.unlike:
+                return True
+            from PIL import Image
+
+            with Image.open(path) as picture:
+                return self.unlike_shots and picture.width != picture.height
+
+    class Counting(LocalImage):
+        name = "counting"
+        calls: list[str] = []
+
+        def generate(self, request):
+            self.calls.append(request.prompt)
+            return super().generate(request)
+
+    register_provider(Scripted)
+    register_provider(Counting)
+    monkeypatch.setenv("REELFLOW_EMBEDDING", "scripted")
+    monkeypatch.setenv("REELFLOW_IMAGE", "counting")
+    use_prices(monkeypatch, tmp_path, lambda prices: prices.update(
+        scripted={"strong-colours": {"per_image": 0.001}},
+        counting={"procedural": {"per_image": 0.04}}))
+    return Scripted, Counting
+
+
+def test_a_keyframe_unlike_its_cast_is_made_again_with_the_reason_and_passes(
+        scripted, monkeypatch):
+    embedder, painter = scripted
+    board = story(3)
+    monkeypatch.setenv("REELFLOW_EMBEDDING", "local")  # which keyframe to fail is known after
+    first = render_storyboard(board)
+    drifting = next(n for n in json.loads(first.manifest.read_text())["nodes"]
+                    if n["id"] == "s002-image")
+    embedder.unlike = {drifting["outputs"]["image"]}
+    monkeypatch.setenv("REELFLOW_EMBEDDING", "scripted")
+    painter.calls.clear()
+
+    summary = render_storyboard(board.model_copy(update={"title": board.title + "!"}))
+
+    review = review_of(summary, "s002-image")
+    assert [len(attempt.reasons) for attempt in review.attempts] == [2, 0]
+    assert review.attempts[0].reasons[0].startswith("Mira looks unlike their reference")
+    assert (review.chosen, review.flagged, summary.review) == (2, False, [])
+    # The second attempt was asked with the reason, drawn from the cast's references.
+    assert len(painter.calls) == 1 and "Correction (attempt 2): Mira looks unlike" in painter.calls[0]
+    second = open_store(os.environ["REELFLOW_STORE"]).lookup(review.attempts[1].key)
+    assert sorted(second.parts["inputs"]) == ["reference-0", "reference-1"]
+    assert {"s002-image", "s002-clip"} <= generated(summary)
+    assert not {"s001-image", "s003-image", "s001-clip", "s003-clip"} & generated(summary)
+    assert summary.drift["first_attempt"] > 0 and summary.drift["after_retries"] == 0
+
+    embedder.calls.clear()
+    painter.calls.clear()
+    again = render_storyboard(board.model_copy(update={"title": board.title + "!"}))
+    assert (embedder.calls, painter.calls, generated(again)) == ([], [], set())
+    assert review_of(again, "s002-image").chosen == 2
+
+
+def test_a_shot_that_never_passes_is_paid_max_attempts_then_flagged_approved_and_rejected(
+        scripted, cli_env):
+    embedder, painter = scripted
+    embedder.unlike_shots = True
+    board = story(1)
+
+    summary = render_storyboard(board)
+
+    assert len(painter.calls) == 3  # max_attempts, each paid once
+    review = review_of(summary, "s001-image")
+    assert (len(review.attempts), review.flagged) == (3, True)
+    assert {row["id"] for row in summary.review} == {"s001-image", "s001-clip"}
+    assert summary.drift == {"shots": 2, "first_attempt": 1.0, "after_retries": 1.0}
+    images = [n for n in summary.nodes if n.kind == "image"]
+    assert images[0].cost_usd >= 3 * 0.04
+    folder = str(summary.video.parent)
+    env = {name: value for name, value in cli_env.items() if name not in
+           ("REELFLOW_EMBEDDING", "REELFLOW_IMAGE")}
+
+    listed = run(["review", folder], env)
+    assert listed.returncode == 0, listed.stderr
+    assert "s001-image  attempt" in listed.stdout and "mira 0.00" in listed.stdout
+    approved = run(["review", folder, "--approve", "s001-clip"], env)
+    assert approved.returncode == 0, approved.stderr
+
+    painter.calls.clear()
+    again = render_storyboard(board)
+    assert painter.calls == []
+    assert {row["id"] for row in again.review} == {"s001-image"}  # the clip is approved
+    assert review_of(again, "s001-clip").approved
+
+    twice = run(["review", folder, "--approve", "s001-clip"], env)
+    assert twice.returncode == 2
+    assert twice.stderr.strip().endswith(
+        "review --approve: 's001-clip' is not a flagged shot of this video (flagged: s001-image)")
+
+    rejected = run(["review", folder, "--reject", "s001-image", "--json"], env)
+    assert rejected.returncode == 0, rejected.stderr
+    taken = json.loads(rejected.stdout)
+    retaken = Storyboard.model_validate_json(Path(taken["storyboard"]).read_text())
+    assert retaken.scenes[0].takes.image == 2
+    made = {n["id"] for n in taken["nodes"] if n["status"] == "generated"}
+    assert {"s001-image", "s001-clip"} <= made and not any("tts" in n for n in made)
+
+
+class Faulty(ClipAnimator):
+    """A moving test pattern with a fault: `black` for its first second (gone once a
+    correction is asked for), or `frozen` for 1.5 s in every attempt."""
+
+    name = "faulty"
+    fault = "black"
+    calls: list[str] = []
+
+    class Options(ClipAnimator.Options):
+        model: str = "pattern"
+
+    def animate(self, request: ClipRequest, workdir: Path) -> ClipResult:
+        self.calls.append(request.prompt)
+        video = workdir / "faulty.mp4"
+        size = f"{request.width}x{request.height}"
+        corrected = "Correction" in request.prompt
+        fault = {"black": "null" if corrected else "drawbox=c=black:t=fill:enable='lt(t,1)'",
+                 "frozen": f"loop=loop={request.fps * 3 // 2}:size=1:start={request.fps},"
+                           f"setpts=N/{request.fps}/TB,trim=duration={request.duration}"
+                 }[self.fault]
+        tint = f"hue=h={40 * len(self.calls)}"  # a new clip each time
+        run_ffmpeg(["-f", "lavfi", "-i", f"testsrc=size={size}:rate={request.fps}:"
+                    f"duration={request.duration}", "-vf", f"{tint},{fault}", "-pix_fmt", "yuv420p",
+                    str(video)], what="make a faulty clip")
+        return ClipResult(video=video, usage=Usage(video_seconds=request.duration))
+
+
+@pytest.mark.parametrize("fault, attempts, reason", [
+    ("black", 2, r"black for 1\.0 s from 0\.0 s"),
+    ("frozen", 3, r"frozen for 1\.[5-7] s from (0\.9|1\.0) s"),
+])
+def test_black_and_frozen_clips_are_caught_and_made_again(
+        fault, attempts, reason, register_provider, monkeypatch, tmp_path):
+    register_provider(Faulty)
+    monkeypatch.setattr(Faulty, "fault", fault)
+    monkeypatch.setattr(Faulty, "calls", [])
+    monkeypatch.setenv("REELFLOW_VIDEO", "faulty")
+    use_prices(monkeypatch, tmp_path, lambda prices: prices.update(
+        faulty={"pattern": {"per_video_second": 0.0}}))
+    board = LocalPlanner().plan(VideoRequest(topic="tide pools", scenes=1)).storyboard
+    board = board.model_copy(update={"scenes": [board.scenes[0].model_copy(
+        update={"duration": 4.0})]})
+
+    summary = render_storyboard(board)
+
+    review = review_of(summary, "s001-clip")
+    assert len(Faulty.calls) == len(review.attempts) == attempts
+    [said] = review.attempts[0].reasons
+    assert re.fullmatch(reason, said)
+    assert f"Correction (attempt 2): {said}." in Faulty.calls[1]
+    assert review.flagged == (fault == "frozen")
+
+
+class Flat(LocalImage):
+    """One grey, whatever it is asked: every attempt makes the same bytes."""
+
+    name = "flat"
+
+    def generate(self, request):
+        from PIL import Image
+
+        from tasks.pictures import png
+
+        return type(super().generate(request))(
+            png=png(Image.new("RGB", (request.width, request.height), (120, 120, 120))),
+            usage=Usage(images=1))
+
+
+def test_a_single_colour_keyframe_is_flagged_without_paying_for_the_same_picture_again(
+        register_provider, monkeypatch, tmp_path):
+    register_provider(Flat)
+    monkeypatch.setenv("REELFLOW_IMAGE", "flat")
+    use_prices(monkeypatch, tmp_path, lambda prices: prices.update(
+        flat={"procedural": {"per_image": 0.0}}))
+    board = LocalPlanner().plan(VideoRequest(topic="tide pools", scenes=1)).storyboard
+
+    summary = render_storyboard(board)
+
+    review = review_of(summary, "s001-image")
+    # The second attempt made the same picture: a third would too.
+    assert [attempt.reasons for attempt in review.attempts] == [
+        ["the picture is a single colour"]] * 2
+    assert review.flagged and summary.review[0]["id"] == "s001-image"
