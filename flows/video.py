@@ -26,7 +26,7 @@ from flows import report
 from flows.choices import StyleName
 from flows.options import RenderOptions
 from flows.limits import limited, provider_tag
-from tasks import budget, progress, stopping
+from tasks import budget, gates, progress, stopping
 from tasks.graph import KINDS, make_node, video_graph
 from tasks.history import History
 from tasks.manifest import RenderSummary
@@ -158,13 +158,11 @@ def _render(storyboard: Storyboard, settings: Settings, upstream: list,
             history: History | None) -> RenderSummary:
     voice_warnings = check_voice(storyboard.voice, storyboard.language, settings)
     check_budget(storyboard, settings)
+    makers = _node_tasks(settings)
+    storyboard, history, recast = _recast(storyboard, settings, makers, history)
     report.storyboard_artifact(storyboard)
     progress.emit(storyboard)  # the CLI sizes its bars from the graph
-    makers = _node_tasks(settings)
-    futures = {}
-    for step in video_graph(storyboard):  # each after the nodes it needs, and waits for those alone
-        futures[step.id] = makers[step.kind].submit(
-            step, {needed: futures[needed] for needed in step.needs}, storyboard, settings)
+    futures = _submit(video_graph(storyboard), makers, storyboard, settings)
     finished = report.Progress(len(futures) + 1)
     for future in as_completed(list(futures.values())):
         finished.advance()
@@ -179,7 +177,7 @@ def _render(storyboard: Storyboard, settings: Settings, upstream: list,
     outcomes = {node_id: future.result() for node_id, future in futures.items()}
     composed = outcomes.pop("compose")
     made = [*upstream, *outcomes.values()]
-    warnings = [*check_keys(settings), *voice_warnings, *run_warnings(made),
+    warnings = [*check_keys(settings), *voice_warnings, *recast, *run_warnings(made),
                 *(line for outcome in upstream if outcome.kind == "plan"
                   for line in plan_adjustments(outcome.record, settings))]
     summary = publish_video.submit(storyboard, made, composed, settings, warnings,
@@ -187,6 +185,40 @@ def _render(storyboard: Storyboard, settings: Settings, upstream: list,
     finished.advance()
     report.summary_artifacts(summary, settings)
     return summary
+
+
+def _submit(steps: list, makers: dict, storyboard: Storyboard, settings: Settings) -> dict:
+    """A task per step, each after the nodes it needs (and waiting for those alone)."""
+    futures = {}
+    for step in steps:
+        futures[step.id] = makers[step.kind].submit(
+            step, {needed: futures[needed] for needed in step.needs}, storyboard, settings)
+    return futures
+
+
+def _recast(storyboard: Storyboard, settings: Settings, makers: dict,
+            history: History | None) -> tuple[Storyboard, History | None, list[str]]:
+    """When most first keyframes of a character are unlike the reference sheet reelflow made
+    for it, the sheet is the likelier fault: it is made again, once, before any scene is tried
+    again (tasks/gates.py). The keyframes' first attempts are made here and reused after."""
+    if settings.max_attempts == 1 or not gates.suspects(storyboard):
+        return storyboard, history, []
+    once = settings.model_copy(update={"max_attempts": 1})
+    steps = [step for step in video_graph(storyboard) if step.kind in ("reference", "image")]
+    futures = _submit(steps, makers, storyboard, once)
+    reviews = {}
+    for future in as_completed(list(futures.values())):
+        future.wait()
+        outcome = future.result() if future.state.is_completed() else None
+        if outcome is not None and outcome.kind == "image" and outcome.review:
+            reviews[outcome.scene] = outcome.review
+    members = gates.drifting(storyboard, reviews)  # failed nodes fail again, and say so, below
+    if not members:
+        return storyboard, history, []
+    names = ", ".join(storyboard.character(member).name for member in members)
+    note = f"a new reference of {names}: most of their shots drifted from the first"
+    recast = gates.recast(storyboard, members)
+    return recast, history and history.amended(recast, note), [note]
 
 
 def _node_tasks(settings: Settings) -> dict:

@@ -94,6 +94,38 @@ def gated(step: Step, storyboard: Storyboard, settings: Settings, upstream: Upst
     return outcomes[chosen.number - 1].model_copy(update={"review": review})
 
 
+def suspects(storyboard: Storyboard) -> list[str]:
+    """Characters whose generated reference could be at fault for their shots' drift: in two
+    scenes or more, drawn from a reference sheet reelflow made (a person's own pictures are the
+    truth), not yet made again."""
+    from tasks.references import user_pictures
+
+    scenes = storyboard.ordered_scenes()
+    return [character.id for character in storyboard.characters
+            if character.reference_take == 1 and not user_pictures(character)
+            and sum(character.id in scene.cast for scene in scenes) >= 2]
+
+
+def drifting(storyboard: Storyboard, reviews: dict[str, ShotReview]) -> list[str]:
+    """Of the suspects, those most of whose scenes' first keyframes (by scene id in `reviews`)
+    are unlike them: failures that cluster on one character point at its reference."""
+    found = []
+    for member in suspects(storyboard):
+        scenes = [scene.id for scene in storyboard.scenes if member in scene.cast]
+        unlike = [scene for scene in scenes if scene in reviews and reviews[scene].attempts[0]
+                  .identity.get(member, 1.0) < reviews[scene].threshold]
+        if 2 * len(unlike) > len(scenes):
+            found.append(member)
+    return found
+
+
+def recast(storyboard: Storyboard, members: list[str]) -> Storyboard:
+    """The storyboard with a new reference take of each of `members`."""
+    return storyboard.model_copy(update={"characters": [
+        character.model_copy(update={"reference_take": character.reference_take + 1})
+        if character.id in members else character for character in storyboard.characters]})
+
+
 def judge(measures: Measures, threshold: float, storyboard: Storyboard) -> list[str]:
     """Why a shot fails, in words; none when it passes."""
     unlike = [f"{storyboard.character(member).name} looks unlike their reference (similarity "

@@ -54,6 +54,12 @@ class History(BaseModel):
                           change=change, storyboard=storyboard)
         return self.model_copy(update={"versions": [*self.versions, version]})
 
+    def amended(self, storyboard: Storyboard, note: str) -> History:
+        """This history with its current version's storyboard changed by the render itself."""
+        current = self.current.model_copy(update={
+            "storyboard": storyboard, "change": f"{self.current.change}; {note}"})
+        return self.model_copy(update={"versions": [*self.versions[:-1], current]})
+
     def published(self, folder: str) -> History:
         """This history with its current version published to `folder`."""
         current = self.current.model_copy(update={"folder": folder})

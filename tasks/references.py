@@ -11,7 +11,7 @@ from tasks.nodes import Generator, Node
 from tasks.pictures import contact_sheet, open_picture, png
 from tasks.prompts import reference_prompt
 from tasks.providers.base import ImageGenerator, ImageRequest, Usage
-from tasks.storyboard import Aspect, Character, Location, SpritePose, Storyboard
+from tasks.storyboard import Aspect, Character, Location, SpritePose, Storyboard, take_params
 
 if TYPE_CHECKING:
     from tasks.graph import Step, Upstream
@@ -43,11 +43,14 @@ def describe(step: Step, storyboard: Storyboard, settings: Settings, generator: 
 
         return node, collect
 
+    take = take_params(subject.reference_take if isinstance(subject, Character) else 1,
+                       storyboard.seed)
     request = ImageRequest(prompt=reference_prompt(subject), style=storyboard.style, width=side,
-                           height=side, seed=storyboard.seed, aspect=Aspect.square)
+                           height=side, seed=take.get("seed", storyboard.seed),
+                           aspect=Aspect.square)
     node = Node.served_by(generator, id=step.id, kind="reference", version=REFERENCE_VERSION,
-                          params=request.model_dump(mode="json", exclude={"references"}),
-                          inputs={}, expected=Usage(images=1))
+                          params={**request.model_dump(mode="json", exclude={"references"}),
+                                  **take}, inputs={}, expected=Usage(images=1))
 
     def generate(workdir):
         result = generator.generate(request)

@@ -159,6 +159,9 @@ class Character(_Strict):
         default_factory=dict, description="Speech provider name → that provider's voice id")
     references: list[Picture] = Field(default_factory=list, max_length=8)
     sprites: dict[SpritePose, Picture] = Field(default_factory=dict)
+    # Which take of its generated reference sheet it is drawn from: a render makes a new one
+    # when most of its shots drift from the first (tasks/gates.py).
+    reference_take: int = Field(1, ge=1, le=MAX_TAKES)
 
     @field_validator("sprites")
     @classmethod

@@ -22,7 +22,7 @@ from tasks.providers.local_embedding import LocalEmbedding
 from tasks.providers.local_image import LocalImage
 from tasks.providers.local_planner import LocalPlanner
 from tasks.review import ShotReview
-from tasks.storyboard import Storyboard, VideoRequest
+from tasks.storyboard import Character, Storyboard, VideoRequest
 from tests.test_cli_input import run
 from tests.test_pipeline import use_prices
 
@@ -53,14 +53,19 @@ def scripted(register_provider, monkeypatch, tmp_path):
         name = "scripted"
         unlike: set[str] = set()  # digests of pictures no character is like
         unlike_shots = False  # every picture that is not square: keyframes and frames
+        foreign: set[str] = set()  # digests of references in a colour no shot shows
         calls: list[int] = []
 
         def embed(self, request):
             self.calls.append(len(request.images))
             vectors = super().embed(request).vectors
             return EmbeddingResult(usage=Usage(images=len(vectors)), vectors=[
-                [0.0] * len(vector) if self.is_unlike(path) else vector
-                for path, vector in zip(request.images, vectors)])
+                [0.0] * len(vector) if self.is_unlike(path)
+                else [-1.0] * len(vector) if file_digest(path) in self.foreign
+                else vector for path, vector in zip(request.images, vectors)])
+
+        def similarity(self, shot, reference):
+            return 0.0 if reference[0] < 0 else super().similarity(shot, reference)
 
         def is_unlike(self, path: Path) -> bool:
             if file_digest(path) in self.unlike:
@@ -249,3 +254,34 @@ def test_a_single_colour_keyframe_is_flagged_without_paying_for_the_same_picture
     assert [attempt.reasons for attempt in review.attempts] == [
         ["the picture is a single colour"]] * 2
     assert review.flagged and summary.review[0]["id"] == "s001-image"
+
+
+def test_most_shots_unlike_one_character_make_its_reference_again_before_any_retry(
+        scripted, monkeypatch):
+    embedder, painter = scripted
+    kit = Character(id="kit", name="Kit", appearance="a tall man", wardrobe="a green coat")
+    board = LocalPlanner().plan(VideoRequest(topic="a kite festival", scenes=3,
+                                             characters=[kit])).storyboard
+    assert all(scene.cast == ["kit"] for scene in board.scenes)
+    monkeypatch.setenv("REELFLOW_EMBEDDING", "local")  # the first reference is known after
+    first = render_storyboard(board)
+    reference = next(n for n in json.loads(first.manifest.read_text())["nodes"]
+                     if n["id"] == "ref-kit")
+    embedder.foreign = {reference["outputs"]["image"]}  # no shot looks like this sheet
+    monkeypatch.setenv("REELFLOW_EMBEDDING", "scripted")
+    painter.calls.clear()
+
+    summary = render_storyboard(board.model_copy(update={"title": board.title + "!"}))
+
+    # One new sheet, then each keyframe drawn from it once: no scene was tried again.
+    assert painter.calls[0].startswith("Character reference sheet of Kit")
+    assert len(painter.calls) == 4 and not any("Correction" in call for call in painter.calls)
+    published = Storyboard.model_validate_json(summary.storyboard.read_text())
+    assert published.character("kit").reference_take == 2
+    assert summary.review == [] and summary.drift["after_retries"] == 0
+    assert "a new reference of Kit: most of their shots drifted from the first" in summary.warnings
+
+    painter.calls.clear()
+    embedder.calls.clear()
+    again = render_storyboard(published)
+    assert (painter.calls, embedder.calls, generated(again)) == ([], [], set())

@@ -13,7 +13,7 @@ from tasks.providers.base import Modality
 from tasks.nodes import provider_chain
 from tasks.providers.registry import ProviderConfigError
 
-KNOWN = "elevenlabs, espeak, gemini, gemini-image, kenburns, local, openai-compatible, replicate, veo"
+KNOWN = "elevenlabs, espeak, gemini, gemini-image, kenburns, local, openai-compatible, replicate, veo, vertex"
 
 
 @pytest.fixture(autouse=True)

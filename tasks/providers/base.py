@@ -275,6 +275,25 @@ class EmbeddingResult(BaseModel):
     usage: Usage = Field(default_factory=Usage)
 
 
+def checked_vectors(provider: str, vectors: list, count: int) -> list[list[float]]:
+    """`vectors` when they are `count` non-empty lists of finite numbers, all as long: else
+    the reply is broken, and billed for `count` pictures."""
+    def broken(what: str) -> BrokenOutput:
+        return BrokenOutput(f"{provider}: {what}", Usage(images=count))
+
+    if len(vectors) != count:
+        raise broken(f"{len(vectors)} vectors for {count} pictures")
+    for index, vector in enumerate(vectors):
+        if not isinstance(vector, list) or not vector or not all(
+                isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+                for x in vector):
+            raise broken(f"vector {index + 1} is not a list of numbers")
+    lengths = sorted({len(vector) for vector in vectors})
+    if len(lengths) > 1:
+        raise broken(f"vectors of different lengths ({', '.join(map(str, lengths))})")
+    return [[float(x) for x in vector] for vector in vectors]
+
+
 class ImageEmbedder(Provider):
     """Pictures as vectors whose cosine similarity says how alike they look: the identity gate
     (tasks/gates.py) compares each shot with the references of the characters in it."""

@@ -1,10 +1,11 @@
 """Offline shot checks: which strong colours a picture shows, and how much of each.
 
-The vector is the share of the picture (shrunk to 96×96) in each of 64 RGB bins, counting only
-strong colours (saturated, not dark): clothes, props, the discs the offline keyframes draw for
-their cast; not skin, greys or paper. A shot matches a reference by how much of the reference's
-strong colour the shot shows somewhere, in at least a small patch (0.2% of it): 1 when all of
-it, 0 when none. It sees colour: a character drawn in another colour or left out, a place
+The vector is the share of the picture (at most 256 px long) in each of 64 RGB bins, first
+counting only strong colours (saturated, not dark: clothes, props, the discs the offline
+keyframes draw for their cast; not skin, greys or paper), then every colour. A shot matches a
+reference by how much of the reference's main colours (the fewest bins that hold half its strong
+colour) the shot shows somewhere, in at least a small patch (0.1% of it): 1 when all of them, 0
+when none. It sees colour: a character drawn in another colour or left out, a place
 tinted. It cannot see faces, shapes, poses, or tell two characters dressed alike apart; a
 cloud embedder (a CLIP model) sees those.
 """
@@ -16,9 +17,10 @@ from pydantic import Field
 
 from tasks.providers.base import EmbeddingRequest, EmbeddingResult, ImageEmbedder, Usage
 
-SIDE = 96
-LEVELS = 4  # per channel: 64 bins
-PATCH = 0.002  # the share of a shot a colour must cover to count as shown
+LONG_SIDE = 256  # pictures are looked at this small (never stretched: small features stay round)
+LEVELS = 4  # per channel
+BINS = LEVELS ** 3
+PATCH = 0.001  # the share of a shot a colour must cover to count as shown
 
 
 class LocalEmbedding(ImageEmbedder):
@@ -27,30 +29,51 @@ class LocalEmbedding(ImageEmbedder):
 
     class Options(ImageEmbedder.Options):
         model: str = "strong-colours"
-        # Measured on the offline pictures: a keyframe scores 0.5-0.6 against each character
-        # drawn in it, about 0.01 against a character it does not show.
+        # Measured on the offline pictures: a keyframe scores 1 against each character
+        # drawn in it, 0 against a character it does not show.
         threshold: float = Field(0.3, ge=0, le=1)
 
     def embed(self, request: EmbeddingRequest) -> EmbeddingResult:
-        return EmbeddingResult(vectors=[strong_colours(path) for path in request.images],
+        return EmbeddingResult(vectors=[colours(path) for path in request.images],
                                usage=Usage(images=len(request.images)))
 
     def similarity(self, shot: list[float], reference: list[float]) -> float:
-        total = sum(reference)
-        if not total:  # a reference with no strong colour: nothing to look for
+        strong, shown = reference[:BINS], shot[BINS:]
+        main = _main_colours(strong)
+        if not main:  # a reference with no strong colour: nothing to look for
             return 1.0
-        return round(sum(share / total * min(1.0, shown / PATCH)
-                         for shown, share in zip(shot, reference)), 4)
+        total = sum(strong[index] for index in main)
+        return round(sum(strong[index] / total * min(1.0, shown[index] / PATCH)
+                         for index in main), 4)
 
 
-def strong_colours(path) -> list[float]:
+def _main_colours(vector: list[float]) -> list[int]:
+    """The fewest bins that hold half of a picture's strong colour, largest first."""
+    order = sorted(range(len(vector)), key=lambda index: -vector[index])
+    main, held, total = [], 0.0, sum(vector)
+    for index in order:
+        if held >= total / 2 or not vector[index]:
+            break
+        main.append(index)
+        held += vector[index]
+    return main
+
+
+def colours(path) -> list[float]:
+    """The picture's share in each bin of its strong colours, then of all its colours (a
+    colour drawn from a reference's, say its bin's middle, may be less saturated than it)."""
     with Image.open(path) as picture:
-        small = picture.convert("RGBA").resize((SIDE, SIDE), Image.Resampling.BOX)
-    shares = [0.0] * LEVELS ** 3
+        small = picture.convert("RGBA")
+    small.thumbnail((LONG_SIDE, LONG_SIDE), Image.Resampling.BOX)
+    strong, every = [0.0] * BINS, [0.0] * BINS
+    share = 1 / (small.width * small.height)
     for red, green, blue, alpha in small.getdata():
+        if alpha <= 128:
+            continue
+        index = ((red * LEVELS // 256) * LEVELS + green * LEVELS // 256) * LEVELS \
+            + blue * LEVELS // 256
+        every[index] += share
         strongest = max(red, green, blue)
-        if alpha > 128 and strongest > 40 and (strongest - min(red, green, blue)) / strongest > 0.5:
-            index = ((red * LEVELS // 256) * LEVELS + green * LEVELS // 256) * LEVELS \
-                + blue * LEVELS // 256
-            shares[index] += 1 / SIDE ** 2
-    return [round(share, 6) for share in shares]
+        if strongest > 40 and (strongest - min(red, green, blue)) / strongest > 0.5:
+            strong[index] += share
+    return [round(value, 6) for value in [*strong, *every]]

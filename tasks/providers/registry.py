@@ -44,12 +44,14 @@ def register_providers(register) -> None:
     from tasks.providers.local_image import LocalImage
     from tasks.providers.local_planner import LocalPlanner
     from tasks.providers.openai_compatible import OpenAICompatiblePlanner
-    from tasks.providers.replicate import ReplicateAnimator, ReplicateImage
+    from tasks.providers.replicate import ReplicateAnimator, ReplicateEmbedding, ReplicateImage
     from tasks.providers.veo import VeoAnimator
+    from tasks.providers.vertex_embedding import VertexEmbedding
 
     for provider in (LocalPlanner, EspeakSpeech, LocalImage, KenBurnsAnimator,
                      GeminiPlanner, OpenAICompatiblePlanner, GeminiImage, ReplicateImage,
-                     ElevenLabsSpeech, VeoAnimator, ReplicateAnimator, LocalEmbedding):
+                     ElevenLabsSpeech, VeoAnimator, ReplicateAnimator, LocalEmbedding,
+                     ReplicateEmbedding, VertexEmbedding):
         register(provider)
 
 

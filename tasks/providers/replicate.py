@@ -1,4 +1,5 @@
-"""Replicate: keyframes from a text-to-image model, clips from an image-to-video model.
+"""Replicate: keyframes from a text-to-image model, clips from an image-to-video model, shot
+checks from a CLIP model.
 
 A prediction is created once (retried by us on transient errors only: the SDK never retries a
 POST) and its id kept in the store (tasks/jobs.py), then polled every `poll_interval_s` until it
@@ -6,6 +7,12 @@ ends or the node's `deadline_s` passes; one that outlives the deadline is cancel
 stops or dies while polling leaves the id: the next run polls that prediction instead of paying
 for a new one, unless Replicate no longer has it or it failed. Outputs are downloaded without our token (they
 live on another host). The keyframe travels inline as a data URI, so there is no upload call.
+
+The CLIP model (krthr/clip-embeddings: openai/clip-vit-large-patch14) embeds one picture a
+prediction: `{"image": data URI}` -> `{"embedding": [768 floats]}`. A request's pictures are
+one prediction each, created together and polled together, their ids kept as the node's job.
+(andreasjansson/clip-features takes many pictures at once, but only as http(s) URLs it
+downloads itself; a data URI there is read as text.)
 
 replicate 1.0.7 sends its create POST with `timeout=None` (no limit at all): a request hook
 puts our timeout on every request. It retries GETs (the polls) itself on 429/503/504 and cannot
@@ -33,8 +40,9 @@ from config.catalog import styles
 from config.secrets import secret
 from tasks import jobs, stopping
 from tasks.providers.base import (
-    BrokenOutput, ClipAnimator, ClipRequest, ClipResult, ImageGenerator, ImageRequest, ImageResult,
-    ProviderError, TransientProviderError, Usage)
+    BrokenOutput, ClipAnimator, ClipRequest, ClipResult, EmbeddingRequest, EmbeddingResult,
+    ImageEmbedder, ImageGenerator, ImageRequest, ImageResult, ProviderError,
+    TransientProviderError, Usage, checked_vectors)
 from tasks.providers.retry import http_error, network_error, with_retries
 from tasks.storyboard import Aspect, CameraMotion
 
@@ -84,12 +92,19 @@ MOTION_WORDS = {
 
 
 class _Predictions:
-    """Running one prediction to its end and fetching what it made, shared by both kinds."""
+    """Running predictions to their end and fetching what they made, shared by every kind."""
 
     options: Any
 
     def _predict(self, model: str, input: dict) -> tuple[Any, float]:
         """The output of a succeeded prediction, and the monotonic time the node must end by."""
+        [output], deadline = self._predict_each(model, [input])
+        return output, deadline
+
+    def _predict_each(self, model: str, inputs: list[dict]) -> tuple[list[Any], float]:
+        """The outputs of one prediction per input, in order, and the monotonic time the node
+        must end by. All are created before any is polled, so they run side by side; the node's
+        job is their ids, in order, so a run that stops leaves them all to the next."""
         token = secret("REPLICATE_API_TOKEN")
         deadline = time.monotonic() + self.options.deadline_s
         seen: dict[str, str | None] = {}  # ReplicateError drops the headers: keep Retry-After
@@ -107,52 +122,56 @@ class _Predictions:
         owner_name, _, version = model.partition(":")
         target = {"version": version} if version else {"model": owner_name}
 
-        def create():
+        def create(input: dict):
             return _call(lambda: client.predictions.create(**target, input=input), token, seen)
 
-        prediction = self._resumed(client, token, seen)
-        if prediction is None:
-            prediction = with_retries(create, attempts=self.options.attempts,
-                                      deadline_s=self.options.deadline_s)
-            jobs.submitted(prediction.id)
+        predictions = self._resumed(client, token, seen)
+        for input in inputs[len(predictions):]:
+            predictions.append(with_retries(lambda: create(input), attempts=self.options.attempts,
+                                            deadline_s=max(deadline - time.monotonic(), 0.001)))
+            jobs.submitted(" ".join(prediction.id for prediction in predictions))
         interval = self.options.poll_interval_s
-        while prediction.status not in FINISHED:
+        while running := [p for p in predictions if p.status not in FINISHED]:
             if time.monotonic() + interval > deadline:
-                status = prediction.status
-                _cancel(prediction)
+                late = f"prediction {running[0].id} still {running[0].status}"
+                for prediction in running:
+                    _cancel(prediction)
                 jobs.gone()
-                raise ProviderError(f"{NAME}: prediction {prediction.id} still {status} after "
-                                    f"{self.options.deadline_s:g} s; cancelled")
+                raise ProviderError(f"{NAME}: {late} after {self.options.deadline_s:g} s; "
+                                    "cancelled")
             stopping.wait(interval)
-            try:
-                _call(prediction.reload, token, seen)
-            except TransientProviderError:
-                continue  # poll again, while the deadline allows
-        if prediction.status != "succeeded":
-            jobs.gone()
-            raise ProviderError(f"{NAME}: prediction {prediction.id} {prediction.status}: "
-                                f"{_scrub(str(prediction.error or 'no error given'), token)}"[:500])
-        return prediction.output, deadline
+            for prediction in running:
+                try:
+                    _call(prediction.reload, token, seen)
+                except TransientProviderError:
+                    pass  # polled again, while the deadline allows
+        for prediction in predictions:
+            if prediction.status != "succeeded":
+                jobs.gone()
+                raise ProviderError(
+                    f"{NAME}: prediction {prediction.id} {prediction.status}: "
+                    f"{_scrub(str(prediction.error or 'no error given'), token)}"[:500])
+        return [prediction.output for prediction in predictions], deadline
 
-    def _resumed(self, client: replicate.Client, token: str, seen: dict):
-        """The prediction an earlier run created for this node, unless Replicate no longer has
-        it or it failed or was cancelled: then None, and a new one is created."""
-        earlier = jobs.pending()
-        if earlier is None:
-            return None
-        try:
-            prediction = with_retries(lambda: _call(lambda: client.predictions.get(earlier),
-                                                    token, seen),
-                                      attempts=self.options.attempts,
-                                      deadline_s=self.options.deadline_s)
-        except ProviderError as error:
-            if error.status != 404:
-                raise
-            prediction = None
-        if prediction is None or prediction.status in ("failed", "canceled"):
-            jobs.gone()
-            return None
-        return prediction
+    def _resumed(self, client: replicate.Client, token: str, seen: dict) -> list:
+        """The predictions an earlier run created for this node, in order, unless Replicate no
+        longer has one of them or one failed or was cancelled: then none, and all are created
+        anew."""
+        resumed = []
+        for earlier in (jobs.pending() or "").split():
+            try:
+                prediction = with_retries(
+                    lambda: _call(lambda: client.predictions.get(earlier), token, seen),
+                    attempts=self.options.attempts, deadline_s=self.options.deadline_s)
+            except ProviderError as error:
+                if error.status != 404:
+                    raise
+                prediction = None
+            if prediction is None or prediction.status in ("failed", "canceled"):
+                jobs.gone()
+                return []
+            resumed.append(prediction)
+        return resumed
 
     def _download(self, output: Any, deadline: float) -> bytes:
         url = output[0] if isinstance(output, list) and output else output
@@ -252,6 +271,26 @@ class ReplicateAnimator(_Predictions, ClipAnimator):
         video = workdir / "replicate.mp4"
         video.write_bytes(self._download(output, deadline))
         return ClipResult(video=video, usage=Usage(video_seconds=request.duration))
+
+
+class ReplicateEmbedding(_Predictions, ImageEmbedder):
+    name = NAME
+    version = 1
+    needs_key = "REPLICATE_API_TOKEN"
+
+    class Options(ImageEmbedder.Options):
+        # One picture in `image`, its features out in `embedding`: see the module's docstring.
+        model: str = "krthr/clip-embeddings"
+        poll_interval_s: float = Field(1.0, gt=0)  # a picture takes about a second
+
+    def embed(self, request: EmbeddingRequest) -> EmbeddingResult:
+        outputs, _ = self._predict_each(self.model, [{"image": _data_uri(path)}
+                                                     for path in request.images])
+        count = len(request.images)
+        vectors = [output.get("embedding") if isinstance(output, dict) else None
+                   for output in outputs]
+        return EmbeddingResult(vectors=checked_vectors(NAME, vectors, count),
+                               usage=Usage(images=count))
 
 
 def _call(action, token: str, seen: dict):

@@ -1,22 +1,27 @@
 """A fake Google backend on FakeServer: Gemini's generateContent (storyboard text and image
-replies) and Vertex AI's Veo long-running operations, answering the JSON the real APIs send,
-in the shapes google-genai parses. Successes that would be billed are counted in `billed`.
+replies), Vertex AI's Veo long-running operations and its multimodal embeddings, answering the
+JSON the real APIs send, in the shapes google-genai parses. Successes that would be billed are
+counted in `billed`.
 
     google = FakeGoogle(tls, video=make_mp4(tmp_path / "veo.mp4"))
     google.replies.append(text_reply("not json"))   # the next generateContent answers this
     google.outcomes.append("filtered")              # the next Veo job ends like this
+    google.embeddings.append("truncated")           # the next embedding reply is cut short
+    google.vectors_for[digest(png)] = [...]         # the embedding of this picture
     with google:
         GeminiPlanner({"base_url": google.url}).plan(request)
     google.billed["text"], google.calls("POST", "generateContent")
 
 Unscripted, generateContent answers a valid storyboard with the number of scenes the prompt
 asks for, or, when the request asks for IMAGE output, a PNG in the requested aspect ratio;
-a Veo job is done after `polls` polls with `video` inline.
+a Veo job is done after `polls` polls with `video` inline; an embedding is `picture_vector` of
+the picture sent, so alike pictures get alike vectors.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import json
 import re
@@ -27,7 +32,7 @@ from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from tasks.ffmpeg import run_ffmpeg
 from tests.fakes.server import FakeServer, Request, Response, TlsCert
@@ -37,6 +42,12 @@ _MODEL = (r"^/v1beta1/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)"
           r"/publishers/google/models/(?P<model>[^/:]+)")
 PREDICT = _MODEL + r":predictLongRunning$"
 FETCH = _MODEL + r":fetchPredictOperation$"
+EMBED = (r"^/v1/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)"
+         r"/publishers/google/models/(?P<model>[^/:]+):predict$")
+# "vectors": as asked; "missing": no prediction at all (not billed); "truncated": the reply's
+# body cut in half on its way back (billed: the work was done).
+EMBEDDING_OUTCOMES = ("vectors", "missing", "truncated")
+DIMENSIONS = (128, 256, 512, 1408)
 
 # "truncated": the first half of the file's bytes; "short": a whole file, half as long as asked.
 VEO_OUTCOMES = ("video", "never", "error", "filtered", "gcs", "garbage", "truncated", "short")
@@ -47,8 +58,14 @@ IMAGE_SIZES = {"1:1": (96, 96), "9:16": (72, 128), "16:9": (128, 72)}
 
 
 def make_png(size: tuple[int, int], color: str = "#457b9d") -> bytes:
+    """A picture of one colour with a pale disc in it (an image model never answers with a
+    single colour; the gate would send that back)."""
+    picture = Image.new("RGB", size, color)
+    width, height = size
+    ImageDraw.Draw(picture).ellipse((width // 4, height // 4, width * 3 // 4, height * 3 // 4),
+                                    fill="#f1faee")
     buffer = io.BytesIO()
-    Image.new("RGB", size, color).save(buffer, format="PNG")
+    picture.save(buffer, format="PNG")
     return buffer.getvalue()
 
 
@@ -65,6 +82,29 @@ def veo_clip(seconds: int) -> bytes:
     """The video Veo answers a job of `seconds` with."""
     with tempfile.TemporaryDirectory() as folder:
         return make_mp4(Path(folder) / "veo.mp4", seconds)
+
+
+def digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def picture_vector(data: bytes, length: int) -> list[float]:
+    """A stand-in embedding of the picture `data`: the share of it in each of 64 colour bins,
+    repeated to `length` (a multiple of 64), so cosine similarity says how alike the colours
+    are: 1 for the same picture, 0 for pictures with no colour in common."""
+    with Image.open(io.BytesIO(data)) as picture:
+        small = picture.convert("RGB").resize((32, 32))
+    shares = [0.0] * 64
+    for red, green, blue in small.getdata():
+        shares[red // 64 * 16 + green // 64 * 4 + blue // 64] += 1 / 32 ** 2
+    return shares * (length // 64)
+
+
+def embedding(data: bytes, length: int, scripted: dict[str, list]) -> list:
+    """What a fake embeds the picture `data` as: the vector `scripted` for its digest (any
+    value, to play a model gone wrong), else its `picture_vector`."""
+    key = digest(data)
+    return scripted[key] if key in scripted else picture_vector(data, length)
 
 
 def inline_images(request: Request) -> list[bytes]:
@@ -152,9 +192,13 @@ class FakeGoogle:
         # Veo jobs by operation name, in the order submitted: the outcome drawn for it, polls
         # left, the seconds asked, the request that submitted it, and whether it was billed.
         self.operations: dict[str, dict] = {}
+        self.embeddings: list[str] = []  # how the next embedding replies go: EMBEDDING_OUTCOMES
+        self.vectors_for: dict[str, list] = {}  # a picture's digest → the embedding it gets
+        self.embedded: list[str] = []  # digests of the pictures embedded and billed, in order
         self.server.route("POST", GENERATE, self._generate)
         self.server.route("POST", PREDICT, self._predict)
         self.server.route("POST", FETCH, self._fetch)
+        self.server.route("POST", EMBED, self._embed)
 
     def __enter__(self) -> FakeGoogle:
         self.server.__enter__()
@@ -251,3 +295,36 @@ class FakeGoogle:
                 operation["billed"] = True
                 self.billed["video_seconds"] += operation["seconds"]
         return Response.json({**done, "response": result})
+
+    # Vertex AI multimodal embeddings ---------------------------------------------------
+
+    def _embed(self, request: Request) -> Response:
+        if not request.headers.get("authorization", "").startswith("Bearer "):
+            return _error(401, "UNAUTHENTICATED", "Request is missing required authentication")
+        body = request.json()
+        length = body.get("parameters", {}).get("dimension", 1408)
+        if length not in DIMENSIONS:
+            return _error(400, "INVALID_ARGUMENT", f"dimension must be one of {DIMENSIONS}")
+        pictures = []
+        for instance in body.get("instances") or []:
+            try:
+                data = base64.b64decode(instance["image"]["bytesBase64Encoded"], validate=True)
+                with Image.open(io.BytesIO(data)) as picture:
+                    picture.verify()
+            except (KeyError, TypeError, ValueError, OSError):
+                return _error(400, "INVALID_ARGUMENT", "Unable to decode the image")
+            pictures.append(data)
+        if not pictures:
+            return _error(400, "INVALID_ARGUMENT", "Empty instances.")
+        outcome = self.embeddings.pop(0) if self.embeddings else "vectors"
+        assert outcome in EMBEDDING_OUTCOMES, outcome
+        if outcome == "missing":
+            return Response.json({"predictions": [], "deployedModelId": "1"})
+        self.embedded += [digest(data) for data in pictures]
+        self.billed["embedded_images"] += len(pictures)
+        reply = Response.json({"predictions": [
+            {"imageEmbedding": embedding(data, length, self.vectors_for)} for data in pictures],
+            "deployedModelId": "1"})
+        if outcome == "truncated":
+            reply.body = reply.body[:len(reply.body) // 2]
+        return reply

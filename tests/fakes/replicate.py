@@ -1,11 +1,14 @@
 """A fake Replicate API: predictions that start, process and finish over a few polls, and
-output files served back over HTTPS, as the real service and its delivery host do.
+output files served back over HTTPS, as the real service and its delivery host do. A CLIP model
+(one with "clip" in its name) answers `{"embedding": [768 floats]}` computed from the picture in
+its `image` input, so alike pictures get alike vectors.
 
     fake = FakeReplicate(tls, polls=2)     # succeeded on the 2nd GET of a prediction
     fake.error = "CUDA out of memory"      # or: end failed with this error
     fake.polls = None                      # or: never finish
     fake.output = fake.file_url("x.png", b"not a png")  # or: answer this output instead
     fake.outcomes.append("truncated")      # the next prediction's output is cut in half
+    fake.vectors_for[digest(png)] = [...]  # a CLIP model's embedding of this picture
     with fake:
         ReplicateImage({"base_url": fake.url}).generate(...)
     fake.succeeded                         # billable predictions
@@ -13,6 +16,7 @@ output files served back over HTTPS, as the real service and its delivery host d
 
 from __future__ import annotations
 
+import base64
 import io
 import itertools
 import re
@@ -23,6 +27,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 from tasks.ffmpeg import run_ffmpeg
+from tests.fakes.google import digest, embedding
 from tests.fakes.server import FakeServer, Request, Response
 
 CREATE_PATH = r"^/v1/models/([^/]+)/([^/]+)/predictions$"
@@ -34,6 +39,7 @@ IMAGE_SIZE = (96, 64)  # not the size asked for: the provider must fit it
 VIDEO_SIZE = (48, 80)
 VIDEO_FRAMES = 8  # a sample clip's length; fakes answer video models with what they ask
 DEFAULT = object()  # `output`: what the model would answer
+CLIP_LENGTH = 768  # openai/clip-vit-large-patch14's image features
 
 
 @cache
@@ -86,6 +92,8 @@ class FakeReplicate:
         self.outcomes: list[str] = []
         self.endings: dict[str, str] = {}  # prediction id → the ending it was given
         self.succeeded = 0  # billable: predictions that ended succeeded
+        self.vectors_for: dict[str, list] = {}  # a picture's digest → a CLIP model's embedding
+        self.embedded: list[str] = []  # digests of the pictures a CLIP model embedded, in order
         self.predictions: dict[str, dict] = {}
         self._gets: dict[str, int] = {}
         self._ids = itertools.count(1)
@@ -145,13 +153,19 @@ class FakeReplicate:
         if self.error is not None or ending == "failed":
             prediction.update(status="failed", error=self.error or "the model failed")
             return
-        prediction.update(status="succeeded", output=self._output(prediction, ending),
-                          metrics={"predict_time": 1.5})
+        try:
+            output = self._output(prediction, ending)
+        except ValueError as error:  # an input the model cannot read
+            prediction.update(status="failed", error=str(error))
+            return
+        prediction.update(status="succeeded", output=output, metrics={"predict_time": 1.5})
         self.succeeded += 1
 
     def _output(self, prediction: dict, ending: str):
         if self.output is not DEFAULT:
             return self.output
+        if "clip" in prediction["model"]:
+            return self._features(prediction["input"], ending)
         video = re.search(r"video|i2v|kling|seedance", prediction["model"])
         if ending == "truncated":
             data, suffix = ((asked_clip(prediction["input"]), "mp4") if video
@@ -161,6 +175,19 @@ class FakeReplicate:
             return self.file_url(f"{prediction['id']}.mp4", asked_clip(prediction["input"]),
                                  "video/mp4")
         return [f"{self.url}/files/out-0.png"]
+
+    def _features(self, input: dict, ending: str) -> dict:
+        """A CLIP model's answer: the embedding of the picture in `input`, a data URI; half of
+        it when the prediction ends "truncated"."""
+        if "image" not in input:
+            raise ValueError("Missing inputs.")
+        try:
+            picture = base64.b64decode(input["image"].partition(",")[2], validate=True)
+            vector = embedding(picture, CLIP_LENGTH, self.vectors_for)
+        except (AttributeError, ValueError, OSError):
+            raise ValueError("cannot identify image file") from None
+        self.embedded.append(digest(picture))
+        return {"embedding": vector[:len(vector) // 2] if ending == "truncated" else vector}
 
     def _cancel(self, request: Request) -> Response:
         prediction = self.predictions[request.match.group(1)]
