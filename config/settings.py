@@ -34,6 +34,10 @@ def _split_folders(value):
     return value
 
 
+# The one dial for the video models: the router's rule set (tasks/router.py); off: every clip
+# on the profile's video chain.
+Quality = Literal["off", "draft", "standard", "premium"]
+
 ProfileFolders = Annotated[list[Path], NoDecode, BeforeValidator(_split_folders)]
 
 
@@ -68,11 +72,15 @@ class Settings(BaseSettings):
     speech: ProviderChain = ["espeak"]
     image: ProviderChain = ["local"]
     video: ProviderChain = ["kenburns"]
+    quality: Quality = Field("off", description="The shot router's rule set: draft, standard "
+                             "or premium; off: every clip on the video chain")
+    router: Path | None = Field(None, description="Router rules replacing config/router.yaml")
     # Embeds shots and references for the identity gate (tasks/gates.py).
     embedding: ProviderChain = ["local"]
     max_attempts: int = Field(3, ge=1, le=10, description="Paid attempts per keyframe or clip "
                               "while its gate fails; then the best is published and flagged")
-    # Per provider name: its Options, e.g. {"espeak": {"rate": 160}}.
+    # Per provider name: its Options, e.g. {"espeak": {"rate": 160}}; "MODALITY:NAME" for one
+    # modality's provider of a shared name, e.g. {"embedding:local": {"threshold": 0.4}}.
     provider_options: dict[str, dict] = Field(default_factory=dict)
     # Per speech provider: speaker (or storyboard voice) → that provider's voice id.
     voices: dict[str, dict[str, str]] = Field(default_factory=dict)

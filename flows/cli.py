@@ -59,6 +59,9 @@ ShortSide = Annotated[Optional[int], typer.Option(help="Short side of the video 
 AsJson = Annotated[bool, typer.Option("--json", help="Print a machine-readable summary")]
 Publish = Annotated[Optional[str], typer.Option(help="Also publish to gs://BUCKET/PREFIX")]
 MaxCost = Annotated[Optional[float], typer.Option(help="Refuse to spend more than this (USD)")]
+QualityOpt = Annotated[Optional[str], typer.Option(
+    "--quality", help="Video models by quality: draft, standard or premium (the shot router), "
+    "or off")]
 Cast = Annotated[Optional[str], typer.Option(help="Characters of a dialogue, by id: mira,otto")]
 Places = Annotated[Optional[str], typer.Option(help="Locations the scenes take place in, by id")]
 CharacterDirs = Annotated[Optional[list[Path]], typer.Option(
@@ -191,6 +194,8 @@ def print_preview(preview, as_json: bool) -> None:
     for kind in dict.fromkeys(node.kind for node in made):
         scenes = [node.scene or node.id for node in made if node.kind == kind]
         typer.echo(f"  {kind:8s} {len(scenes):4d}  {', '.join(scenes)}")
+    if preview.routing:
+        typer.echo(preview.routing.said())
     if not preview.complete:
         typer.echo("the scenes' nodes are counted once the plan is made")
 
@@ -202,6 +207,8 @@ def _print_summary(summary, as_json: bool, already_said: list[str]) -> None:
     _warn([warning for warning in summary.warnings if warning not in already_said])
     stderr.print(f"generated {summary.generated}, reused {summary.cached}, "
                  f"cost ${summary.cost_usd:.4f}, saved ${summary.saved_usd:.4f}")
+    if summary.routing:
+        stderr.print(summary.routing.said())
     typer.echo(str(summary.video))
     if summary.url:
         typer.echo(summary.url)
@@ -236,13 +243,14 @@ def plan(topic: Topic = None, script: ScriptFile = None, scenes: Scenes = 6,
 @app.command()
 def render(storyboard: Annotated[str, typer.Argument(help="Storyboard JSON file, or - for stdin")],
            profile: Profile = None, out: Out = None, short_side: ShortSide = None,
-           publish: Publish = None, max_cost: MaxCost = None, as_json: AsJson = False,
-           strict: Strict = False, debug: Debug = False, dry_run: DryRun = False) -> None:
+           publish: Publish = None, max_cost: MaxCost = None, quality: QualityOpt = None,
+           as_json: AsJson = False, strict: Strict = False, debug: Debug = False,
+           dry_run: DryRun = False) -> None:
     """Render a storyboard and publish the video."""
     board = _read_storyboard(storyboard)
     options, settings, said = _render_options(strict, profile=profile, out=out,
                                               short_side=short_side, publish=publish,
-                                              max_cost=max_cost)
+                                              max_cost=max_cost, quality=quality)
     if dry_run:
         from tasks.preflight import RenderPreview
 
@@ -273,13 +281,13 @@ def make(topic: Topic = None, script: ScriptFile = None, scenes: Scenes = 6,
          characters: CharacterDirs = None, locations: LocationDirs = None,
          profile: Profile = None, out: Out = None,
          short_side: ShortSide = None, publish: Publish = None, max_cost: MaxCost = None,
-         as_json: AsJson = False, strict: Strict = False, debug: Debug = False,
-         dry_run: DryRun = False) -> None:
+         quality: QualityOpt = None, as_json: AsJson = False, strict: Strict = False,
+         debug: Debug = False, dry_run: DryRun = False) -> None:
     """Plan, render and publish a video for TOPIC (or --script)."""
     _use_profile_folders(characters, locations)
     options, settings, said = _render_options(strict, profile=profile, out=out,
                                               short_side=short_side, publish=publish,
-                                              max_cost=max_cost)
+                                              max_cost=max_cost, quality=quality)
     request, warned = _request(settings, topic, script, scenes, aspect, style, voice,
                                language, music, seed, cast, places)
     said += warned

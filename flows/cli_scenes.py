@@ -20,6 +20,7 @@ from flows.cli import (
     DryRun,
     MaxCost,
     Out,
+    QualityOpt,
     Profile,
     Publish,
     ShortSide,
@@ -105,7 +106,8 @@ def _shape(video: str, operations: list, revert=None, *, no_render: bool, dry_ru
 # The options every operation takes, after its own: (name, type, default).
 SHARED = [("no_render", NoRender, False), ("dry_run", DryRun, False), ("profile", Profile, None),
           ("out", Out, None), ("short_side", ShortSide, None), ("publish", Publish, None),
-          ("max_cost", MaxCost, None), ("as_json", AsJson, False), ("strict", Strict, False),
+          ("max_cost", MaxCost, None), ("quality", QualityOpt, None), ("as_json", AsJson, False),
+          ("strict", Strict, False),
           ("debug", Debug, False)]
 
 
@@ -243,11 +245,12 @@ def history_command(video: Video, out: Out = None, as_json: AsJson = False) -> N
 def revert(video: Video, to: Annotated[int, typer.Option("--to", help="The version to make current")],
            dry_run: DryRun = False, profile: Profile = None, out: Out = None,
            short_side: ShortSide = None, publish: Publish = None, max_cost: MaxCost = None,
-           as_json: AsJson = False, strict: Strict = False, debug: Debug = False) -> None:
+           quality: QualityOpt = None, as_json: AsJson = False, strict: Strict = False,
+           debug: Debug = False) -> None:
     """Make an earlier version current again: rendered from the store at no provider cost."""
     _shape(video, [], to, no_render=False, dry_run=dry_run, as_json=as_json, strict=strict,
            debug=debug, profile=profile, out=out, short_side=short_side, publish=publish,
-           max_cost=max_cost)
+           max_cost=max_cost, quality=quality)
 
 
 def _history(video: str, out):

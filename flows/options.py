@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from config.settings import Settings, load_settings
+from config.settings import Quality, Settings, load_settings
 from flows.choices import ProfileName
 
 
@@ -26,6 +26,10 @@ class RenderOptions(BaseModel):
     publish: str | None = Field(None, description="Also publish to gs://BUCKET/PREFIX.")
     max_cost: float | None = Field(None, ge=0,
                                    description="Refuse to spend more than this many US dollars.")
+    quality: Quality | None = Field(None, description="Video models by quality: draft, "
+                                    "standard or premium (config/router.yaml sends each shot to "
+                                    "the model that suits it), or off (every shot on the "
+                                    "profile's video chain). Default: the profile's.")
 
     def settings(self) -> Settings:
         """These options over the environment, .env and the profile."""

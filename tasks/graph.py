@@ -17,7 +17,7 @@ from prefect.states import Cancelled, State
 
 from cache.store import Artifact
 from config.settings import Settings
-from tasks import checks, clips, compose, gates, images, references, speech, sprites
+from tasks import checks, clips, compose, gates, images, references, router, speech, sprites
 from tasks.nodes import (
     Check,
     Generator,
@@ -116,6 +116,13 @@ def video_graph(storyboard: Storyboard) -> list[Step]:
     return [*steps, *lines, *keyframes, *motion, *segments, composed]
 
 
+def step_settings(step: Step, storyboard: Storyboard, settings: Settings) -> Settings:
+    """The settings a step runs with: a clip's video chain is its scene's route."""
+    if step.kind != "clip":
+        return settings
+    return router.routed(storyboard.scene(step.scene), settings)
+
+
 def preferred(settings: Settings, kind: Kind) -> Provider | None:
     """The provider a kind's nodes go to first (None for reelflow's own work)."""
     return provider_chain(settings, kind.modality)[0] if kind.modality else None
@@ -127,6 +134,7 @@ def run_step(step: Step, upstream: dict[str, NodeOutcome], storyboard: Storyboar
     picture no provider could make, a placeholder; for a shot, the best of its attempts at
     passing its gate."""
     kind = KINDS[step.kind]
+    settings = step_settings(step, storyboard, settings)
     outputs = {node_id: outcome.record.outputs for node_id, outcome in upstream.items()}
     if kind.gated:
         return gates.gated(step, storyboard, settings, outputs, lambda attempt: _made(

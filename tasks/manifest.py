@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from tasks.nodes import NodeKind, NodeOutcome, Status
 from tasks.review import ShotReview, drift, review_rows
+from tasks.router import RouteCost
 
 MANIFEST_VERSION = 1
 
@@ -70,15 +71,17 @@ class Manifest(BaseModel):
     # Which video this is a version of (tasks/history.py): `cache gc` keeps a history's versions.
     video: str | None = None
     version: int | None = None
+    routing: RouteCost | None = None  # with a quality: the clips as routed and unrouted
 
     @classmethod
     def of(cls, title: str, video_digest: str, nodes: list[ManifestNode],
            url: str | None = None, warnings: list[str] | None = None,
            loudness: LoudnessReport | None = None, video: str | None = None,
-           version: int | None = None) -> Manifest:
+           version: int | None = None, routing: RouteCost | None = None) -> Manifest:
         return cls(
             title=title, video_digest=video_digest, url=url, created_at=round(time.time(), 3),
             nodes=nodes, warnings=warnings or [], loudness=loudness, video=video, version=version,
+            routing=routing,
             generated=sum(node.status == "generated" for node in nodes),
             cached=sum(node.status == "cached" for node in nodes),
             placeholders=sum(node.status == "placeholder" for node in nodes),
@@ -113,6 +116,7 @@ class RenderSummary(BaseModel):
     # review`), and the share of shots whose likeness drifted (tasks/review.py).
     review: list[dict] = []
     drift: dict = {}
+    routing: RouteCost | None = None
 
     @classmethod
     def of(cls, folder: Path, manifest: Manifest) -> RenderSummary:
@@ -124,5 +128,5 @@ class RenderSummary(BaseModel):
             nodes=[SummaryNode(**node.model_dump(include=set(SummaryNode.model_fields)))
                    for node in manifest.nodes],
             **manifest.model_dump(include={"generated", "cached", "placeholders", "cost_usd",
-                                            "saved_usd", "warnings"}),
+                                            "saved_usd", "warnings", "routing"}),
         )

@@ -114,7 +114,8 @@ class Node:
 
 def provider_chain(settings: Settings, modality: Modality) -> list[Provider]:
     """The providers configured for `modality`, preferred first."""
-    return [registry.create(modality, spec, settings.provider_options.get(spec.split(":")[0]))
+    return [registry.create(modality, spec, registry.options_of(settings.provider_options,
+                                                                modality, spec.split(":")[0]))
             for spec in getattr(settings, modality.value)]
 
 

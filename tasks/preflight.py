@@ -14,12 +14,13 @@ from config.pricing import PriceError, cost_usd, price_table
 from config.secrets import MissingSecretError
 from config.settings import Settings
 from tasks.budget import BudgetExceeded
-from tasks.graph import KINDS, preferred, video_graph
+from tasks.graph import KINDS, preferred, step_settings, video_graph
 from tasks.language import language
 from tasks.nodes import expected_cost, provider_chain
 from tasks.providers import registry
 from tasks.providers.base import Modality
 from tasks.providers.registry import ProviderConfigError, UnknownProviderError
+from tasks import router
 from tasks.plan import plan_node
 from tasks.storyboard import Storyboard, VideoRequest
 
@@ -36,6 +37,8 @@ def check_providers(settings: Settings,
     for a chain none of whose providers has its key. Returns check_keys' warnings.
     """
     chains = [provider for modality in Modality for provider in provider_chain(settings, modality)]
+    chains += [provider for routed in router.check(settings)[1:]
+               for provider in provider_chain(routed, Modality.video)]
     for name, options in settings.provider_options.items():
         registry.check_options(name, options)
     _check_names("voices", settings.voices, registry.names(Modality.speech))
@@ -97,6 +100,29 @@ class PlannedNode(BaseModel):
     cost_usd: float  # 0 when stored
 
 
+def route_cost(storyboard: Storyboard, settings: Settings) -> router.RouteCost | None:
+    """With a quality set, every clip priced on its route and on the profile's first video
+    provider (whatever the store holds)."""
+    if settings.quality == "off":
+        return None
+    routed = unrouted = 0.0
+    scenes: dict[str, int] = {}
+    kind = KINDS["clip"]
+    for step in video_graph(storyboard):
+        if step.kind != "clip":
+            continue
+        upstream = {needed: _NotMadeYet() for needed in step.needs}
+        ran = step_settings(step, storyboard, settings)
+        animator = preferred(ran, kind)
+        routed += expected_cost(ran, kind.describe(step, storyboard, ran, animator, upstream)[0])
+        unrouted += expected_cost(settings, kind.describe(
+            step, storyboard, settings, preferred(settings, kind), upstream)[0])
+        scenes[ran.video[0]] = scenes.get(ran.video[0], 0) + 1
+    return router.RouteCost(quality=settings.quality, routed_usd=round(routed, 6),
+                            unrouted_usd=round(unrouted, 6), unrouted=settings.video[0],
+                            scenes=scenes)
+
+
 class RenderPreview(BaseModel):
     """What rendering a storyboard would generate and reuse, and what it would cost, told
     without calling any provider (`--dry-run`). A node after one that is generated counts as
@@ -106,6 +132,7 @@ class RenderPreview(BaseModel):
     cost_usd: float
     # False for a plan not made yet: its scenes' nodes are known (and priced) once it is.
     complete: bool = True
+    routing: router.RouteCost | None = None  # with a quality: what the router saves
 
     @classmethod
     def of_request(cls, request: VideoRequest, settings: Settings) -> RenderPreview:
@@ -119,7 +146,7 @@ class RenderPreview(BaseModel):
         storyboard = Storyboard.model_validate_json(
             open_store(settings.store).read_bytes(record.outputs["storyboard"]))
         rest = cls.of(storyboard, settings)
-        return cls(nodes=[planned, *rest.nodes], cost_usd=rest.cost_usd)
+        return cls(nodes=[planned, *rest.nodes], cost_usd=rest.cost_usd, routing=rest.routing)
 
     @classmethod
     def of(cls, storyboard: Storyboard, settings: Settings) -> RenderPreview:
@@ -131,14 +158,16 @@ class RenderPreview(BaseModel):
         for step in video_graph(storyboard):
             kind = KINDS[step.kind]
             upstream = {needed: made[needed] for needed in step.needs}
-            node, _ = kind.describe(step, storyboard, settings, preferred(settings, kind), upstream)
+            ran = step_settings(step, storyboard, settings)
+            node, _ = kind.describe(step, storyboard, ran, preferred(ran, kind), upstream)
             known = all(not isinstance(outputs, _NotMadeYet) for outputs in upstream.values())
             record = store.lookup(node.key) if known else None
             made[step.id] = record.outputs if record else _NotMadeYet()
-            cost = expected_cost(settings, node) if record is None and kind.modality else 0.0
+            cost = expected_cost(ran, node) if record is None and kind.modality else 0.0
             nodes.append(PlannedNode(id=step.id, kind=step.kind, scene=step.scene,
                                      stored=record is not None, cost_usd=round(cost, 6)))
-        return cls(nodes=nodes, cost_usd=round(sum(node.cost_usd for node in nodes), 6))
+        return cls(nodes=nodes, cost_usd=round(sum(node.cost_usd for node in nodes), 6),
+                   routing=route_cost(storyboard, settings))
 
     @property
     def generated(self) -> list[PlannedNode]:

@@ -31,6 +31,7 @@ from tasks.history import HISTORY_FILE, History
 from tasks.history import load as load_history
 from tasks.manifest import LoudnessReport, Manifest, ManifestNode, RenderSummary
 from tasks.nodes import NodeOutcome
+from tasks.preflight import route_cost
 from tasks.storyboard import Storyboard
 
 
@@ -83,7 +84,8 @@ def publish(storyboard: Storyboard, outcomes: list[NodeOutcome], composed: NodeO
     manifest = Manifest.of(storyboard.title, video.digest, nodes,
                            url=bucket.url if bucket else None, warnings=warnings,
                            loudness=loudness, video=history.video,
-                           version=history.current.version)
+                           version=history.current.version,
+                           routing=route_cost(storyboard, settings))
     small_files = {
         "storyboard.json": storyboard.model_dump_json(indent=2).encode(),
         "manifest.json": manifest.model_dump_json(indent=2).encode(),

@@ -127,6 +127,18 @@ class CameraMotion(str, Enum):
     pan_down = "pan_down"
 
 
+class ShotSize(str, Enum):
+    """How close the camera is, closest first: it decides which video model a scene goes to
+    (config/router.yaml)."""
+
+    ECU = "ECU"  # extreme close-up: an eye, a hand
+    CU = "CU"  # close-up: a face
+    MCU = "MCU"  # medium close-up: head and shoulders
+    MS = "MS"  # medium shot: from the waist
+    LS = "LS"  # long shot: a whole figure in its setting
+    ELS = "ELS"  # extreme long shot: establishing, the place more than the people
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -312,6 +324,11 @@ class Scene(_Strict):
     location: str | None = Field(None, pattern=ID_PATTERN, description="A location id")
     takes: Takes = Takes()
     trim: Trim | None = None  # None: the clip from its start, as long as the scene
+    # How it is shot: the router sends each scene's clip to the model that suits it.
+    shot: ShotSize = ShotSize.MS
+    intensity: float = Field(0.5, ge=0, le=1, description="How strong the emotion or action")
+    physics: bool = Field(False, description="Action whose physics must look right: liquids, "
+                          "falls, collisions")
 
     @field_validator("on_screen_text")
     @classmethod

@@ -52,6 +52,8 @@ def cloud(tls, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         for name, value in CANARIES.items():
             monkeypatch.setenv(name, value)
         monkeypatch.setenv("REELFLOW_PROFILE", "cloud")
+        # The chains as the profile writes them (tests/test_router.py routes shots).
+        monkeypatch.setenv("REELFLOW_QUALITY", "off")
         monkeypatch.setenv("REELFLOW_PUBLISH", f"gs://{BUCKET}/shorts")
         monkeypatch.setenv("REELFLOW_GCS_SIGNING_KEY", str(tmp_path / "signer.json"))
         monkeypatch.setenv("REELFLOW_PROVIDER_OPTIONS", json.dumps({

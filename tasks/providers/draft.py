@@ -21,6 +21,7 @@ from tasks.storyboard import (
     MAX_SCENES,
     MAX_TITLE_CHARS,
     CameraMotion,
+    ShotSize,
     VideoRequest,
 )
 
@@ -53,6 +54,12 @@ class DraftScene(BaseModel):
     # ge, not gt: Gemini's schema has no exclusiveMinimum.
     duration: float = Field(ge=MIN_SCENE_SECONDS, le=MAX_SCENE_SECONDS,
                             description="Seconds on screen, long enough to speak the narration")
+    shot: ShotSize = Field(ShotSize.MS, description="Shot size: ECU, CU, MCU, MS, LS or ELS "
+                           "(establishing)")
+    intensity: float = Field(0.5, ge=0, le=1, description="How strong the scene's emotion or "
+                             "action is, 0 calm to 1 peak")
+    physics: bool = Field(False, description="Whether it shows action whose physics must look "
+                          "right (liquids, falls, collisions)")
 
 
 class DraftStoryboard(BaseModel):

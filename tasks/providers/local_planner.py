@@ -17,10 +17,12 @@ from tasks.script import read_script, script_scenes, sentences
 from tasks.storyboard import (
     LINE_GAP_SECONDS,
     MAX_ON_SCREEN_CHARS,
+    NARRATOR,
     CameraMotion,
     Character,
     Line,
     Scene,
+    ShotSize,
     VideoRequest,
 )
 from tasks.writing import unspaced
@@ -42,8 +44,8 @@ class LocalPlanner(Planner):
     name = "local"
     # 3: the outline in the request's language; unspaced scripts timed by characters.
     # 4: each scene's on-screen text; an outline says it is a placeholder.
-    # 5: the camera moves of the style.
-    version = 5
+    # 5: the camera moves of the style. 6: each scene's shot size and intensity.
+    version = 6
 
     class Options(Planner.Options):
         model: str = "outline"
@@ -80,12 +82,24 @@ class LocalPlanner(Planner):
                 or key_phrase(" ".join(line.text for line in lines), request.language),
                 camera=CameraMotion(motions[index % len(motions)]),
                 duration=target_seconds(lines),
+                **_framing(index, len(scenes_lines), lines),
             )
             for index, lines in enumerate(scenes_lines)
         ]
         return PlanResult(storyboard=storyboard_of(request, title[:200], scenes),
                           usage=Usage(tokens=0),
                           adjustments=[] if request.script else [PLACEHOLDER])
+
+
+def _framing(index: int, count: int, lines: list[Line]) -> dict:
+    """How a scene is shot, from where it falls and who speaks: a longer video opens on an
+    establishing shot, one speaker is a close-up, a dialogue head and shoulders; exclamations
+    raise the intensity. Nothing here can tell physics."""
+    speakers = {line.speaker for line in lines if line.speaker != NARRATOR}
+    shot = (ShotSize.ELS if index == 0 and count > 2 else ShotSize.CU if len(speakers) == 1
+            else ShotSize.MCU if speakers else ShotSize.MS)
+    exclaimed = sum(line.text.count("!") for line in lines)
+    return {"shot": shot, "intensity": round(min(1.0, 0.4 + 0.2 * exclaimed), 2)}
 
 
 def _outline_of(tag: str) -> dict:

@@ -81,7 +81,8 @@ def to_storyboard(draft: DraftStoryboard, request: VideoRequest) -> Storyboard:
                             cast=speaking_cast(lines, request.characters),
                             location=draft_scene.location, visual_prompt=draft_scene.visual_prompt,
                             on_screen_text=draft_scene.on_screen_text, camera=draft_scene.camera,
-                            duration=draft_scene.duration))
+                            duration=draft_scene.duration, shot=draft_scene.shot,
+                            intensity=draft_scene.intensity, physics=draft_scene.physics))
     return storyboard_of(request, draft.title, scenes)
 
 

@@ -100,11 +100,21 @@ def create(modality: Modality, spec: str, options: dict | None = None) -> Provid
         raise ProviderConfigError(_options_error(name, provider, error)) from None
 
 
-def check_options(name: str, options: dict) -> None:
-    """Raise ProviderConfigError unless a provider registered as `name` takes `options`."""
-    providers = named(name)
+def options_of(provider_options: dict[str, dict], modality: Modality, name: str) -> dict:
+    """A provider's options: those given for its name (every modality's provider of that name
+    takes them), then those given for "MODALITY:NAME" (its alone, e.g. "embedding:local")."""
+    return {**provider_options.get(name, {}),
+            **provider_options.get(f"{modality.value}:{name}", {})}
+
+
+def check_options(key: str, options: dict) -> None:
+    """Raise ProviderConfigError unless a provider registered as `key` ("NAME", or
+    "MODALITY:NAME") takes `options`."""
+    qualifier, _, name = key.rpartition(":")
+    modalities = [m for m in Modality if m.value == qualifier] if qualifier else list(Modality)
+    providers = [p for p in named(name) if p.modality in modalities]
     if not providers:
-        raise UnknownProviderError(f"provider_options: no provider named {name!r} "
+        raise UnknownProviderError(f"provider_options: no provider named {key!r} "
                                    f"(known: {', '.join(names())})")
     problems = []
     for provider in providers:
@@ -112,8 +122,10 @@ def check_options(name: str, options: dict) -> None:
             provider.Options(**options)
             return
         except ValidationError as error:
-            problems.append(_options_error(name, provider, error))
-    raise ProviderConfigError(problems[0])
+            problems.append((error.errors()[0]["type"] == "extra_forbidden", provider, error))
+    # A provider that has the option but not that value says more than one without it.
+    _, provider, error = min(problems, key=lambda problem: problem[0])
+    raise ProviderConfigError(_options_error(key, provider, error))
 
 
 def _options_error(name: str, provider: type[Provider], error: ValidationError) -> str:
