@@ -98,7 +98,7 @@ class KeptManifest:
             keys.update([node["key"]] if node.get("key") else [])
             review = node.get("review") or {}
             keys.update(key for attempt in review.get("attempts", [])
-                        for key in (attempt["key"], attempt["gate_key"]))
+                        for key in (attempt["key"], attempt["gate_key"]) if key)
             keys.update([review["approval_key"]] if review.get("approval_key") else [])
         return keys
 

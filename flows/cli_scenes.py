@@ -42,7 +42,7 @@ from flows.editing import (
     TrimScene,
     UseTake,
 )
-from tasks.storyboard import CameraMotion
+from tasks.storyboard import CameraMotion, ShotSize
 
 scene_app = typer.Typer(no_args_is_help=True, help="Shape a published video scene by scene.")
 
@@ -149,7 +149,8 @@ def scene_list(video: Video, out: Out = None, as_json: AsJson = False) -> None:
         takes = scene.takes
         trim = f" trim {scene.trim.start:g}-{scene.trim.end:g}s" if scene.trim else ""
         typer.echo(f"{number:3d} {scene.id}  asks {scene.duration:g}s  take image {takes.image} "
-                   f"clip {takes.clip} speech {takes.speech}{trim}\n"
+                   f"clip {takes.clip} speech {takes.speech}{trim}  shot {scene.shot.value} "
+                   f"intensity {scene.intensity:g}{' physics' if scene.physics else ''}\n"
                    f"      says: {scene.narration}\n      shows: {scene.visual_prompt}")
 
 
@@ -181,10 +182,18 @@ def scene_move(scene: SceneId, after: After = None, first: First = False) -> Mov
 @operation_command("edit")
 def scene_edit(scene: SceneId, narration: Narration = None, visual: Visual = None,
                camera: Camera = None, on_screen_text: Annotated[Optional[str], typer.Option(
-                   help="A few words set on the picture; a space for none")] = None) -> EditScene:
-    """Change a scene's narration, picture, camera motion or on-screen text."""
+                   help="A few words set on the picture; a space for none")] = None,
+               shot: Annotated[Optional[ShotSize], typer.Option(
+                   help="Shot size (routes the clip: config/router.yaml)")] = None,
+               intensity: Annotated[Optional[float], typer.Option(
+                   help="How strong the emotion or action, 0-1")] = None,
+               physics: Annotated[Optional[bool], typer.Option(
+                   "--physics/--no-physics", help="Action whose physics must look right")] = None
+               ) -> EditScene:
+    """Change a scene's narration, picture, camera motion, on-screen text or how it is shot."""
     return _operation(EditScene, scene=scene, narration=narration, visual_prompt=visual,
-                      camera=camera, on_screen_text=on_screen_text)
+                      camera=camera, on_screen_text=on_screen_text, shot=shot,
+                      intensity=intensity, physics=physics)
 
 
 @operation_command("trim")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from typing import Annotated, Literal, Union
+from typing import Annotated, ClassVar, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -25,6 +25,7 @@ from tasks.storyboard import (
     CameraMotion,
     Line,
     Scene,
+    ShotSize,
     Storyboard,
     Takes,
     Text,
@@ -56,7 +57,8 @@ class _Operation(BaseModel):
 
 
 class EditScene(_Operation):
-    """A scene's new narration, picture, camera and/or on-screen text; empty fields are kept."""
+    """A scene's new narration, picture, camera, on-screen text and/or how it is shot (which
+    routes its clip: config/router.yaml); empty fields are kept."""
 
     model_config = ConfigDict(title="Edit a scene")
     op: Literal["edit"] = "edit"
@@ -66,10 +68,16 @@ class EditScene(_Operation):
     camera: CameraMotion | None = Field(None, title="New camera motion")
     on_screen_text: Text(MAX_ON_SCREEN_CHARS, blank_ok=True) | None = Field(
         None, title="New on-screen text", description="A space for none")
+    shot: ShotSize | None = Field(None, title="New shot size")
+    intensity: float | None = Field(None, ge=0, le=1, title="New intensity (0-1)")
+    physics: bool | None = Field(None, title="Physics-heavy action")
+
+    # The scene's fields an edit sets as given (narration replaces its lines).
+    SET: ClassVar[tuple[str, ...]] = ("visual_prompt", "camera", "on_screen_text", "shot",
+                                      "intensity", "physics")
 
     def describe(self) -> str:
-        changed = [name for name in ("narration", "visual_prompt", "camera", "on_screen_text")
-                   if getattr(self, name) is not None]
+        changed = [name for name in ("narration", *self.SET) if getattr(self, name) is not None]
         return f"edit {self.scene} " + ", ".join(changed)
 
 
@@ -224,12 +232,12 @@ def _changed(operation: Operation, scene: Scene, takes_made, clip_seconds) -> Sc
         update = {}
         if operation.narration is not None:  # spoken by whoever opened the scene
             update["lines"] = [Line(speaker=scene.lines[0].speaker, text=operation.narration)]
-        for name in ("visual_prompt", "camera", "on_screen_text"):
+        for name in operation.SET:
             if getattr(operation, name) is not None:
                 update[name] = getattr(operation, name)
         if not update:
-            raise operation.refused("scene", "give a narration, visual prompt, camera or "
-                                    "on-screen text to change")
+            raise operation.refused("scene", "give a narration, visual prompt, camera, "
+                                    "on-screen text, shot, intensity or physics to change")
         return scene.model_copy(update=update)
     if isinstance(operation, TrimScene):
         if operation.end - operation.start < MIN_TRIM_SECONDS:

@@ -159,7 +159,7 @@ def _render(storyboard: Storyboard, settings: Settings, upstream: list,
     voice_warnings = check_voice(storyboard.voice, storyboard.language, settings)
     check_budget(storyboard, settings)
     makers = _node_tasks(settings)
-    storyboard, history, recast = _recast(storyboard, settings, makers, history)
+    storyboard, history, recast, made_first = _recast(storyboard, settings, makers, history)
     report.storyboard_artifact(storyboard)
     progress.emit(storyboard)  # the CLI sizes its bars from the graph
     futures = _submit(video_graph(storyboard), makers, storyboard, settings)
@@ -168,13 +168,14 @@ def _render(storyboard: Storyboard, settings: Settings, upstream: list,
         finished.advance()
         future.wait()  # its final state from the task itself: the server may not have it yet
         if future.state.is_completed():  # said from here: tasks may run in other processes
-            progress.emit(future.result())
+            progress.emit(future.result().paid_earlier(made_first))
     # Nodes that failed on their own; those that merely waited on one are not Failed.
     failures = [future.result(raise_on_failure=False) for future in futures.values()
                 if future.state.is_failed()]
     if failures:
         raise RenderFailed(failures)
-    outcomes = {node_id: future.result() for node_id, future in futures.items()}
+    outcomes = {node_id: future.result().paid_earlier(made_first)
+                for node_id, future in futures.items()}
     composed = outcomes.pop("compose")
     made = [*upstream, *outcomes.values()]
     warnings = [*check_keys(settings), *voice_warnings, *recast, *run_warnings(made),
@@ -197,28 +198,33 @@ def _submit(steps: list, makers: dict, storyboard: Storyboard, settings: Setting
 
 
 def _recast(storyboard: Storyboard, settings: Settings, makers: dict,
-            history: History | None) -> tuple[Storyboard, History | None, list[str]]:
+            history: History | None) -> tuple[Storyboard, History | None, list[str],
+                                              dict[str, float]]:
     """When most first keyframes of a character are unlike the reference sheet reelflow made
     for it, the sheet is the likelier fault: it is made again, once, before any scene is tried
-    again (tasks/gates.py). The keyframes' first attempts are made here and reused after."""
+    again (tasks/gates.py). The keyframes' first attempts are made here and reused after: what
+    this pass generated is returned (key → cost), for the run to count as made, not reused."""
     if settings.max_attempts == 1 or not gates.suspects(storyboard):
-        return storyboard, history, []
+        return storyboard, history, [], {}
     once = settings.model_copy(update={"max_attempts": 1})
     steps = [step for step in video_graph(storyboard) if step.kind in ("reference", "image")]
     futures = _submit(steps, makers, storyboard, once)
-    reviews = {}
+    reviews, made = {}, {}
     for future in as_completed(list(futures.values())):
         future.wait()
         outcome = future.result() if future.state.is_completed() else None
-        if outcome is not None and outcome.kind == "image" and outcome.review:
+        if outcome is None:  # failed: it fails again, and says so, below
+            continue
+        made.update(outcome.paid())
+        if outcome.kind == "image" and outcome.review:
             reviews[outcome.scene] = outcome.review
-    members = gates.drifting(storyboard, reviews)  # failed nodes fail again, and say so, below
+    members = gates.drifting(storyboard, reviews)
     if not members:
-        return storyboard, history, []
+        return storyboard, history, [], made
     names = ", ".join(storyboard.character(member).name for member in members)
     note = f"a new reference of {names}: most of their shots drifted from the first"
     recast = gates.recast(storyboard, members)
-    return recast, history and history.amended(recast, note), [note]
+    return recast, history and history.amended(recast, note), [note], made
 
 
 def _node_tasks(settings: Settings) -> dict:

@@ -29,7 +29,7 @@ from pydantic import BaseModel
 from cache import open_store
 from config.settings import Settings
 from tasks.ffmpeg import probe, run_ffmpeg
-from tasks.nodes import Node, NodeOutcome, produce, provider_chain
+from tasks.nodes import Node, NodeError, NodeOutcome, produce, provider_chain
 from tasks.providers import registry
 from tasks.providers.base import EmbeddingRequest, ImageEmbedder, Modality, Usage
 from tasks.review import Attempt, ShotReview, approval_key, approved
@@ -68,12 +68,19 @@ def gated(step: Step, storyboard: Storyboard, settings: Settings, upstream: Upst
         shot = shoot(replace(step, attempt=number, correction=_correction(attempts)))
         if shot.status == "placeholder":  # no provider could make it: nothing to measure
             return shot
-        gate = produce(settings, Modality.embedding, lambda embedder: describe(
-            step, storyboard, embedder, shot, upstream, settings))
+        digest = next(iter(shot.record.outputs.values())).digest
+        try:
+            gate = produce(settings, Modality.embedding, lambda embedder: describe(
+                step, storyboard, embedder, shot, upstream, settings))
+        except NodeError as error:  # unmeasured: flagged for a person, never paid for again
+            attempts.append(Attempt(number=number, key=shot.record.key, digest=digest,
+                                    gate_key="", identity={}, reasons=[f"not measured: {error}"]))
+            outcomes.append(shot)
+            cost += error.spent_usd
+            break
         cost, saved = cost + gate.cost_usd, saved + gate.saved_usd
         threshold = _threshold(settings, gate)
         measures = Measures.model_validate_json(store.read_bytes(gate.output("report")))
-        digest = next(iter(shot.record.outputs.values())).digest
         attempt = Attempt(number=number, key=shot.record.key, digest=digest,
                           gate_key=gate.record.key, identity=measures.identity,
                           reasons=judge(measures, threshold, storyboard))

@@ -80,6 +80,31 @@ class NodeOutcome(BaseModel):
     def output(self, name: str) -> Artifact:
         return self.record.outputs[name]
 
+    def paid(self) -> dict[str, float]:
+        """The nodes this outcome generated, by key, with what each cost (its gates' cost under
+        their keys)."""
+        made = {self.record.key: self.record.cost_usd} if self.status == "generated" else {}
+        if self.review and self.review.cost_usd:
+            made.update({attempt.gate_key: self.review.cost_usd
+                         for attempt in self.review.attempts if attempt.gate_key})
+        return made
+
+    def paid_earlier(self, made: dict[str, float]) -> NodeOutcome:
+        """This outcome, with the nodes an earlier pass of the same run generated (`made`:
+        key → cost) counted as generated and paid, not reused."""
+        update = {}
+        if self.status == "cached" and self.record.key in made:
+            update["status"] = "generated"
+        if self.review:
+            keys = {key for attempt in self.review.attempts
+                    for key in (attempt.key, attempt.gate_key) if key != self.record.key}
+            moved = sum(made.get(key, 0.0) for key in keys)
+            if moved:
+                update["review"] = self.review.model_copy(update={
+                    "cost_usd": round(self.review.cost_usd + moved, 6),
+                    "saved_usd": round(max(0.0, self.review.saved_usd - moved), 6)})
+        return self.model_copy(update=update) if update else self
+
 
 @dataclass(frozen=True)
 class Node:

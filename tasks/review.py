@@ -13,7 +13,7 @@ class Attempt(BaseModel):
     number: int
     key: str  # the shot node's
     digest: str  # the shot's bytes
-    gate_key: str
+    gate_key: str  # empty: the gate could not measure it
     identity: dict[str, float]
     reasons: list[str]  # why it failed; none: it passed
 

@@ -17,7 +17,8 @@ from config.bible import cast_and_places
 from config.settings import load_settings
 from flows.video import render_storyboard
 from tasks.ffmpeg import run_ffmpeg
-from tasks.providers.base import ClipAnimator, ClipRequest, ClipResult, EmbeddingResult, Usage
+from tasks.providers.base import (
+    ClipAnimator, ClipRequest, ClipResult, EmbeddingResult, ProviderError, Usage)
 from tasks.providers.local_embedding import LocalEmbedding
 from tasks.providers.local_image import LocalImage
 from tasks.providers.local_planner import LocalPlanner
@@ -285,3 +286,29 @@ def test_most_shots_unlike_one_character_make_its_reference_again_before_any_ret
     embedder.calls.clear()
     again = render_storyboard(published)
     assert (painter.calls, embedder.calls, generated(again)) == ([], [], set())
+
+
+class Down(LocalEmbedding):
+    """An embedding service that is down."""
+
+    name = "down"
+
+    def embed(self, request):
+        raise ProviderError("down: 503 Service Unavailable")
+
+
+def test_a_shot_its_gate_cannot_measure_is_published_flagged_and_never_made_again(
+        scripted, register_provider, monkeypatch, tmp_path):
+    _, painter = scripted
+    register_provider(Down)
+    monkeypatch.setenv("REELFLOW_EMBEDDING", "down")
+    use_prices(monkeypatch, tmp_path, lambda prices: prices.update(
+        down={"strong-colours": {"per_image": 0.0}},
+        counting={"procedural": {"per_image": 0.04}}))
+
+    summary = render_storyboard(story(1))
+
+    assert len(painter.calls) == 1  # no retry: nothing said the picture was wrong
+    flagged = {row["id"]: row["reasons"] for row in summary.review}
+    assert set(flagged) == {"s001-image", "s001-clip"}
+    assert flagged["s001-image"][0].startswith("not measured: s001-image-gate: down/")

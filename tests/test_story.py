@@ -174,6 +174,8 @@ def test_every_keyframe_is_drawn_from_its_casts_and_locations_references_and_non
         tls, monkeypatch):
     monkeypatch.setenv("GEMINI_API_KEY", "canary-gemini-0001")
     monkeypatch.setenv("REELFLOW_IMAGE", "gemini-image")
+    # One attempt a keyframe: the fake's pictures show no one (tests/test_gates.py retries).
+    monkeypatch.setenv("REELFLOW_MAX_ATTEMPTS", "1")
     characters = load_profiles(Character)
     board = json.loads(make_storyboard_json(characters, scenes=12))
     in_flight_together = 3

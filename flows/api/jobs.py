@@ -115,17 +115,22 @@ class JobRequest(BaseModel):
 
 
 class SceneChange(BaseModel):
-    """One scene's new narration, picture and/or on-screen text (at least one of them)."""
+    """One scene's new narration, picture, on-screen text and/or how it is shot (at least one
+    of them; flows/editing.py's EditScene checks each)."""
 
     model_config = ConfigDict(extra="forbid")
     narration: str | None = None
     visual_prompt: str | None = None
     on_screen_text: str | None = None
+    shot: str | None = None
+    intensity: float | None = None
+    physics: bool | None = None
 
     @model_validator(mode="after")
     def _something(self) -> SceneChange:
-        if self.narration is None and self.visual_prompt is None and self.on_screen_text is None:
-            raise ValueError("give narration, visual_prompt or on_screen_text")
+        if all(value is None for value in self.model_dump().values()):
+            raise ValueError("give narration, visual_prompt, on_screen_text, shot, intensity or "
+                             "physics")
         return self
 
 
