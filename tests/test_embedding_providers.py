@@ -74,6 +74,17 @@ def creates(fake):
     return fake.server.calls("POST", CREATE_PATH)
 
 
+
+def check_likeness(embedder, result, paths, length: int) -> None:
+    """The vectors are the fake's for each picture, in order, and say which look alike: the
+    hero, a stranger, the hero's copy, the hero moved a little."""
+    assert result.vectors == [pytest.approx(picture_vector(path.read_bytes(), length))
+                              for path in paths]
+    hero, stranger, copy, moved = result.vectors
+    assert embedder.similarity(hero, copy) == pytest.approx(1.0)
+    assert embedder.similarity(hero, moved) > embedder.options.threshold
+    assert embedder.similarity(hero, stranger) < 0.5
+
 def test_replicate_embeds_each_picture_in_a_prediction_of_its_own_in_order(fake, pictures):
     embedder = clip(fake)
     paths = [pictures["hero"], pictures["stranger"], pictures["hero-copy"], pictures["hero-moved"]]
@@ -86,12 +97,7 @@ def test_replicate_embeds_each_picture_in_a_prediction_of_its_own_in_order(fake,
     assert [base64.b64decode(uri.split(",", 1)[1]) for uri in sent] == \
         [path.read_bytes() for path in paths]
     assert {create.match.groups() for create in creates(fake)} == {("krthr", "clip-embeddings")}
-    assert result.vectors == [pytest.approx(picture_vector(path.read_bytes(), CLIP_LENGTH))
-                              for path in paths]
-    hero, stranger, copy, moved = result.vectors
-    assert embedder.similarity(hero, copy) == pytest.approx(1.0)
-    assert embedder.similarity(hero, moved) > embedder.options.threshold
-    assert embedder.similarity(hero, stranger) < 0.5
+    check_likeness(embedder, result, paths, CLIP_LENGTH)
     assert fake.embedded == [digest(path.read_bytes()) for path in paths]
     assert result.usage == Usage(images=4) and fake.succeeded == 4
 
@@ -230,12 +236,7 @@ def test_vertex_embeds_one_picture_a_request_in_order(google, pictures):
     assert [[base64.b64decode(instance["image"]["bytesBase64Encoded"])
              for instance in body["instances"]] for body in bodies] == \
         [[path.read_bytes()] for path in paths]
-    assert result.vectors == [pytest.approx(picture_vector(path.read_bytes(), 1408))
-                              for path in paths]
-    hero, stranger, copy, moved = result.vectors
-    assert embedder.similarity(hero, copy) == pytest.approx(1.0)
-    assert embedder.similarity(hero, moved) > embedder.options.threshold
-    assert embedder.similarity(hero, stranger) < 0.5
+    check_likeness(embedder, result, paths, 1408)
     assert google.embedded == [digest(path.read_bytes()) for path in paths]
     assert result.usage == Usage(images=4) and google.billed["embedded_images"] == 4
 
