@@ -33,7 +33,9 @@ def test_plan_piped_into_render_publishes_a_video(env, workspace):
 
     summary = json.loads(render.stdout)
     assert set(summary) == {"video", "storyboard", "manifest", "url", "nodes", "generated",
-                            "cached", "placeholders", "cost_usd", "saved_usd", "warnings"}
+                            "cached", "placeholders", "cost_usd", "saved_usd", "warnings",
+                            "review", "drift", "routing"}
+    assert (summary["review"], summary["routing"]) == ([], None)  # nothing flagged, no router
     assert summary["warnings"] == []  # offline, nothing falls back
     assert summary["url"] is None  # published to a folder only
     assert {node["kind"] for node in summary["nodes"]} == {"tts", "image", "clip", "segment",
@@ -66,17 +68,18 @@ def test_cache_commands_report_verify_and_collect(env, workspace):
     assert made.returncode == 0, made.stderr
 
     stats = run(["cache", "stats"], env)
-    assert "nodes     6" in stats.stdout  # plan, tts, image, clip, segment, compose
+    # plan, tts, image, clip, segment, compose, and the keyframe's and the clip's gates
+    assert "nodes     8" in stats.stdout
     listing = run(["cache", "ls"], env)
-    kinds = ("plan", "tts", "image", "clip", "segment", "compose")
-    assert sum(kind in listing.stdout for kind in kinds) == 6
+    kinds = ("plan", "tts", "image", "clip", "segment", "compose", "gate")
+    assert sum(kind in listing.stdout for kind in kinds) == 7
     verify = run(["cache", "verify"], env)
     assert verify.returncode == 0 and "0 problems" in verify.stdout
 
     nothing = run(["cache", "gc"], env)
     assert nothing.stdout.startswith("removed 0 nodes"), nothing.stdout  # all are published
     expired = run(["cache", "gc", "--older-than", "0"], env)
-    assert "expired 1 manifests" in expired.stdout and "removed 6 nodes" in expired.stdout
+    assert "expired 1 manifests" in expired.stdout and "removed 8 nodes" in expired.stdout
     assert run(["cache", "stats"], env).stdout.count("nodes     0") == 1
 
 
