@@ -442,8 +442,10 @@ class ArtifactStore(BaseArtifactStore):
 
     # Index ---------------------------------------------------------------------------
 
+    # retry: many threads write the index at once; a write that waited out SQLite's lock
+    # timeout tries again rather than failing a node its provider was already paid for.
     def record(self, record: NodeRecord) -> None:
-        self.index.set(record.key, record.model_dump_json())
+        self.index.set(record.key, record.model_dump_json(), retry=True)
 
     def _load_record(self, key: str) -> str | None:
         return self.index.get(key)
@@ -452,7 +454,7 @@ class ArtifactStore(BaseArtifactStore):
         return list(self.index.iterkeys())
 
     def _forget_record(self, key: str) -> None:
-        self.index.delete(key)
+        self.index.delete(key, retry=True)
         (self.locks / key).unlink(missing_ok=True)
 
     def _save_job(self, key: str, text: str) -> None:
