@@ -47,18 +47,14 @@ def review(video: Video, approve: ShotId = None, reject: ShotId = None, out: Out
                        f"(flagged: {listed})")
     if approve:
         node = next(node for node in manifest["nodes"] if node["id"] == shot)
-        keep_approval(open_store(settings.store), node["outputs"][_output(node)])
+        keep_approval(open_store(settings.store), node["outputs"][node["kind"]])
         typer.echo(f"approved {shot}: later renders use it without flagging it")
         return
     row = flagged[shot]
-    retake = _operation(RetakeScene, "review --reject", scene=row["scene"],
-                        media=["image" if row["kind"] == "image" else "clip"])
+    # A shot's kind (image, clip) names its output and the medium a retake makes anew.
+    retake = _operation(RetakeScene, "review --reject", scene=row["scene"], media=[row["kind"]])
     shared = {name: default for name, _, default in SHARED}
     _shape(str(folder), [retake], **{**shared, "out": out, "as_json": as_json})
-
-
-def _output(node: dict) -> str:
-    return "image" if node["kind"] == "image" else "clip"
 
 
 def _print(rows: list[dict], drifted: dict, as_json: bool) -> None:
