@@ -63,19 +63,21 @@ def test_jobs_survive_the_api_killed_with_9_and_each_finishes_exactly_once(
     folder = tmp_path / "killed"
     api = _start(folder, prefect_api_url, "--limit", "2", short_side="64",
                  api_jobs_at_once="40")
-    with api.client(api.keys[0]) as client:
-        made = [client.post("/jobs", json={"prompt": f"Island number {n}", "scenes": 1,
-                                           "music": False}).json()["id"] for n in range(20)]
-        wait_until(lambda: any(j["status"] in ("started", "progress", "finished")
-                               for j in listed(client)), "a job under way", timeout_s=120)
-    api.process.kill()  # SIGKILL: no shutdown of any kind
-    api.process.wait(timeout=30)
+    try:
+        with api.client(api.keys[0]) as client:
+            made = [client.post("/jobs", json={"prompt": f"Island number {n}", "scenes": 1,
+                                               "music": False}).json()["id"] for n in range(20)]
+            wait_until(lambda: any(j["status"] in ("started", "progress", "finished")
+                                   for j in listed(client)), "a job under way", timeout_s=120)
+    finally:  # even when the wait fails: a runner left behind would take later tests' runs
+        api.process.kill()  # SIGKILL: no shutdown of any kind
+        api.process.wait(timeout=30)
     again = _start(folder, prefect_api_url, "--limit", "2", short_side="64",
                    api_jobs_at_once="40", keys=api.keys)
     try:
         with again.client(api.keys[0]) as client:
-            listed = {job["id"] for job in client.get("/jobs", params={"limit": 50}).json()}
-            assert set(made) <= listed
+            known = {job["id"] for job in client.get("/jobs", params={"limit": 50}).json()}
+            assert set(made) <= known
             finals = [_wait(client, job_id, {"finished", "failed", "canceled"}) for job_id in made]
         assert [job["status"] for job in finals] == ["finished"] * 20
         with get_client(sync_client=True) as prefect:
