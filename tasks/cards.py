@@ -72,14 +72,15 @@ def contrast(one: Color, other: Color) -> float:
 
 
 def draw_card(text: str, look: Look, rng: random.Random, width: int, height: int,
-              prompt: str = "") -> tuple[Image.Image, Box | None]:
+              prompt: str = "", ground: Color | None = None) -> tuple[Image.Image, Box | None]:
     """The keyframe, and the box its text was set in (None without text: then the pictogram
-    of the prompt, if any, alone)."""
+    of the prompt, if any, alone). `ground`, a colour of the palette: the card's, instead of
+    one picked at random."""
     text = " ".join(text.split())
     number = NUMBER.search(text)
     plain = [layout for layout in look.layouts if layout != "number"]
     layout = "number" if number and "number" in look.layouts else rng.choice(plain or ["centred"])
-    ground, tone, accent, ink = _colors(look, rng)
+    ground, tone, accent, ink = _colors(look, rng, ground)
     canvas = _background(rng.choice(look.patterns), ground, tone, accent, rng, width, height)
     zone = text_zone(width, height)
     draw = ImageDraw.Draw(canvas)
@@ -95,9 +96,10 @@ def draw_card(text: str, look: Look, rng: random.Random, width: int, height: int
     return canvas, box
 
 
-def _colors(look: Look, rng: random.Random) -> tuple[Color, Color, Color, Color]:
+def _colors(look: Look, rng: random.Random,
+            ground: Color | None) -> tuple[Color, Color, Color, Color]:
     """Ground, a tone near it for its pattern, an accent, and ink that reads on the ground."""
-    ground = rng.choice(look.palette)
+    ground = ground or rng.choice(look.palette)
     others = [c for c in look.palette if c != ground] or [ground]
     ink = max(others + [(255, 255, 255), (17, 17, 17)], key=lambda c: contrast(c, ground))
     tone = min(others, key=lambda c: abs(luminance(c) - luminance(ground)))

@@ -1,8 +1,9 @@
 """What a generated file must be before it is stored: checked against what its node asked.
 
 A clip decodes to its last frame, lasts its asked length (within two frames; any length for a
-model that does not say what it makes) and has the asked size and frame rate; a picture decodes completely at the asked size; speech decodes and lasts
-as long as its word timings say. A file that fails raises BrokenOutput: a provider failure,
+model that does not say what it makes) and has the asked size and frame rate; a picture decodes
+completely at the asked size or smaller in its shape; speech decodes and lasts as long as its
+word timings say. A file that fails raises BrokenOutput: a provider failure,
 retried and then handed to the next provider of the chain, never stored or published.
 `reelflow cache verify --media` runs the same checks on what the store holds.
 """
@@ -61,9 +62,17 @@ def picture(params: dict, outputs: dict[str, Output]) -> None:
             size = image.size
     except (OSError, ValueError, Image.DecompressionBombError) as error:
         raise BrokenOutput(f"the picture does not decode: {error}") from None
-    if "width" in params and size != (params["width"], params["height"]):
+    if "width" in params and not _fits(size, (params["width"], params["height"])):
         raise BrokenOutput(f"the picture is {size[0]}x{size[1]}, asked "
                            f"{params['width']}x{params['height']}")
+
+
+def _fits(size: tuple[int, int], asked: tuple[int, int]) -> bool:
+    """The asked size, or smaller in the asked shape (to a pixel's rounding): the gate enlarges
+    one that is close and has one that is not made again (tasks/gates.py)."""
+    (width, height), (asked_width, asked_height) = size, asked
+    return (width <= asked_width and height <= asked_height
+            and abs(round(width * asked_height / asked_width) - height) <= 1)
 
 
 def speech(params: dict, outputs: dict[str, Output]) -> None:

@@ -4,8 +4,15 @@
   characters in its scene are embedded by the embedding chain's provider; a character's score is
   its best similarity to the shot. Under the provider's threshold, the shot fails.
 - **Technical**: not a single colour; a clip shows no black stretch over 0.5 s and no frozen one
-  over 1 s (ffmpeg's blackdetect and freezedetect). Size, frame rate and length are held by
-  tasks/checks.py before a shot is stored at all.
+  over 1 s (ffmpeg's blackdetect and freezedetect). A picture smaller than asked (a provider
+  returns what its model makes, never enlarged) is enlarged when it lacks at most a third of
+  its size, and fails otherwise. Frame rate and length are held by tasks/checks.py before a
+  shot is stored at all.
+- **Look**: the shot's mean colour against its location's reference (tasks/look.py). One that
+  drifted is graded back with ffmpeg (a correction, not a paid regeneration), and fails only
+  when no allowed grade brings it within the threshold.
+
+A corrected shot is an output of its gate, used in the shot's place downstream.
 
 The gate is a node: its key is the shot's digest, the references' digests and the embedder, and
 it stores the measures, so a rerun never pays for a check twice. The verdict is judged from the
@@ -23,12 +30,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy
 from PIL import Image, ImageStat
 from pydantic import BaseModel
 
 from cache import open_store
 from config.settings import Settings
-from tasks.ffmpeg import probe, run_ffmpeg
+from tasks import look
+from tasks.ffmpeg import INTERMEDIATE_VIDEO_ARGS, probe, run_ffmpeg
 from tasks.nodes import Node, NodeError, NodeOutcome, produce, provider_chain
 from tasks.providers import registry
 from tasks.providers.base import EmbeddingRequest, ImageEmbedder, Modality, Usage
@@ -38,11 +47,24 @@ from tasks.storyboard import Storyboard
 if TYPE_CHECKING:
     from tasks.graph import Step, Upstream
 
-GATE_VERSION = 1
+GATE_VERSION = 2  # 2: looks and sizes, corrected
 BLACK_SECONDS = 0.5  # a longer black stretch fails a clip
 FROZEN_SECONDS = 1.0  # a longer frozen stretch fails a clip
 SAMPLED = (0.1, 0.5, 0.9)  # where a clip is looked at, as shares of its length
 FLAT = 2.0  # a picture whose every channel varies less than this (0-255) is one colour
+MAX_ENLARGEMENT = 1.5  # a picture smaller than asked is enlarged up to this, else made again
+
+
+class Correction(BaseModel):
+    """What a gate did to a shot that was close: ffmpeg's work, not a paid regeneration."""
+
+    enlarged: float = 1.0  # the factor a picture smaller than asked was enlarged by
+    gains: look.Gains = look.UNGRADED  # per RGB channel, toward the location's colours
+    after: float | None = None  # the look distance the grade left
+
+    @property
+    def needed(self) -> bool:
+        return self.enlarged > 1.0 or self.gains != look.UNGRADED
 
 
 class Measures(BaseModel):
@@ -50,14 +72,24 @@ class Measures(BaseModel):
 
     identity: dict[str, float] = {}  # character id → its best similarity to the shot
     problems: list[str] = []  # technical faults, in words
+    look: float | None = None  # ΔE from the location's reference, as made
+    correction: Correction | None = None
 
 
 Shoot = Callable[["Step"], NodeOutcome]
+Gauge = Callable[["Step", NodeOutcome], NodeOutcome]
 
 
 def gated(step: Step, storyboard: Storyboard, settings: Settings, upstream: Upstream,
-          shoot: Shoot) -> NodeOutcome:
-    """The shot `shoot(step)` makes, gated: made again while it fails, up to `max_attempts`."""
+          shoot: Shoot, gauge: Gauge | None = None) -> NodeOutcome:
+    """The shot `shoot(step)` makes, gated: made again while it fails, up to `max_attempts`.
+    `gauge(step, shot)` is the shot's gate node; by default the embedding chain's (the
+    pre-flight estimate passes both as lookups in the store)."""
+    def measured(attempt: Step, shot: NodeOutcome) -> NodeOutcome:
+        return produce(settings, Modality.embedding, lambda embedder: describe(
+            attempt, storyboard, embedder, shot, upstream, settings))
+
+    gauge = gauge or measured
     store = open_store(settings.store)
     attempts: list[Attempt] = []
     outcomes: list[NodeOutcome] = []
@@ -65,13 +97,13 @@ def gated(step: Step, storyboard: Storyboard, settings: Settings, upstream: Upst
     threshold = 0.0
     accepted = None  # the attempt a person approved
     for number in range(1, settings.max_attempts + 1):
-        shot = shoot(replace(step, attempt=number, correction=_correction(attempts)))
+        attempt_step = replace(step, attempt=number, correction=_correction(attempts))
+        shot = shoot(attempt_step)
         if shot.status == "placeholder":  # no provider could make it: nothing to measure
             return shot
         digest = next(iter(shot.record.outputs.values())).digest
         try:
-            gate = produce(settings, Modality.embedding, lambda embedder: describe(
-                step, storyboard, embedder, shot, upstream, settings))
+            gate = gauge(attempt_step, shot)
         except NodeError as error:  # unmeasured: flagged for a person, never paid for again
             attempts.append(Attempt(number=number, key=shot.record.key, digest=digest,
                                     gate_key="", identity={}, reasons=[f"not measured: {error}"]))
@@ -83,7 +115,8 @@ def gated(step: Step, storyboard: Storyboard, settings: Settings, upstream: Upst
         measures = Measures.model_validate_json(store.read_bytes(gate.output("report")))
         attempt = Attempt(number=number, key=shot.record.key, digest=digest,
                           gate_key=gate.record.key, identity=measures.identity,
-                          reasons=judge(measures, threshold, storyboard))
+                          reasons=judge(measures, threshold, storyboard), look=measures.look,
+                          corrected=gate.record.outputs.get("corrected"))
         again = any(earlier.digest == digest for earlier in attempts)
         attempts.append(attempt)
         outcomes.append(shot)
@@ -143,20 +176,26 @@ def judge(measures: Measures, threshold: float, storyboard: Storyboard) -> list[
 
 def describe(step: Step, storyboard: Storyboard, embedder: ImageEmbedder, shot: NodeOutcome,
              upstream: Upstream, settings: Settings) -> tuple[Node, Callable]:
-    """The gate node of a shot: its measures, from the shot's bytes and its cast's references."""
+    """The gate node of a shot: its measures, from the shot's bytes and its cast's and
+    location's references, and the shot corrected where it was close."""
     scene = storyboard.scene(step.scene)
     name, artifact = next(iter(shot.record.outputs.items()))
+    asked = shot.record.parts["params"]
     references = {member: upstream[f"ref-{member}"]["image"].digest for member in scene.cast}
+    place = upstream[f"ref-{scene.location}"]["image"].digest if scene.location else None
     # A camera move over a still keyframe that is asked to hold still is a still, not a freeze.
-    still = shot.record.parts["params"].get("motion") == "static" and not _animates(shot)
+    still = asked.get("motion") == "static" and not _animates(shot)
     frozen = None if still else FROZEN_SECONDS
     looks = 1 if name == "image" else len(SAMPLED)
-    params = {"shot": name, "black_seconds": BLACK_SECONDS, "frozen_seconds": frozen}
+    params = {"shot": name, "black_seconds": BLACK_SECONDS, "frozen_seconds": frozen,
+              "look_distance": look.LOOK_DISTANCE if place else None,
+              "max_gain": look.MAX_GAIN, "max_enlargement": MAX_ENLARGEMENT}
+    inputs = {"shot": artifact.digest, **{f"reference-{member}": digest
+                                          for member, digest in references.items()}}
+    if place:
+        inputs["location"] = place
     node = Node.served_by(embedder, id=f"{step.id}-gate", kind="gate", version=GATE_VERSION,
-                          scene=scene.id, params=params,
-                          inputs={"shot": artifact.digest, **{f"reference-{member}": digest
-                                                               for member, digest in
-                                                               references.items()}},
+                          scene=scene.id, params=params, inputs=inputs,
                           expected=Usage(images=(looks + len(references)) if references else 0))
 
     def measure(workdir: Path):
@@ -169,6 +208,16 @@ def describe(step: Step, storyboard: Storyboard, embedder: ImageEmbedder, shot: 
             problems = _motion_problems(path, frozen)
         if all(_one_colour(frame) for frame in frames):
             problems.append(f"the {'picture' if name == 'image' else 'clip'} is a single colour")
+        correction = Correction()
+        if name == "image":
+            correction.enlarged, fault = _enlargement(path, asked["width"], asked["height"])
+            problems += fault
+        distance = None
+        if place:
+            location = storyboard.subject(scene.location).name
+            distance, gains, left, fault = _look(frames, store.blob_path(place), location)
+            correction.gains, correction.after = gains, left
+            problems += fault
         identity, usage = {}, Usage()
         if references:
             members = list(references)
@@ -179,10 +228,59 @@ def describe(step: Step, storyboard: Storyboard, embedder: ImageEmbedder, shot: 
                                           for vector in shots), 4)
                         for member, reference in zip(members, refs)}
             usage = result.usage
-        measures = Measures(identity=identity, problems=problems)
-        return {"report": (measures.model_dump_json().encode(), "application/json")}, usage
+        measures = Measures(identity=identity, problems=problems, look=distance,
+                            correction=correction if correction.needed else None)
+        outputs = {"report": (measures.model_dump_json().encode(), "application/json")}
+        if correction.needed:
+            outputs["corrected"] = _corrected(path, name, asked, correction, workdir)
+        return outputs, usage
 
     return node, measure
+
+
+def _enlargement(picture: Path, width: int, height: int) -> tuple[float, list[str]]:
+    """How much a picture must be enlarged to the asked size, and the fault when too much."""
+    with Image.open(picture) as image:
+        size = image.size
+    factor = round(max(width / size[0], height / size[1]), 3)
+    if factor <= MAX_ENLARGEMENT:
+        return max(factor, 1.0), []
+    return factor, [f"the picture is {size[0]}x{size[1]}, asked {width}x{height}: too small to "
+                    f"enlarge ({factor:.1f}×, at most {MAX_ENLARGEMENT}×)"]
+
+
+def _look(frames: list[Path], reference: Path,
+          location: str) -> tuple[float, look.Gains, float | None, list[str]]:
+    """The shot's distance from its location's look, the gains that bring it back (none when
+    it is close) with the distance they leave, and the fault when no grade is enough."""
+    shot = numpy.concatenate([look.pixels(frame) for frame in frames])
+    place = look.pixels(reference)
+    distance = round(look.distance(shot, place), 2)
+    if distance <= look.LOOK_DISTANCE:
+        return distance, look.UNGRADED, None, []
+    gains, left = look.grade(shot, place)
+    if left <= look.LOOK_DISTANCE:
+        return distance, gains, round(left, 2), []
+    return distance, look.UNGRADED, round(left, 2), [
+        f"the colours are off {location}'s look (ΔE {distance:.0f} from its reference, at most "
+        f"{look.LOOK_DISTANCE:.0f}; the strongest grade leaves {left:.0f})"]
+
+
+def _corrected(shot: Path, name: str, asked: dict, correction: Correction,
+               workdir: Path) -> tuple[Path, str]:
+    """The shot enlarged to the asked size and graded, by ffmpeg."""
+    filters = []
+    if correction.enlarged > 1.0:
+        filters.append(f"scale={asked['width']}:{asked['height']}:flags=lanczos")
+    if correction.gains != look.UNGRADED:
+        filters.append(look.mixer(correction.gains))
+    if name == "image":
+        target, args, media_type = workdir / "corrected.png", ["-frames:v", "1"], "image/png"
+    else:
+        target, args, media_type = workdir / "corrected.mp4", INTERMEDIATE_VIDEO_ARGS, "video/mp4"
+    run_ffmpeg(["-i", str(shot), "-map", "0:v:0", "-vf", ",".join(filters), "-an", *args,
+                str(target)], what=f"correct the {'picture' if name == 'image' else 'clip'}")
+    return target, media_type
 
 
 def _badness(attempt: Attempt) -> tuple:

@@ -135,7 +135,7 @@ def run_step(step: Step, upstream: dict[str, NodeOutcome], storyboard: Storyboar
     passing its gate."""
     kind = KINDS[step.kind]
     settings = step_settings(step, storyboard, settings)
-    outputs = {node_id: outcome.record.outputs for node_id, outcome in upstream.items()}
+    outputs = {node_id: outcome.outputs for node_id, outcome in upstream.items()}
     if kind.gated:
         return gates.gated(step, storyboard, settings, outputs, lambda attempt: _made(
             kind, attempt, storyboard, settings, outputs))

@@ -38,7 +38,7 @@ class ManifestNode(BaseModel):
             id=outcome.id, kind=outcome.kind, scene=outcome.scene, status=outcome.status,
             key=record.key, provider=record.provider, model=record.model,
             params=record.parts["params"],
-            outputs={name: artifact.digest for name, artifact in record.outputs.items()},
+            outputs={name: artifact.digest for name, artifact in outcome.outputs.items()},
             cost_usd=outcome.cost_usd, saved_usd=outcome.saved_usd, seconds=outcome.seconds,
             fallbacks=outcome.fallbacks, review=outcome.review,
         )

@@ -77,8 +77,16 @@ class NodeOutcome(BaseModel):
         reused = self.record.cost_usd if self.status == "cached" else 0.0
         return round(reused + (self.review.saved_usd if self.review else 0), 6)
 
+    @property
+    def outputs(self) -> dict[str, Artifact]:
+        """What the node hands on: its outputs, a shot's as its gate corrected it."""
+        corrected = self.review.used.corrected if self.review else None
+        if corrected is None:
+            return self.record.outputs
+        return {name: corrected for name in self.record.outputs}  # a shot has one output
+
     def output(self, name: str) -> Artifact:
-        return self.record.outputs[name]
+        return self.outputs[name]
 
     def paid(self) -> dict[str, float]:
         """The nodes this outcome generated, by key, with what each cost (its gates' cost under

@@ -9,7 +9,7 @@ import math
 from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 
 from cache.keys import bytes_digest
-from tasks.providers.base import ProviderError
+from tasks.providers.base import BrokenOutput, ProviderError, Usage
 from tasks.storyboard import Picture
 
 BACKDROP = (236, 236, 232)
@@ -36,6 +36,22 @@ def png(image: Image.Image) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()
+
+
+def framed(data: bytes, width: int, height: int, provider: str) -> bytes:
+    """A provider's picture centre-cropped to the asked shape and, when larger, scaled down to
+    the asked size, as PNG. A smaller one is not enlarged here: its gate decides whether it is
+    close enough to enlarge or must be made again (tasks/gates.py)."""
+    try:
+        with Image.open(io.BytesIO(data)) as picture:
+            picture.load()
+            rgb = picture.convert("RGB")
+    except (OSError, ValueError, Image.DecompressionBombError) as error:
+        raise BrokenOutput(f"{provider}: the picture does not decode: {error}",
+                           Usage(images=1)) from None
+    scale = min(1.0, rgb.width / width, rgb.height / height)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return png(ImageOps.fit(rgb, size, Image.Resampling.LANCZOS))
 
 
 def contact_sheet(pictures: list[Image.Image], side: int) -> Image.Image:

@@ -9,18 +9,18 @@ from collections.abc import Collection, Iterable
 from pydantic import BaseModel
 
 from cache import open_store
-from cache.store import Artifact
+from cache.store import Artifact, ArtifactStore
 from config.pricing import PriceError, cost_usd, price_table
 from config.secrets import MissingSecretError
 from config.settings import Settings
 from tasks.budget import BudgetExceeded
-from tasks.graph import KINDS, preferred, step_settings, video_graph
+from tasks import gates, router
+from tasks.graph import KINDS, Step, Upstream, preferred, step_settings, video_graph
 from tasks.language import language
-from tasks.nodes import expected_cost, provider_chain
+from tasks.nodes import Node, NodeOutcome, expected_cost, provider_chain
 from tasks.providers import registry
 from tasks.providers.base import Modality
 from tasks.providers.registry import ProviderConfigError, UnknownProviderError
-from tasks import router
 from tasks.plan import plan_node
 from tasks.storyboard import Storyboard, VideoRequest
 
@@ -123,6 +123,36 @@ def route_cost(storyboard: Storyboard, settings: Settings) -> router.RouteCost |
                             scenes=scenes)
 
 
+class _NotStored(Exception):
+    """A node the estimate needs is not in the store."""
+
+
+def _stored(store: ArtifactStore, node: Node) -> NodeOutcome:
+    record = store.lookup(node.key)
+    if record is None:
+        raise _NotStored(node.id)
+    return NodeOutcome(id=node.id, kind=node.kind, scene=node.scene, status="cached",
+                       record=record, seconds=0.0)
+
+
+def _settled(step: Step, storyboard: Storyboard, settings: Settings,
+             upstream: Upstream) -> dict[str, Artifact] | None:
+    """A stored shot's outputs as its gate hands them on (the attempt it chose, as corrected),
+    replayed from the store; None where an attempt or a gate it needs is not made yet."""
+    kind = KINDS[step.kind]
+    store = open_store(settings.store)
+    embedder = provider_chain(settings, Modality.embedding)[0]
+    try:
+        return gates.gated(step, storyboard, settings, upstream, lambda attempt: _stored(
+            store, kind.describe(attempt, storyboard, settings, preferred(settings, kind),
+                                 upstream)[0]),
+                           lambda attempt, shot: _stored(store, gates.describe(
+                               attempt, storyboard, embedder, shot, upstream, settings)[0])
+                           ).outputs
+    except _NotStored:
+        return None
+
+
 class RenderPreview(BaseModel):
     """What rendering a storyboard would generate and reuse, and what it would cost, told
     without calling any provider (`--dry-run`). A node after one that is generated counts as
@@ -162,10 +192,14 @@ class RenderPreview(BaseModel):
             node, _ = kind.describe(step, storyboard, ran, preferred(ran, kind), upstream)
             known = all(not isinstance(outputs, _NotMadeYet) for outputs in upstream.values())
             record = store.lookup(node.key) if known else None
-            made[step.id] = record.outputs if record else _NotMadeYet()
-            cost = expected_cost(ran, node) if record is None and kind.modality else 0.0
+            outputs = None
+            if record:
+                outputs = _settled(step, storyboard, ran, upstream) if kind.gated \
+                    else record.outputs
+            made[step.id] = _NotMadeYet() if outputs is None else outputs
+            cost = expected_cost(ran, node) if outputs is None and kind.modality else 0.0
             nodes.append(PlannedNode(id=step.id, kind=step.kind, scene=step.scene,
-                                     stored=record is not None, cost_usd=round(cost, 6)))
+                                     stored=outputs is not None, cost_usd=round(cost, 6)))
         return cls(nodes=nodes, cost_usd=round(sum(node.cost_usd for node in nodes), 6),
                    routing=route_cost(storyboard, settings))
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from cache.keys import node_key, node_key_parts
-from cache.store import ArtifactStore, NodeRecord
+from cache.store import Artifact, ArtifactStore, NodeRecord
 
 
 class Attempt(BaseModel):
@@ -16,6 +16,9 @@ class Attempt(BaseModel):
     gate_key: str  # empty: the gate could not measure it
     identity: dict[str, float]
     reasons: list[str]  # why it failed; none: it passed
+    look: float | None = None  # ΔE from its location's reference (tasks/look.py)
+    # The gate's correction of the shot (graded, enlarged), used in its place.
+    corrected: Artifact | None = None
 
 
 class ShotReview(BaseModel):

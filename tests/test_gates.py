@@ -4,18 +4,22 @@ then published and flagged for a person; approvals hold across renders; a rerun 
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from cache import open_store
 from cache.keys import file_digest
 from config.bible import cast_and_places
 from config.settings import load_settings
 from flows.video import render_storyboard
+from tasks import look
+from tasks.preflight import RenderPreview
 from tasks.ffmpeg import run_ffmpeg
 from tasks.providers.base import (
     ClipAnimator, ClipRequest, ClipResult, EmbeddingResult, ProviderError, Usage)
@@ -71,8 +75,6 @@ def scripted(register_provider, monkeypatch, tmp_path):
         def is_unlike(self, path: Path) -> bool:
             if file_digest(path) in self.unlike:
                 return True
-            from PIL import Image
-
             with Image.open(path) as picture:
                 return self.unlike_shots and picture.width != picture.height
 
@@ -122,7 +124,11 @@ def test_a_keyframe_unlike_its_cast_is_made_again_with_the_reason_and_passes(
 
     embedder.calls.clear()
     painter.calls.clear()
-    again = render_storyboard(board.model_copy(update={"title": board.title + "!"}))
+    retitled = board.model_copy(update={"title": board.title + "!"})
+    # The estimate replays the gates from the store: the clip drawn from the second attempt
+    # is known to be stored.
+    assert RenderPreview.of(retitled, load_settings()).generated == []
+    again = render_storyboard(retitled)
     assert (embedder.calls, painter.calls, generated(again)) == ([], [], set())
     assert review_of(again, "s002-image").chosen == 2
 
@@ -231,8 +237,6 @@ class Flat(LocalImage):
     name = "flat"
 
     def generate(self, request):
-        from PIL import Image
-
         from tasks.pictures import png
 
         return type(super().generate(request))(
@@ -312,3 +316,148 @@ def test_a_shot_its_gate_cannot_measure_is_published_flagged_and_never_made_agai
     flagged = {row["id"]: row["reasons"] for row in summary.review}
     assert set(flagged) == {"s001-image", "s001-clip"}
     assert flagged["s001-image"][0].startswith("not measured: s001-image-gate: down/")
+
+
+class Tinted(LocalImage):
+    """The offline painter, its keyframes darkened by `shade` (every channel times it) until a
+    correction is asked for; reference sheets (square) as drawn."""
+
+    name = "tinted"
+    shade = 0.6
+    calls: list[str] = []
+
+    def generate(self, request):
+        from tasks.pictures import png
+
+        self.calls.append(request.prompt)
+        made = super().generate(request)
+        if request.width == request.height or "Correction" in request.prompt:
+            return made
+        with Image.open(io.BytesIO(made.png)) as picture:
+            darker = picture.convert("RGB").point(lambda value: round(value * self.shade))
+        return type(made)(png=png(darker), usage=made.usage)
+
+
+def in_the_workshop(scenes: int) -> Storyboard:
+    _, places = cast_and_places(load_settings(), places=["workshop"])
+    return LocalPlanner().plan(VideoRequest(topic="tide pools", scenes=scenes,
+                                            locations=places)).storyboard
+
+
+@pytest.mark.parametrize("shade, graded", [(0.6, True), (0.3, False)])
+def test_a_keyframe_off_its_locations_colours_is_graded_back_or_made_again(
+        shade, graded, register_provider, monkeypatch, tmp_path):
+    register_provider(Tinted)
+    monkeypatch.setattr(Tinted, "shade", shade)
+    monkeypatch.setattr(Tinted, "calls", [])
+    monkeypatch.setenv("REELFLOW_IMAGE", "tinted")
+    use_prices(monkeypatch, tmp_path, lambda prices: prices.update(
+        tinted={"procedural": {"per_image": 0.04}}))
+
+    summary = render_storyboard(in_the_workshop(1))
+
+    review = review_of(summary, "s001-image")
+    nodes = {n["id"]: n for n in json.loads(summary.manifest.read_text())["nodes"]}
+    store = open_store(os.environ["REELFLOW_STORE"])
+    reference = look.pixels(store.blob_path(nodes["ref-workshop"]["outputs"]["image"]))
+    used = store.blob_path(nodes["s001-image"]["outputs"]["image"])
+    if graded:  # a grade, not a paid picture: drawn once, and the clip is made from the grade
+        assert len(Tinted.calls) == 2 and len(review.attempts) == 1
+        attempt = review.used
+        assert attempt.look > look.LOOK_DISTANCE and not attempt.reasons
+        assert attempt.corrected.digest == nodes["s001-image"]["outputs"]["image"] != attempt.digest
+        clip = store.lookup(nodes["s001-clip"]["key"])
+        assert clip.parts["inputs"]["image"] == attempt.corrected.digest
+    else:  # too dark for any allowed grade: made again, with the reason
+        assert len(Tinted.calls) == 3 and len(review.attempts) == 2
+        [said] = review.attempts[0].reasons
+        assert re.fullmatch(r"the colours are off The workshop's look \(ΔE \d+ from its "
+                            r"reference, at most 25; the strongest grade leaves \d+\)", said)
+        assert f"Correction (attempt 2): {said}." in Tinted.calls[-1]
+        assert review.used.corrected is None
+    # What is used is within the look, measured again on the bytes the video was made from.
+    assert look.distance(look.pixels(used), reference) <= look.LOOK_DISTANCE
+    with Image.open(used) as picture:
+        assert picture.size == (nodes["s001-image"]["params"]["width"],
+                                nodes["s001-image"]["params"]["height"])
+    assert not review.flagged and summary.review == []
+    assert review_of(summary, "s001-clip").used.corrected is None  # drawn from a good keyframe
+    assert RenderPreview.of(in_the_workshop(1), load_settings()).generated == []
+
+
+class Small(LocalImage):
+    """The offline painter at `scale` of the asked size until a correction is asked for."""
+
+    name = "small"
+    scale = 0.8
+    calls: list[str] = []
+
+    def generate(self, request):
+        from tasks.pictures import framed
+
+        self.calls.append(request.prompt)
+        scale = 1.0 if "Correction" in request.prompt else self.scale
+        made = super().generate(request.model_copy(update={
+            "width": round(request.width * scale), "height": round(request.height * scale)}))
+        return type(made)(png=framed(made.png, request.width, request.height, self.name),
+                          usage=made.usage)
+
+
+@pytest.mark.parametrize("scale, enlarged", [(0.8, True), (0.4, False)])
+def test_a_picture_smaller_than_asked_is_enlarged_when_close_and_made_again_otherwise(
+        scale, enlarged, register_provider, monkeypatch, tmp_path):
+    register_provider(Small)
+    monkeypatch.setattr(Small, "scale", scale)
+    monkeypatch.setattr(Small, "calls", [])
+    monkeypatch.setenv("REELFLOW_IMAGE", "small")
+    use_prices(monkeypatch, tmp_path, lambda prices: prices.update(
+        small={"procedural": {"per_image": 0.04}}))
+    board = LocalPlanner().plan(VideoRequest(topic="tide pools", scenes=1)).storyboard
+
+    summary = render_storyboard(board)
+
+    review = review_of(summary, "s001-image")
+    node = next(n for n in json.loads(summary.manifest.read_text())["nodes"]
+                if n["id"] == "s001-image")
+    asked = (node["params"]["width"], node["params"]["height"])
+    store = open_store(os.environ["REELFLOW_STORE"])
+    with Image.open(store.blob_path(review.attempts[0].digest)) as first:
+        assert first.size == (round(asked[0] * scale), round(asked[1] * scale))
+    if enlarged:
+        assert len(Small.calls) == 1 and review.used.corrected.digest == node["outputs"]["image"]
+        gate = store.lookup(review.used.gate_key)
+        measures = json.loads(store.read_bytes(gate.outputs["report"]))
+        assert measures["correction"]["enlarged"] == pytest.approx(1 / scale, abs=0.01)
+    else:
+        assert len(Small.calls) == 2
+        [said] = review.attempts[0].reasons
+        assert said == (f"the picture is {round(asked[0] * scale)}x{round(asked[1] * scale)}, "
+                        f"asked {asked[0]}x{asked[1]}: too small to enlarge (2.5×, at most 1.5×)")
+        assert review.used.number == 2 and review.used.corrected is None
+    with Image.open(store.blob_path(node["outputs"]["image"])) as used:
+        assert used.size == asked
+    assert not review.flagged
+
+
+def test_a_picture_of_another_shape_or_larger_than_asked_is_refused_before_it_is_stored():
+    from tasks import checks
+    from tasks.pictures import framed, png
+    from tasks.providers.base import BrokenOutput
+
+    asked = {"width": 360, "height": 640}
+
+    def size(width, height):
+        return png(Image.new("RGB", (width, height), (10, 120, 200)))
+
+    for fits in [(360, 640), (288, 512), (180, 320), (181, 321)]:
+        checks.picture(asked, {"image": size(*fits)})
+    for wrong in [(360, 360), (400, 711), (300, 640)]:
+        with pytest.raises(BrokenOutput, match=rf"the picture is {wrong[0]}x{wrong[1]}, "
+                                               r"asked 360x640"):
+            checks.picture(asked, {"image": size(*wrong)})
+    # A provider's picture is cut to the asked shape, scaled down, never up.
+    for made, framed_size in [((1024, 1024), (360, 640)), ((300, 300), (169, 300)),
+                              ((720, 1280), (360, 640))]:
+        with Image.open(io.BytesIO(framed(size(*made), 360, 640, "test"))) as picture:
+            assert picture.size == framed_size
+            checks.picture(asked, {"image": png(picture)})

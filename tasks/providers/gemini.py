@@ -9,19 +9,16 @@ leaves retries to `with_retries`, so each request is sent at most `attempts` tim
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Callable
 from typing import TypeVar
 
 from google import genai
 from google.genai import errors, types
-from PIL import Image, ImageOps
 
 from config.catalog import styles
 from config.secrets import secret
 from tasks.providers.base import (
-    BrokenOutput,
     ImageGenerator,
     ImageRequest,
     ImageResult,
@@ -34,6 +31,7 @@ from tasks.providers.base import (
 )
 from tasks.providers.draft import reply_schema
 from tasks.providers.planning import plan_with_one_repair
+from tasks.pictures import framed
 from tasks.providers.retry import http_error, network_error, with_retries
 from tasks.storyboard import VideoRequest
 
@@ -159,7 +157,7 @@ class GeminiImage(ImageGenerator):
         if picture is None:
             said = f"; it said {response.text[:200]!r}" if response.text else ""
             raise ProviderError(f"{self.name}: no image in the reply: {why_empty(response)}{said}")
-        return ImageResult(png=_fill(picture, request.width, request.height, self.name),
+        return ImageResult(png=framed(picture, request.width, request.height, self.name),
                            usage=Usage(images=1))
 
 
@@ -183,18 +181,3 @@ def _first_image(response: types.GenerateContentResponse) -> bytes | None:
             if part.inline_data and part.inline_data.data:
                 return part.inline_data.data
     return None
-
-
-def _fill(data: bytes, width: int, height: int, provider: str) -> bytes:
-    """The picture scaled and centre-cropped to exactly width x height, as PNG."""
-    try:
-        with Image.open(io.BytesIO(data)) as picture:
-            picture.load()
-            fitted = ImageOps.fit(picture.convert("RGB"), (width, height),
-                                  Image.Resampling.LANCZOS)
-    except (OSError, ValueError, Image.DecompressionBombError) as error:
-        raise BrokenOutput(f"{provider}: the reply's image does not decode: {error}",
-                           Usage(images=1)) from None
-    buffer = io.BytesIO()
-    fitted.save(buffer, format="PNG", compress_level=1)
-    return buffer.getvalue()

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import random
 
 from collections import Counter
 
-from PIL import Image, ImageDraw, ImageOps
+from PIL import Image, ImageDraw, ImageOps, ImageStat
 
 from config.catalog import styles
 from tasks.cards import Box, Look, draw_card, text_zone
@@ -24,7 +25,9 @@ Color = tuple[int, int, int]
 
 class LocalImage(ImageGenerator):
     name = "local"
-    version = 3  # 2: typographic cards (1 painted soft blobs); 3: text clear of 1.2× pans
+    # 2: typographic cards (1 painted soft blobs); 3: text clear of 1.2× pans; 4: a scene's
+    # card on its location's ground
+    version = 4
     accepts_reference_images = True
 
     class Options(ImageGenerator.Options):
@@ -36,8 +39,9 @@ class LocalImage(ImageGenerator):
         # No on-screen text (a storyboard from before it existed, a planner that gave none,
         # a reference sheet): a pure design with the prompt's pictogram, never words made up
         # from a description of a picture.
-        canvas, _ = draw_card(request.text or "", Look.of(styles()[style]), rng,
-                              request.width, request.height, request.prompt)
+        look = Look.of(styles()[style])
+        canvas, _ = draw_card(request.text or "", look, rng, request.width, request.height,
+                              request.prompt, _ground(look, request.references))
         _draw_references(canvas, request.references)
         return ImageResult(png=png(canvas), usage=Usage(images=1))
 
@@ -49,6 +53,17 @@ def _rng(request: ImageRequest, style: str) -> random.Random:
     """
     material = json.dumps([request.prompt, request.text, style, request.seed])
     return random.Random(hashlib.sha256(material.encode()).digest())
+
+
+def _ground(look: Look, references: list[ImageReference]) -> Color | None:
+    """The palette's colour nearest the location's picture: every scene there shares the
+    light of its place (the look gate measures it), as a painted one would."""
+    place = next((r for r in references if r.subject == "location"), None)
+    if place is None:
+        return None
+    with Image.open(place.path) as picture:
+        mean = ImageStat.Stat(picture.convert("RGB")).mean
+    return min(look.palette, key=lambda color: math.dist(color, mean))
 
 
 def _draw_references(canvas: Image.Image, references: list[ImageReference]) -> None:

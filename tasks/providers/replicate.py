@@ -32,15 +32,16 @@ from typing import Any, Literal
 
 import httpx
 import replicate
-from PIL import Image, ImageOps
+from PIL import Image
 from pydantic import Field
 from replicate.exceptions import ReplicateError
 
 from config.catalog import styles
 from config.secrets import secret
 from tasks import jobs, stopping
+from tasks.pictures import framed
 from tasks.providers.base import (
-    BrokenOutput, ClipAnimator, ClipRequest, ClipResult, EmbeddingRequest, EmbeddingResult,
+    ClipAnimator, ClipRequest, ClipResult, EmbeddingRequest, EmbeddingResult,
     ImageEmbedder, ImageGenerator, ImageRequest, ImageResult, ProviderError,
     TransientProviderError, Usage, checked_vectors)
 from tasks.providers.retry import http_error, network_error, with_retries
@@ -232,17 +233,8 @@ class ReplicateImage(_Predictions, ImageGenerator):
             input[self.options.reference_input] = [_data_uri(r.path) for r in request.references]
         output, deadline = self._predict(self.model, input)
         data = self._download(output, deadline)
-        try:
-            with Image.open(io.BytesIO(data)) as image:
-                image.load()
-                fitted = ImageOps.fit(image.convert("RGB"), (request.width, request.height),
-                                      Image.Resampling.LANCZOS)
-        except (OSError, ValueError, Image.DecompressionBombError):
-            raise BrokenOutput(f"{NAME}: the output is not an image ({len(data)} bytes)",
-                               Usage(images=1)) from None
-        buffer = io.BytesIO()
-        fitted.save(buffer, format="PNG")
-        return ImageResult(png=buffer.getvalue(), usage=Usage(images=1))
+        return ImageResult(png=framed(data, request.width, request.height, NAME),
+                           usage=Usage(images=1))
 
 
 class ReplicateAnimator(_Predictions, ClipAnimator):
