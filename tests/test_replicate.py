@@ -19,6 +19,7 @@ from tasks.providers.base import (
     BrokenOutput, ClipRequest, ImageReference, ImageRequest, ProviderError)
 from tasks.providers.replicate import ReplicateAnimator, ReplicateImage
 from tasks.storyboard import Aspect, CameraMotion
+from tests.fakes.google import make_png
 from tests.fakes.replicate import (
     CANCEL_PATH, CREATE_PATH, CREATE_VERSION_PATH, GET_PATH, FakeReplicate,
     sample_mp4, sample_png, zero_frame_mp4)
@@ -57,12 +58,17 @@ def creates(fake):
 # Images ----------------------------------------------------------------------------------
 
 
-def test_image_is_fitted_to_the_exact_size_asked_for(fake):
+def test_image_is_cut_to_the_shape_asked_for_and_scaled_down_never_up(fake):
     result = image(fake)
     with Image.open(io.BytesIO(result.png)) as png:
         assert (png.format, png.size) == ("PNG", (90, 160))
     assert result.usage.images == 1
     assert fake.succeeded == 1
+    # A model that makes less than asked: its picture is kept at its size, in the asked
+    # shape (the gate enlarges it or has it made again).
+    fake.output = [f"data:image/png;base64,{base64.b64encode(make_png((64, 64))).decode()}"]
+    with Image.open(io.BytesIO(image(fake).png)) as png:
+        assert png.size == (36, 64)
 
 
 def test_image_prediction_is_created_by_model_name_with_the_token_and_polled(fake):
@@ -142,7 +148,7 @@ def test_predictions_end_as_the_fake_is_told_one_by_one(fake):
     """The fake's per-prediction endings (a soak draws them): an output cut in half is billed
     and broken, a failed one is an error, then predictions succeed again."""
     fake.outcomes = ["truncated", "failed"]
-    with pytest.raises(BrokenOutput, match="not an image"):
+    with pytest.raises(BrokenOutput, match="the picture does not decode"):
         image(fake)
     with pytest.raises(ProviderError, match="failed"):
         image(fake)

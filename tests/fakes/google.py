@@ -54,7 +54,8 @@ VEO_OUTCOMES = ("video", "never", "error", "filtered", "gcs", "garbage", "trunca
 FILTER_REASON = ("Unable to generate videos because the input image contains content that "
                  "violates usage guidelines. Support codes: 17301594")
 VIDEO_RESPONSE_TYPE = "type.googleapis.com/cloud.ai.large_models.vision.GenerateVideoResponse"
-IMAGE_SIZES = {"1:1": (96, 96), "9:16": (72, 128), "16:9": (128, 72)}
+# What Gemini's image model returns per aspect ratio, whatever size the caller wants.
+IMAGE_SIZES = {"1:1": (1024, 1024), "9:16": (768, 1344), "16:9": (1344, 768)}
 
 
 def make_png(size: tuple[int, int], color: str = "#457b9d") -> bytes:

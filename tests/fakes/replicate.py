@@ -35,7 +35,7 @@ CREATE_VERSION_PATH = r"^/v1/predictions$"
 GET_PATH = r"^/v1/predictions/([^/]+)$"
 CANCEL_PATH = r"^/v1/predictions/([^/]+)/cancel$"
 FILE_PATH = r"^/files/([^/]+)$"
-IMAGE_SIZE = (96, 64)  # not the size asked for: the provider must fit it
+IMAGE_SIZE = (1024, 1024)  # flux-schnell's, whatever shape is asked: the provider must fit it
 VIDEO_SIZE = (48, 80)
 VIDEO_FRAMES = 8  # a sample clip's length; fakes answer video models with what they ask
 DEFAULT = object()  # `output`: what the model would answer
@@ -45,7 +45,9 @@ CLIP_LENGTH = 768  # openai/clip-vit-large-patch14's image features
 @cache
 def sample_png() -> bytes:
     image = Image.new("RGB", IMAGE_SIZE, "#1d3557")
-    ImageDraw.Draw(image).ellipse((20, 10, 76, 54), fill="#e63946")
+    width, height = IMAGE_SIZE
+    ImageDraw.Draw(image).ellipse((width // 5, height // 6, width * 4 // 5, height * 5 // 6),
+                                  fill="#e63946")
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return buffer.getvalue()
