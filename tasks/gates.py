@@ -10,7 +10,8 @@
   shot is stored at all.
 - **Look**: the shot's mean colour against its location's reference (tasks/look.py). One that
   drifted is graded back with ffmpeg (a correction, not a paid regeneration), and fails only
-  when no allowed grade brings it within the threshold.
+  when no allowed grade brings it within the threshold. A grade that would lower a
+  character's likeness is left out: then the shot's colours are its cast's, not its light.
 
 A corrected shot is an output of its gate, used in the shot's place downstream.
 
@@ -53,6 +54,7 @@ FROZEN_SECONDS = 1.0  # a longer frozen stretch fails a clip
 SAMPLED = (0.1, 0.5, 0.9)  # where a clip is looked at, as shares of its length
 FLAT = 2.0  # a picture whose every channel varies less than this (0-255) is one colour
 MAX_ENLARGEMENT = 1.5  # a picture smaller than asked is enlarged up to this, else made again
+LIKENESS_SLACK = 0.05  # how much a grade may lower a character's similarity and be kept
 
 
 class Correction(BaseModel):
@@ -74,6 +76,7 @@ class Measures(BaseModel):
     problems: list[str] = []  # technical faults, in words
     look: float | None = None  # ΔE from the location's reference, as made
     correction: Correction | None = None
+    look_kept: bool = False  # a grade was found but left out: it would change a likeness
 
 
 Shoot = Callable[["Step"], NodeOutcome]
@@ -212,7 +215,7 @@ def describe(step: Step, storyboard: Storyboard, embedder: ImageEmbedder, shot: 
         if name == "image":
             correction.enlarged, fault = _enlargement(path, asked["width"], asked["height"])
             problems += fault
-        distance = None
+        distance, kept = None, False
         if place:
             location = storyboard.subject(scene.location).name
             distance, gains, left, fault = _look(frames, store.blob_path(place), location)
@@ -221,21 +224,45 @@ def describe(step: Step, storyboard: Storyboard, embedder: ImageEmbedder, shot: 
         identity, usage = {}, Usage()
         if references:
             members = list(references)
+            graded = ([_graded(frame, correction.gains, workdir) for frame in frames]
+                      if correction.gains != look.UNGRADED else [])
             result = embedder.embed(EmbeddingRequest(images=[
-                *frames, *(store.blob_path(references[member]) for member in members)]))
-            shots, refs = result.vectors[:len(frames)], result.vectors[len(frames):]
-            identity = {member: round(max(embedder.similarity(vector, reference)
-                                          for vector in shots), 4)
-                        for member, reference in zip(members, refs)}
+                *frames, *graded, *(store.blob_path(references[member]) for member in members)]))
+            made, regraded = result.vectors[:len(frames)], result.vectors[len(frames):][:len(graded)]
+            refs = result.vectors[len(frames) + len(graded):]
+            identity = _likeness(embedder, made, refs, members)
+            if graded:
+                after = _likeness(embedder, regraded, refs, members)
+                if all(after[member] >= identity[member] - LIKENESS_SLACK for member in members):
+                    identity = after
+                else:  # its colours are its cast's, not its light: a grade would change them
+                    correction.gains, correction.after, kept = look.UNGRADED, None, True
             usage = result.usage
         measures = Measures(identity=identity, problems=problems, look=distance,
-                            correction=correction if correction.needed else None)
+                            correction=correction if correction.needed else None,
+                            look_kept=kept)
         outputs = {"report": (measures.model_dump_json().encode(), "application/json")}
         if correction.needed:
             outputs["corrected"] = _corrected(path, name, asked, correction, workdir)
         return outputs, usage
 
     return node, measure
+
+
+def _likeness(embedder: ImageEmbedder, shots: list, references: list,
+              members: list[str]) -> dict[str, float]:
+    """Each member's best similarity to any of the shot's frames."""
+    return {member: round(max(embedder.similarity(vector, reference) for vector in shots), 4)
+            for member, reference in zip(members, references)}
+
+
+def _graded(frame: Path, gains: look.Gains, workdir: Path) -> Path:
+    """A frame with `gains` applied, as the grade would make it."""
+    target = workdir / f"graded-{frame.stem}.png"
+    with Image.open(frame) as picture:
+        rgb = numpy.asarray(picture.convert("RGB"), dtype=numpy.float64)
+    Image.fromarray(look.graded(rgb, gains).astype(numpy.uint8)).save(target)
+    return target
 
 
 def _enlargement(picture: Path, width: int, height: int) -> tuple[float, list[str]]:

@@ -5,20 +5,25 @@ refused before anything runs."""
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 
 import pytest
 import yaml
 
+from config.bible import cast_and_places
 from config.pricing import cost_usd, price_table
 from config.settings import load_settings
 from flows.video import render_storyboard
+from tasks.providers.local_planner import LocalPlanner
 from tasks.providers.replicate import ReplicateAnimator
 from tasks.providers.veo import VeoAnimator
 from tasks.router import ROUTER_FILE, video_chain
-from tasks.storyboard import Line, Scene, ShotSize, Storyboard
+from tasks.review import ShotReview
+from tasks.storyboard import Line, Scene, ShotSize, Storyboard, VideoRequest
 from tests.composing import segments_reading
-from tests.fakes.google import PREDICT
+from tests.fakes.google import IMAGE_SIZES, PREDICT
 from tests.test_cli_input import run
 from tests.test_cloud_render import cloud  # noqa: F401  (a fixture)
 
@@ -142,3 +147,128 @@ def test_gate_and_router_settings_out_of_range_are_refused(env, said, cli_env, t
     assert completed.returncode == 2
     assert completed.stderr.strip().splitlines() == [f"error: {said}"]
     assert not (tmp_path / "out").exists()
+
+
+# The shot list of a 12-scene story (bench/routing.py's): establishing and wide shots,
+# dialogue, two emotional peaks, one action beat.
+STORY_SHOTS = [("ELS", 0.3, False), ("LS", 0.4, False), ("MS", 0.4, False), ("MCU", 0.5, False),
+               ("CU", 0.6, False), ("MS", 0.5, False), ("LS", 0.8, True), ("MCU", 0.6, False),
+               ("CU", 0.9, False), ("MS", 0.5, False), ("ECU", 0.95, False), ("LS", 0.3, False)]
+# A colour per place, in bins of the offline measure that no character's clothes are in, nor
+# the blend of a place's colour with one (blue and Juno's green blend into Otto's teal).
+COLOURS = ["#d62828", "#f2c500", "#8e24aa"]
+
+
+def drifting_painter(rate: float):
+    """An image model for the fake: a place's reference sheet is one strong colour of its
+    own; a keyframe is its location's colour with each character drawn in theirs, except that now
+    and then (`rate`, decided by the prompt and seed, so a retake may come out right) it
+    leaves one character out, as a drifting model does."""
+    import hashlib
+    import io
+    from collections import Counter
+
+    from PIL import Image, ImageDraw
+
+    colours: dict[str, str] = {}
+
+    def strongest(picture) -> tuple:  # its most common saturated colour: clothes, not skin
+        pixels = picture.convert("RGB").resize((64, 64)).getdata()
+        counts = Counter(pixel for pixel in pixels
+                         if max(pixel) > 40 and (max(pixel) - min(pixel)) / max(pixel) > 0.5)
+        return counts.most_common(1)[0][0]
+
+    def draw(body: dict) -> bytes:
+        parts = body["contents"][0]["parts"]
+        prompt = "\n".join(part["text"] for part in parts if "text" in part)
+        aspect = body["generationConfig"].get("imageConfig", {}).get("aspectRatio", "1:1")
+        size = IMAGE_SIZES[aspect]
+        if aspect == "1:1":  # a reference sheet
+            colour = colours.setdefault(prompt.split(".")[0], COLOURS[len(colours)])
+            picture = Image.new("RGB", size, colour)
+            ImageDraw.Draw(picture).ellipse((400, 100, 624, 324), fill="#f1faee")
+        else:
+            named = re.findall(r"image (\d+) is .+? \((character|location)\)", prompt)
+            pictures = [Image.open(io.BytesIO(base64.urlsafe_b64decode(  # as the SDK sends it
+                part["inlineData"]["data"] + "=" * (-len(part["inlineData"]["data"]) % 4))))
+                for part in parts if "inlineData" in part]
+            main = {number: strongest(picture) for number, picture in enumerate(pictures, 1)}
+            place = [main[int(n)] for n, subject in named if subject == "location"]
+            cast = [main[int(n)] for n, subject in named if subject == "character"]
+            luck = hashlib.sha256(f"{prompt}{body['generationConfig'].get('seed')}".encode())
+            if cast and luck.digest()[0] < rate * 256:
+                cast = cast[1:]  # the first character is missing
+            picture = Image.new("RGB", size, place[0] if place else "#457b9d")
+            canvas = ImageDraw.Draw(picture)
+            width, height = size
+            canvas.rectangle((0, height * 3 // 4, width, height), fill="#f1faee")
+            mark = luck.digest()[1] * width // 256  # no two takes make the same picture
+            canvas.rectangle((mark, height - 60, mark + 40, height - 20), fill="#333333")
+            for index, colour in enumerate(cast):
+                x = width * (index + 1) // (len(cast) + 1)
+                canvas.ellipse((x - 90, height // 2 - 90, x + 90, height // 2 + 90), fill=colour)
+        buffer = io.BytesIO()
+        picture.save(buffer, format="PNG")
+        return buffer.getvalue()
+
+    return draw
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("prefect_api_url", "workspace")
+def test_a_12_scene_3_character_cloud_story_is_measured_or_flagged_and_says_what_routing_saved(
+        cloud, monkeypatch):  # noqa: F811
+    monkeypatch.setenv("REELFLOW_QUALITY", "standard")
+    google, replicate = cloud["google"], cloud["replicate"]
+    google.draw = drifting_painter(rate=0.4)
+    google.animate = replicate.animate = True  # clips keep their keyframe, as i2v models do
+    characters, places = cast_and_places(load_settings(), ["mira", "otto", "juno"],
+                                         ["workshop", "rooftop", "library"])
+    planned = LocalPlanner().plan(VideoRequest(
+        topic="a kite festival", scenes=12, characters=characters, locations=places)).storyboard
+    board = planned.model_copy(update={"scenes": [
+        scene.model_copy(update={"shot": ShotSize(shot), "intensity": intensity,
+                                 "physics": physics, "duration": 4.0})
+        for scene, (shot, intensity, physics) in zip(planned.scenes, STORY_SHOTS)]})
+    assert {member for scene in board.scenes for member in scene.cast} == {"mira", "otto", "juno"}
+
+    summary = render_storyboard(board)
+
+    nodes = json.loads(summary.manifest.read_text())["nodes"]
+    shots = [node for node in nodes if node["kind"] in ("image", "clip")]
+    assert len(shots) == 24
+    flagged = {row["id"]: row for row in summary.review}
+    for node in shots:
+        review = ShotReview.model_validate(node["review"])
+        assert 1 <= len(review.attempts) <= load_settings().max_attempts, node["id"]
+        scene = board.scene(node["scene"])
+        # Measured against every character in the scene: consistent, or flagged with scores.
+        assert set(review.used.identity) == set(scene.cast), node["id"]
+        if review.flagged:
+            assert flagged[node["id"]]["identity"] == review.used.identity
+        else:
+            assert not review.used.reasons and min(review.used.identity.values()) >= \
+                review.threshold, node["id"]
+    assert summary.drift["first_attempt"] > 0  # the painter drifted, and that was seen
+    # Every attempt was paid once, at the fakes.
+    attempts = {kind: sum(len(node["review"]["attempts"]) for node in shots
+                          if node["kind"] == kind) for kind in ("image", "clip")}
+    sheets = sum(node["kind"] == "reference" and node["provider"] == "gemini-image"
+                 for node in nodes)  # the places': the characters have their own pictures
+    assert google.billed["image"] == sheets + attempts["image"]
+    clips = {node["id"]: node["provider"] for node in shots if node["kind"] == "clip"}
+    videos = [p for p in replicate.predictions.values() if "clip" not in p["model"]]
+    assert len(google.calls("POST", PREDICT)) + len(videos) == attempts["clip"]
+    assert set(clips.values()) == {"veo", "replicate"}
+    # The router's report: routed next to all on Veo, at the price table's prices.
+    routing = summary.routing
+    veo = clip_price("veo", "veo-3.0-fast-generate-001", VeoAnimator(), 4.0)
+    assert routing.unrouted_usd == pytest.approx(12 * veo)
+    assert routing.routed_usd < routing.unrouted_usd
+    print(f"\n12 scenes, 3 characters: {sum(not ShotReview.model_validate(n['review']).flagged for n in shots)} "
+          f"of 24 shots consistent, {len(flagged)} flagged; attempts {attempts}; drift "
+          f"{summary.drift}; routed ${routing.routed_usd:.2f} vs ${routing.unrouted_usd:.2f} "
+          f"all on Veo ({1 - routing.routed_usd / routing.unrouted_usd:.0%} saved); "
+          f"paid ${summary.cost_usd:.2f}")
+    for row in summary.review:
+        print(row["id"], clips.get(row["id"]), row["attempts"], row["identity"], row["reasons"])

@@ -4,7 +4,9 @@ The vector is the share of the picture (at most 256 px long) in each of 64 RGB b
 counting only strong colours (saturated, not dark: clothes, props, the discs the offline
 keyframes draw for their cast; not skin, greys or paper), then every colour. A shot matches a
 reference by how much of the reference's main colours (the fewest bins that hold half its strong
-colour) the shot shows somewhere, in at least a small patch (0.1% of it): 1 when all of them, 0
+colour) the shot shows somewhere, in at least a small patch (0.1% of it, counting only pixels
+inside patches of colour, not the blends along edges), a colour within 12 levels of a bin's
+edge counting on both sides (a video encode moves colours that much): 1 when all of them, 0
 when none. It sees colour: a character drawn in another colour or left out, a place
 tinted. It cannot see faces, shapes, poses, or tell two characters dressed alike apart; a
 cloud embedder (a CLIP model) sees those.
@@ -12,6 +14,7 @@ cloud embedder (a CLIP model) sees those.
 
 from __future__ import annotations
 
+import numpy
 from PIL import Image
 from pydantic import Field
 
@@ -21,11 +24,13 @@ LONG_SIDE = 256  # pictures are looked at this small (never stretched: small fea
 LEVELS = 4  # per channel
 BINS = LEVELS ** 3
 PATCH = 0.001  # the share of a shot a colour must cover to count as shown
+MARGIN = 12  # how near (0-255, per channel) a bin's edge a shot's colour also counts beyond it
+FLAT_STEP = 24  # the most a shot's pixel may differ from a neighbour and count (0-255)
 
 
 class LocalEmbedding(ImageEmbedder):
     name = "local"
-    version = 1
+    version = 2  # 2: patches, not edges; a colour near a bin's edge counts on both sides
 
     class Options(ImageEmbedder.Options):
         model: str = "strong-colours"
@@ -60,20 +65,50 @@ def _main_colours(vector: list[float]) -> list[int]:
 
 
 def colours(path) -> list[float]:
-    """The picture's share in each bin of its strong colours, then of all its colours (a
-    colour drawn from a reference's, say its bin's middle, may be less saturated than it)."""
+    """The picture's share in each bin of its strong colours, then of all its colours, where a
+    colour within MARGIN of a bin's edge counts on both sides (a colour drawn from a
+    reference's, say its bin's middle, may be less saturated than it, and a video encode moves
+    a colour a little)."""
     with Image.open(path) as picture:
         small = picture.convert("RGBA")
     small.thumbnail((LONG_SIDE, LONG_SIDE), Image.Resampling.BOX)
-    strong, every = [0.0] * BINS, [0.0] * BINS
+    pixels = numpy.asarray(small, dtype=numpy.int64)
+    opaque = (pixels[..., 3] > 128).reshape(-1)
+    flat = _flat(pixels[..., :3]).reshape(-1)
+    rgb = pixels[..., :3].reshape(-1, 3)
+    top, bottom = rgb.max(axis=1), rgb.min(axis=1)
+    strong = opaque & (top > 40) & ((top - bottom) / numpy.maximum(top, 1) > 0.5)
     share = 1 / (small.width * small.height)
-    for red, green, blue, alpha in small.getdata():
-        if alpha <= 128:
-            continue
-        index = ((red * LEVELS // 256) * LEVELS + green * LEVELS // 256) * LEVELS \
-            + blue * LEVELS // 256
-        every[index] += share
-        strongest = max(red, green, blue)
-        if strongest > 40 and (strongest - min(red, green, blue)) / strongest > 0.5:
-            strong[index] += share
-    return [round(value, 6) for value in [*strong, *every]]
+    return [round(float(value) * share, 6) for value in
+            [*_histogram(rgb[strong], 0), *_histogram(rgb[opaque & flat], MARGIN)]]
+
+
+def _flat(rgb: numpy.ndarray) -> numpy.ndarray:
+    """Where a pixel is like its four neighbours: inside a patch of colour, not on the blend
+    between two (an edge's blend can be any colour, the shade of a character's clothes too)."""
+    height, width, _ = rgb.shape
+    steepest = numpy.zeros((height, width), dtype=numpy.int64)
+    for axis in (0, 1):
+        step = numpy.abs(numpy.diff(rgb, axis=axis)).max(axis=2)
+        if axis == 0:
+            steepest[1:] = numpy.maximum(steepest[1:], step)
+            steepest[:-1] = numpy.maximum(steepest[:-1], step)
+        else:
+            steepest[:, 1:] = numpy.maximum(steepest[:, 1:], step)
+            steepest[:, :-1] = numpy.maximum(steepest[:, :-1], step)
+    return steepest <= FLAT_STEP
+
+
+def _histogram(rgb: numpy.ndarray, margin: int) -> numpy.ndarray:
+    """How many pixels fall in each bin, a pixel counted once in every bin within `margin`
+    of its colour."""
+    width = 256 // LEVELS
+    low = numpy.clip(rgb - margin, 0, 255) // width
+    high = numpy.clip(rgb + margin, 0, 255) // width
+    corners = numpy.stack([
+        ((numpy.where(corner, high, low)) * numpy.array([LEVELS * LEVELS, LEVELS, 1])).sum(axis=1)
+        for corner in numpy.ndindex(2, 2, 2)], axis=1)
+    corners.sort(axis=1)
+    once = numpy.concatenate([numpy.ones((len(corners), 1), bool),
+                              corners[:, 1:] != corners[:, :-1]], axis=1)
+    return numpy.bincount(corners[once], minlength=BINS).astype(numpy.float64)

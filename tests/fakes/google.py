@@ -79,6 +79,23 @@ def make_mp4(path: Path, seconds: int = 4, size: tuple[int, int] = (160, 284)) -
 
 
 @cache
+def pan_clip(picture: bytes, seconds: float, fps: int = 24, size: tuple[int, int] = (160, 284)
+             ) -> bytes:
+    """A clip of `picture` with the camera drifting across it, as an image-to-video model keeps
+    its input: the picture's colours in every frame, and no frame held still for long."""
+    width, height = size
+    with tempfile.TemporaryDirectory() as folder:
+        still, clip = Path(folder) / "input.png", Path(folder) / "clip.mp4"
+        still.write_bytes(picture)
+        run_ffmpeg(["-loop", "1", "-framerate", str(fps), "-t", f"{seconds}", "-i", str(still),
+                    "-vf", f"scale={width * 5 // 4}:{height * 5 // 4}:force_original_aspect_ratio="
+                    f"increase,crop={width}:{height}:x='(iw-ow)*t/{seconds}':y='(ih-oh)/2'",
+                    "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(clip)],
+                   what="animate the fake's input picture")
+        return clip.read_bytes()
+
+
+@cache
 def veo_clip(seconds: int) -> bytes:
     """The video Veo answers a job of `seconds` with."""
     with tempfile.TemporaryDirectory() as folder:
@@ -196,6 +213,9 @@ class FakeGoogle:
         self.embeddings: list[str] = []  # how the next embedding replies go: EMBEDDING_OUTCOMES
         self.vectors_for: dict[str, list] = {}  # a picture's digest → the embedding it gets
         self.embedded: list[str] = []  # digests of the pictures embedded and billed, in order
+        # How an image reply is drawn from the request's body (default: one colour and a disc).
+        self.draw: Callable[[dict], bytes] | None = None
+        self.animate = False  # True: Veo answers with a pan across its input picture
         self.server.route("POST", GENERATE, self._generate)
         self.server.route("POST", PREDICT, self._predict)
         self.server.route("POST", FETCH, self._fetch)
@@ -226,7 +246,7 @@ class FakeGoogle:
             if self.on_image:
                 self.on_image(request)
             aspect = body["generationConfig"].get("imageConfig", {}).get("aspectRatio", "1:1")
-            reply = image_reply(make_png(IMAGE_SIZES[aspect]))
+            reply = image_reply(self.draw(body) if self.draw else make_png(IMAGE_SIZES[aspect]))
         else:
             asked = re.search(r"exactly (\d+) scenes", prompt_text(request))
             reply = text_reply(storyboard_json(int(asked.group(1)) if asked else 3))
@@ -289,7 +309,9 @@ class FakeGoogle:
             seconds = operation["seconds"]
             video = {"garbage": b"not an mp4 at all",
                      "truncated": veo_clip(seconds)[:len(veo_clip(seconds)) // 2],
-                     "short": veo_clip(seconds // 2)}.get(outcome) or self.video or veo_clip(seconds)
+                     "short": veo_clip(seconds // 2)}.get(outcome) or self.video or (
+                         pan_clip(base64.b64decode(operation["request"]["instances"][0]["image"][
+                             "bytesBase64Encoded"]), seconds) if self.animate else veo_clip(seconds))
             result["videos"] = [{"bytesBase64Encoded": base64.b64encode(video).decode(),
                                  "mimeType": "video/mp4"}]
             if not operation.get("billed"):  # once per job, however often it is fetched

@@ -27,7 +27,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 from tasks.ffmpeg import run_ffmpeg
-from tests.fakes.google import digest, embedding
+from tests.fakes.google import digest, embedding, pan_clip
 from tests.fakes.server import FakeServer, Request, Response
 
 CREATE_PATH = r"^/v1/models/([^/]+)/([^/]+)/predictions$"
@@ -97,6 +97,7 @@ class FakeReplicate:
         self.vectors_for: dict[str, list] = {}  # a picture's digest → a CLIP model's embedding
         self.embedded: list[str] = []  # digests of the pictures a CLIP model embedded, in order
         self.predictions: dict[str, dict] = {}
+        self.animate = False  # True: a video model answers with a pan across its input picture
         self._gets: dict[str, int] = {}
         self._ids = itertools.count(1)
         self.files = {"out-0.png": (sample_png(), "image/png")}
@@ -174,9 +175,19 @@ class FakeReplicate:
                             else (sample_png(), "png"))
             return self.file_url(f"{prediction['id']}.{suffix}", data[:len(data) // 2])
         if video:
-            return self.file_url(f"{prediction['id']}.mp4", asked_clip(prediction["input"]),
-                                 "video/mp4")
+            clip = (self._animated(prediction["input"]) if self.animate
+                    else asked_clip(prediction["input"]))
+            return self.file_url(f"{prediction['id']}.mp4", clip, "video/mp4")
         return [f"{self.url}/files/out-0.png"]
+
+    @staticmethod
+    def _animated(input: dict) -> bytes:
+        """A pan across the input's picture (its first data URI), as long as the input asks."""
+        uri = next(value for value in input.values()
+                   if isinstance(value, str) and value.startswith("data:image/"))
+        seconds = (input["num_frames"] / input.get("frames_per_second", 16)
+                   if "num_frames" in input else float(input.get("duration", 5)))
+        return pan_clip(base64.b64decode(uri.partition(",")[2]), seconds, 16)
 
     def _features(self, input: dict, ending: str) -> dict:
         """A CLIP model's answer: the embedding of the picture in `input`, a data URI; half of
