@@ -338,6 +338,16 @@ class Tinted(LocalImage):
         return type(made)(png=png(darker), usage=made.usage)
 
 
+def painting_with(painter, register_provider, monkeypatch, tmp_path, **attributes) -> None:
+    """`painter` as the image provider, priced, its calls cleared and `attributes` set."""
+    register_provider(painter)
+    for name, value in {**attributes, "calls": []}.items():
+        monkeypatch.setattr(painter, name, value)
+    monkeypatch.setenv("REELFLOW_IMAGE", painter.name)
+    use_prices(monkeypatch, tmp_path, lambda prices: prices.update(
+        {painter.name: {"procedural": {"per_image": 0.04}}}))
+
+
 def in_the_workshop(scenes: int) -> Storyboard:
     _, places = cast_and_places(load_settings(), places=["workshop"])
     return LocalPlanner().plan(VideoRequest(topic="tide pools", scenes=scenes,
@@ -347,12 +357,7 @@ def in_the_workshop(scenes: int) -> Storyboard:
 @pytest.mark.parametrize("shade, graded", [(0.6, True), (0.3, False)])
 def test_a_keyframe_off_its_locations_colours_is_graded_back_or_made_again(
         shade, graded, register_provider, monkeypatch, tmp_path):
-    register_provider(Tinted)
-    monkeypatch.setattr(Tinted, "shade", shade)
-    monkeypatch.setattr(Tinted, "calls", [])
-    monkeypatch.setenv("REELFLOW_IMAGE", "tinted")
-    use_prices(monkeypatch, tmp_path, lambda prices: prices.update(
-        tinted={"procedural": {"per_image": 0.04}}))
+    painting_with(Tinted, register_provider, monkeypatch, tmp_path, shade=shade)
 
     summary = render_storyboard(in_the_workshop(1))
 
@@ -406,12 +411,7 @@ class Small(LocalImage):
 @pytest.mark.parametrize("scale, enlarged", [(0.8, True), (0.4, False)])
 def test_a_picture_smaller_than_asked_is_enlarged_when_close_and_made_again_otherwise(
         scale, enlarged, register_provider, monkeypatch, tmp_path):
-    register_provider(Small)
-    monkeypatch.setattr(Small, "scale", scale)
-    monkeypatch.setattr(Small, "calls", [])
-    monkeypatch.setenv("REELFLOW_IMAGE", "small")
-    use_prices(monkeypatch, tmp_path, lambda prices: prices.update(
-        small={"procedural": {"per_image": 0.04}}))
+    painting_with(Small, register_provider, monkeypatch, tmp_path, scale=scale)
     board = LocalPlanner().plan(VideoRequest(topic="tide pools", scenes=1)).storyboard
 
     summary = render_storyboard(board)
