@@ -228,8 +228,9 @@ def describe(step: Step, storyboard: Storyboard, embedder: ImageEmbedder, shot: 
                       if correction.gains != look.UNGRADED else [])
             result = embedder.embed(EmbeddingRequest(images=[
                 *frames, *graded, *(store.blob_path(references[member]) for member in members)]))
-            made, regraded = result.vectors[:len(frames)], result.vectors[len(frames):][:len(graded)]
-            refs = result.vectors[len(frames) + len(graded):]
+            pictures = len(frames) + len(graded)
+            made, regraded = result.vectors[:len(frames)], result.vectors[len(frames):pictures]
+            refs = result.vectors[pictures:]
             identity = _likeness(embedder, made, refs, members)
             if graded:
                 after = _likeness(embedder, regraded, refs, members)

@@ -4,8 +4,9 @@ The look is the shot's mean colour in CIELAB: L* is its lighting, a* and b* its 
 distance is the 1976 colour difference (ΔE) between the shot's mean and the reference's. A
 shot that drifts is graded toward the reference by a gain per RGB channel (ffmpeg's
 colorchannelmixer), the least of the way that brings it well within the threshold; only a
-shot no grade within MAX_GAIN can bring within it is made again. Means, not histograms: a close-up fills
-the frame with a character, which moves a histogram far more than the light of the place.
+shot no grade within MAX_GAIN can bring within it is made again. Means, not histograms: a
+close-up fills the frame with a character, which moves a histogram far more than the light of
+the place.
 """
 
 from __future__ import annotations

@@ -265,10 +265,11 @@ def test_a_12_scene_3_character_cloud_story_is_measured_or_flagged_and_says_what
     veo = clip_price("veo", "veo-3.0-fast-generate-001", VeoAnimator(), 4.0)
     assert routing.unrouted_usd == pytest.approx(12 * veo)
     assert routing.routed_usd < routing.unrouted_usd
-    print(f"\n12 scenes, 3 characters: {sum(not ShotReview.model_validate(n['review']).flagged for n in shots)} "
-          f"of 24 shots consistent, {len(flagged)} flagged; attempts {attempts}; drift "
-          f"{summary.drift}; routed ${routing.routed_usd:.2f} vs ${routing.unrouted_usd:.2f} "
-          f"all on Veo ({1 - routing.routed_usd / routing.unrouted_usd:.0%} saved); "
+    consistent = sum(not ShotReview.model_validate(n["review"]).flagged for n in shots)
+    print(f"\n12 scenes, 3 characters: {consistent} of 24 shots consistent, {len(flagged)} "
+          f"flagged; attempts {attempts}; drift {summary.drift}; routed "
+          f"${routing.routed_usd:.2f} vs ${routing.unrouted_usd:.2f} all on Veo "
+          f"({1 - routing.routed_usd / routing.unrouted_usd:.0%} saved); "
           f"paid ${summary.cost_usd:.2f}")
     for row in summary.review:
         print(row["id"], clips.get(row["id"]), row["attempts"], row["identity"], row["reasons"])
