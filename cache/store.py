@@ -14,7 +14,7 @@ after its blobs are in place, so a crash at any point leaves nothing that counts
 A hit re-hashes the blobs it returns: missing or corrupt bytes are a miss, never a result.
 
 `BaseArtifactStore` holds what a store means (a verified hit, what `gc` keeps, what
-`verify_all` reports); `ArtifactStore` is the local folder, `cache.gcs_store` the bucket.
+`verify_all` reports); `ArtifactStore` is the local folder, `cache.bucket_store` a bucket.
 """
 
 from __future__ import annotations

@@ -8,9 +8,10 @@ from pathlib import Path
 
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field, SecretStr
+from pydantic import AliasChoices, BeforeValidator, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, YamlConfigSettingsSource
 
+from cache.buckets import BucketTarget, check_location
 from config.catalog import CONFIG_DIR
 
 DEFAULT_STORE = "~/.cache/reelflow"
@@ -41,18 +42,33 @@ Quality = Literal["off", "draft", "standard", "premium"]
 ProfileFolders = Annotated[list[Path], NoDecode, BeforeValidator(_split_folders)]
 
 
-class Settings(BaseSettings):
+class BucketSettings(BaseSettings):
+    """How this machine reaches a bucket (cache.open_bucket): from the environment and `.env`
+    only, as credentials are, because a store is opened where no profile is known."""
+
     model_config = SettingsConfigDict(
         env_prefix="REELFLOW_", env_file=".env", extra="ignore", frozen=True
     )
 
+    gcs_project: str | None = None
+    gcs_signing_key: Path | None = Field(None, description="Service-account JSON to sign URLs")
+    s3_endpoint_url: str | None = Field(None, description="An S3-compatible service's endpoint "
+                                        "(MinIO, R2, B2, Wasabi); default: AWS, or the SDK's own "
+                                        "AWS_ENDPOINT_URL_S3")
+    s3_addressing_style: Literal["auto", "path", "virtual"] = Field(
+        "auto", description="path: https://ENDPOINT/BUCKET/KEY, as many S3-compatible "
+        "services want")
+
+
+class Settings(BucketSettings):
+
     profile: str = Field("local", pattern=r"^[a-z0-9_-]+$")
-    store: str = Field(DEFAULT_STORE, description="Artifact store: a folder, or gs://BUCKET/PREFIX "
-                       "shared by every machine of a cluster")
+    store: str = Field(DEFAULT_STORE, description="Artifact store: a folder, or gs:// or "
+                       "s3://BUCKET/PREFIX shared by every machine of a cluster")
     store_max_mb: float | None = Field(None, gt=0, description="`reelflow cache gc` keeps the "
                                        "store's blobs within this many MB: the most recently "
                                        "published videos that fit")
-    lease_seconds: float = Field(60, ge=1, description="In a gs:// store, the machine making a "
+    lease_seconds: float = Field(60, ge=1, description="In a bucket store, the machine making a "
                                  "node renews its lease every third of this; another machine "
                                  "takes the node over after seeing the lease unrenewed this long")
     task_runner: Literal["threads", "dask"] = "threads"
@@ -92,10 +108,11 @@ class Settings(BaseSettings):
                                        "profiles besides config/characters (os.pathsep-separated)")
     locations: ProfileFolders = Field(default_factory=list, description="Folders of location "
                                       "profiles besides config/locations")
-    publish: str | None = Field(None, description="Also publish to gs://BUCKET/PREFIX")
-    gcs_project: str | None = None
-    gcs_signing_key: Path | None = Field(None, description="Service-account JSON to sign URLs")
-    gcs_url_expiry_s: int = Field(7 * 86400, ge=60, le=7 * 86400)
+    publish: str | None = Field(None, description="Also publish to gs:// or s3://BUCKET/PREFIX")
+    url_expiry_s: int = Field(7 * 86400, ge=60, le=7 * 86400, description="How long a published "
+                              "video's signed URL lasts", validation_alias=AliasChoices(
+                                  "url_expiry_s", "reelflow_url_expiry_s",
+                                  "reelflow_gcs_url_expiry_s"))  # its name before S3
     # The HTTP API (`reelflow api`).
     api_keys_file: Path | None = Field(None, description="SHA-256 hashes of the API's keys, "
                                        "one per line (`reelflow api-key` makes a key)")
@@ -115,6 +132,19 @@ class Settings(BaseSettings):
     # `reelflow mcp`: a client of a running API.
     api_url: str = Field("http://127.0.0.1:8000", description="The API `reelflow mcp` calls")
     api_key: SecretStr | None = Field(None, description="The key `reelflow mcp` calls it with")
+
+    @field_validator("store")
+    @classmethod
+    def _a_folder_or_a_bucket(cls, store: str) -> str:
+        check_location(store, "store")
+        return store
+
+    @field_validator("publish")
+    @classmethod
+    def _a_bucket(cls, publish: str | None) -> str | None:
+        if publish is not None:
+            BucketTarget.parse(publish)
+        return publish
 
 
 def profile_path(name: str) -> Path:

@@ -13,6 +13,7 @@ import secrets
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -26,6 +27,7 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from cache import open_store  # noqa: E402
+from cache.buckets import scheme_of  # noqa: E402
 from cache.store import ArtifactStore  # noqa: E402
 from config.settings import Settings, load_settings  # noqa: E402
 from flows.admission import Refused, problems, video_request  # noqa: E402
@@ -57,7 +59,7 @@ Profile = Annotated[Optional[str], typer.Option(help="Provider profile (config/p
 Out = Annotated[Optional[Path], typer.Option(help="Publish into this folder [default: ./out]")]
 ShortSide = Annotated[Optional[int], typer.Option(help="Short side of the video in pixels [default: 1080]")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print a machine-readable summary")]
-Publish = Annotated[Optional[str], typer.Option(help="Also publish to gs://BUCKET/PREFIX")]
+Publish = Annotated[Optional[str], typer.Option(help="Also publish to gs:// or s3://BUCKET/PREFIX")]
 MaxCost = Annotated[Optional[float], typer.Option(help="Refuse to spend more than this (USD)")]
 QualityOpt = Annotated[Optional[str], typer.Option(
     "--quality", help="Video models by quality: draft, standard or premium (the shot router), "
@@ -83,21 +85,31 @@ def _field_error(error: ValidationError, prefix: str) -> str:
     return str(Refused(problems(error.errors(), prefix)))
 
 
-def _settings(profile, **overrides) -> Settings:
+def _settings(profile, *, reach: bool = True, **overrides) -> Settings:
     try:
         settings = load_settings(profile, **overrides)
     except ValidationError as error:
         raise BadInput(_field_error(error, "settings")) from None
     except ValueError as error:
         raise BadInput(str(error)) from None
-    if settings.publish:
-        from cache.gcs_client import GcsTarget
-
-        try:
-            GcsTarget.parse(settings.publish)
-        except ValueError as error:
-            raise BadInput(f"publish: {error}") from None
+    if reach:
+        for what, location in (("store", settings.store), ("publish", settings.publish)):
+            if location and scheme_of(location):
+                _reach_bucket(what, location)
     return settings
+
+
+@cache
+def _reach_bucket(what: str, location: str) -> None:
+    """Before anything is paid: the bucket exists and this machine may use it (exit 2 naming
+    what is missing); what the service does not do is said once."""
+    from cache import open_bucket
+    from cache.buckets import BucketError
+
+    try:
+        _warn(open_bucket(location).warnings)
+    except BucketError as error:
+        raise BadInput(f"{what}: {error}") from None
 
 
 def _render_options(strict: bool, **given) -> tuple[RenderOptions, Settings, list[str]]:
@@ -419,7 +431,7 @@ def api_command(
 def mcp_command() -> None:
     """Serve the API's operations to a local agent as MCP tools over stdio (make_video,
     job_status, ...): each is a call of the API at REELFLOW_API_URL with REELFLOW_API_KEY."""
-    settings = _settings(None)
+    settings = _settings(None, reach=False)
     if settings.api_key is None:
         raise BadInput("api key: set REELFLOW_API_KEY to a key of the API (`reelflow api-key` "
                        "makes one)")
@@ -438,7 +450,7 @@ def api_key_command(file: Annotated[Optional[Path], typer.Option(
     """Make an API key: its hash is added to the keys file, the key is printed once."""
     from flows.api.keys import new_key
 
-    path = file or _settings(None).api_keys_file
+    path = file or _settings(None, reach=False).api_keys_file
     if path is None:
         raise BadInput("file: give --file or set REELFLOW_API_KEYS_FILE")
     key, line = new_key()

@@ -1,7 +1,7 @@
 """Publish to a local folder: out/<slug>-<video digest 12>/ with the video, the storyboard to
 edit for a rerun, the subtitles, the manifest and the video's history (tasks/history.py); and,
-with `publish: gs://BUCKET/PREFIX`, the same files to Google Cloud Storage under the same
-content-addressed name.
+with `publish: gs://BUCKET/PREFIX` or `s3://BUCKET/PREFIX`, the same files to that bucket under
+the same content-addressed name (tasks/bucket_publish.py).
 
 A new folder is assembled beside its final place and renamed in whole, so a reader sees it
 complete or not at all. A folder that already holds the same video is reused; only its small
@@ -21,12 +21,11 @@ from prefect.cache_policies import NO_CACHE
 from prefect.states import Completed, State
 from slugify import slugify
 
-from cache import open_store
-from cache.gcs_client import GcsTarget, storage_client
+from cache import open_bucket, open_store
 from cache.keys import file_digest
 from cache.store import ArtifactStore
 from config.settings import Settings
-from tasks.gcs import publish_to_gcs, signing_credentials, video_url
+from tasks.bucket_publish import publish_to_bucket, video_url
 from tasks.history import HISTORY_FILE, History
 from tasks.history import load as load_history
 from tasks.manifest import LoudnessReport, Manifest, ManifestNode, RenderSummary
@@ -75,8 +74,8 @@ def publish(storyboard: Storyboard, outcomes: list[NodeOutcome], composed: NodeO
     nodes = [ManifestNode.of(outcome) for outcome in [*outcomes, composed]]
     nodes.append(ManifestNode(
         id="publish", kind="publish", scene=None, status="cached" if reused else "generated",
-        key=None, provider="gcs" if bucket else "folder", model="local",
-        params={"folder": folder.name, "gcs": bucket.folder if bucket else None},
+        key=None, provider=bucket.target.scheme if bucket else "folder", model="local",
+        params={"folder": folder.name, "bucket": bucket.folder if bucket else None},
         outputs={"video": video.digest}, cost_usd=0.0, saved_usd=0.0,
         seconds=round(time.monotonic() - started, 3),
     ))
@@ -104,23 +103,19 @@ def publish(storyboard: Storyboard, outcomes: list[NodeOutcome], composed: NodeO
 
 
 class _Bucket:
-    """The GCS copy of a published folder; its URL is known (and signed) before the upload,
+    """The bucket copy of a published folder; its URL is known (and signed) before the upload,
     so the manifest that is uploaded records it."""
 
     def __init__(self, settings: Settings, name: str):
-        self.target = GcsTarget.parse(settings.publish)
+        self.bucket = open_bucket(settings.publish)
+        self.target = self.bucket.target
         self.name = name
-        self.client = storage_client(settings.gcs_project)
-        self.signer = signing_credentials(settings.gcs_signing_key)
-        self.expiry_s = settings.gcs_url_expiry_s
-        self.folder = f"gs://{self.target.bucket}/{self.target.object_name(name, '')}/"
-        self.url = video_url(self.target, name, client=self.client, signer=self.signer,
-                             expiry_s=self.expiry_s)
+        self.folder = self.bucket.uri(self.target.object_name(name, "")) + "/"
+        self.url = video_url(self.bucket, name, settings.url_expiry_s)
 
     def upload(self, folder: Path) -> None:
-        files = {path.name: path for path in sorted(folder.iterdir())}
-        publish_to_gcs(self.target, self.name, files, client=self.client, signer=self.signer,
-                       expiry_s=self.expiry_s)
+        publish_to_bucket(self.bucket, self.name,
+                          {path.name: path for path in sorted(folder.iterdir())})
 
 
 def _publish_new_folder(folder: Path, store: ArtifactStore, composed: NodeOutcome,

@@ -1,7 +1,8 @@
 """Four renders at once on one store, sharing half their scenes: every distinct node is
-generated exactly once across all four, every video is right, and the store verifies. Both
-stores: the local folder, and a bucket (gcp-storage-emulator in this process, on 127.0.0.1)
-that the four processes share through one machine's local cache and locks."""
+generated exactly once across all four, every video is right, and the store verifies. Every
+store: the local folder, and a bucket on GCS (gcp-storage-emulator) and on S3 (moto's server),
+in this process on 127.0.0.1, that the four processes share through one machine's local cache
+and locks."""
 
 from __future__ import annotations
 
@@ -14,12 +15,13 @@ import pytest
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 
-from cache import open_store
-from cache.gcs_store import GcsArtifactStore
+from cache import open_bucket, open_store
+from cache.bucket_store import BucketArtifactStore
 from tasks.compose import segments
 from tasks.ffmpeg import probe
 from tasks.storyboard import Storyboard
 from tests.fakes.gcs import storage_emulator
+from tests.fakes.s3 import s3_fake, use_s3
 from tests.pacing import paced_seconds
 from tests.test_cli_input import REELFLOW, run
 
@@ -34,17 +36,22 @@ def storyboard(index: int) -> dict:
         for n, text in enumerate([*SHARED, *own])]}
 
 
-@pytest.fixture(params=["local", "gcs"])
+@pytest.fixture(params=["local", "gcs", "s3"])
 def env(request, cli_env, prefect_api_url, tmp_path, monkeypatch):
     env = {**cli_env, "PREFECT_API_URL": prefect_api_url}
     if request.param == "local":
         yield env
         return
+    (tmp_path / "tmp").mkdir()  # a fresh local cache of the bucket, shared by the four
+    if request.param == "s3":
+        with s3_fake() as fake:
+            yield {**env, **use_s3(monkeypatch, fake), "TMPDIR": str(tmp_path / "tmp"),
+                   "REELFLOW_STORE": f"s3://{fake.new_bucket()}/cache"}
+        return
     with storage_emulator() as url:
         monkeypatch.setenv("STORAGE_EMULATOR_HOST", url)
         client = storage.Client(project="test", credentials=AnonymousCredentials())
         bucket = client.create_bucket(f"reelflow-store-{uuid.uuid4().hex[:12]}")
-        (tmp_path / "tmp").mkdir()  # a fresh local cache of the bucket, shared by the four
         yield {**env, "STORAGE_EMULATOR_HOST": url, "REELFLOW_STORE": f"gs://{bucket.name}/cache",
                "TMPDIR": str(tmp_path / "tmp")}
 
@@ -62,8 +69,8 @@ def test_four_renders_sharing_scenes_generate_each_node_once(env, workspace, tmp
     assert [render.returncode for render in renders] == [0, 0, 0, 0], [r[1] for r in results]
 
     location = env["REELFLOW_STORE"]  # a bucket is read through this test's own local copy
-    store = (GcsArtifactStore(location, cache_dir=tmp_path / "reader")
-             if location.startswith("gs://") else open_store(location))
+    store = (BucketArtifactStore(open_bucket(location), cache_dir=tmp_path / "reader")
+             if "://" in location else open_store(location))
     generated, used = Counter(), set()
     for stdout, _ in results:
         summary = json.loads(stdout)

@@ -1,4 +1,4 @@
-"""Publishing to GCS, against the project's GCS fake (gcp-storage-emulator made to honour
+"""Publishing to GCS (tasks/bucket_publish.py on cache.gcs_bucket), against the project's GCS fake (gcp-storage-emulator made to honour
 ifGenerationMatch: tests/fakes/gcs.py) running in this process on 127.0.0.1.
 
 Not exercised here: the branch of `_put` that handles a 412 (someone else, or a retried attempt
@@ -28,8 +28,9 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 
-from cache.gcs_client import GcsTarget, storage_client
-from tasks.gcs import GcsPublishError, publish_to_gcs, signing_credentials
+from cache.buckets import BucketError, BucketTarget
+from cache.gcs_bucket import GcsBucket, signing_credentials, storage_client
+from tasks.bucket_publish import publish_to_bucket, video_url
 from tests.fakes.gcs import service_account_key, storage_emulator
 
 NAME = "how-bees-make-honey-3f2a9c1b7d4e"
@@ -90,10 +91,10 @@ def client(emulator: str, wire: WireLog, monkeypatch: pytest.MonkeyPatch) -> sto
 
 
 @pytest.fixture
-def target(client: storage.Client) -> GcsTarget:
+def target(client: storage.Client) -> BucketTarget:
     bucket = f"reelflow-test-{uuid.uuid4().hex[:12]}"
     client.create_bucket(bucket)
-    return GcsTarget.parse(f"gs://{bucket}/videos/2026")
+    return BucketTarget.parse(f"gs://{bucket}/videos/2026")
 
 
 @pytest.fixture
@@ -132,18 +133,30 @@ def signer(key: Key):
     return signing_credentials(key.file)
 
 
-def publish(target, files, client, signer=None, expiry_s=900):
-    return publish_to_gcs(target, NAME, files, client=client, signer=signer, expiry_s=expiry_s)
+@dataclass(frozen=True)
+class Published:
+    folder: str
+    uploaded: tuple[str, ...]
+    video_url: str
+    signed: bool
 
 
-def objects(client: storage.Client, target: GcsTarget) -> dict[str, storage.Blob]:
+def publish(target, files, client, signer=None, expiry_s=900) -> Published:
+    """As tasks/publish.py does: the video's URL first (the manifest records it), then the files."""
+    bucket = GcsBucket(target, client=client, signer=signer)
+    url = video_url(bucket, NAME, expiry_s)
+    published = publish_to_bucket(bucket, NAME, files)
+    return Published(published.folder, published.uploaded, url, signer is not None)
+
+
+def objects(client: storage.Client, target: BucketTarget) -> dict[str, storage.Blob]:
     """The published objects by file name."""
     prefix = target.object_name(NAME, "") + "/"
     return {blob.name[len(prefix):]: blob
             for blob in client.list_blobs(target.bucket, prefix=prefix)}
 
 
-def read(client: storage.Client, target: GcsTarget, file: str) -> bytes:
+def read(client: storage.Client, target: BucketTarget, file: str) -> bytes:
     # A fresh Blob: a download overwrites the blob's metadata from the response headers,
     # which the emulator leaves out (generation, cacheControl… become None).
     return client.bucket(target.bucket).blob(target.object_name(NAME, file)).download_as_bytes()
@@ -162,13 +175,13 @@ def generations(client, target) -> dict[str, int]:
     ("gs://abc/a b/ü", "abc", "a b/ü"),
 ])
 def test_parse_accepts_a_bucket_and_an_optional_prefix(uri, bucket, prefix):
-    assert GcsTarget.parse(uri) == GcsTarget(bucket, prefix)
+    assert BucketTarget.parse(uri) == BucketTarget("gs", bucket, prefix)
 
 
 @pytest.mark.parametrize("uri, says", [
-    ("s3://bucket/videos", "not a gs:// URI"),
-    ("bucket/videos", "not a gs:// URI"),
-    ("gs://", "3-63 characters"),
+    ("az://bucket/videos", "az:// is not supported; use gs://BUCKET/PREFIX or s3://"),
+    ("bucket/videos", "not a bucket URL"),
+    ("gs://", "names no bucket"),
     ("gs://ab", "3-63 characters"),
     ("gs://" + "a" * 64, "3-63 characters"),
     ("gs://My-Bucket", "only a-z 0-9"),
@@ -187,7 +200,7 @@ def test_parse_accepts_a_bucket_and_an_optional_prefix(uri, bucket, prefix):
 ])
 def test_parse_refuses_with_a_one_line_message(uri, says):
     with pytest.raises(ValueError) as error:
-        GcsTarget.parse(uri)
+        BucketTarget.parse(uri)
     assert says in str(error.value)
     assert "\n" not in str(error.value)
 
@@ -256,7 +269,7 @@ def test_different_content_under_an_existing_name_is_refused(client, target, fol
     folder[file].write_bytes(folder[file].read_bytes()[::-1])  # same size, other bytes
     folder["manifest.json"].write_text(json.dumps({"run": 2}))
 
-    with pytest.raises(GcsPublishError) as error:
+    with pytest.raises(BucketError) as error:
         publish(target, folder, client)
 
     assert f"gs://{target.bucket}/{target.object_name(NAME, file)}" in str(error.value)
@@ -264,9 +277,9 @@ def test_different_content_under_an_existing_name_is_refused(client, target, fol
 
 
 def test_a_missing_bucket_is_one_clear_error(client, folder):
-    target = GcsTarget.parse(f"gs://reelflow-missing-{uuid.uuid4().hex[:8]}")
+    target = BucketTarget.parse(f"gs://reelflow-missing-{uuid.uuid4().hex[:8]}")
 
-    with pytest.raises(GcsPublishError) as error:
+    with pytest.raises(BucketError) as error:
         publish(target, folder, client)
 
     message = str(error.value)
@@ -316,7 +329,7 @@ def test_with_a_signer_the_url_is_v4_signed_for_the_expiry(client, target, folde
 @pytest.mark.parametrize("expiry_s", [0, 7 * 24 * 3600 + 1])
 def test_an_expiry_beyond_what_v4_allows_is_refused_before_uploading(client, target, folder,
                                                                      signer, expiry_s):
-    with pytest.raises(ValueError, match="expiry_s"):
+    with pytest.raises(ValueError, match="url_expiry_s"):
         publish(target, folder, client, signer=signer, expiry_s=expiry_s)
     assert objects(client, target) == {}
 

@@ -1,10 +1,12 @@
-"""Node leases on a gs:// store: machines sharing one bucket generate (and pay for) each node
+"""Node leases on a bucket store: machines sharing one bucket generate (and pay for) each node
 once, and a machine that dies holding a lease is taken over once the lease expires.
 
-Against the project's GCS fake (tests/fakes/gcs.py), which answers 412 where GCS would: the
-plain emulator ignores preconditions, so every claimant would "win". "Machines" are store
-objects or `reelflow render` processes with their own client and their own folder of local
-copies and locks, sharing nothing but the bucket.
+The lease tests run on GCS and on S3 (cache.leases is written once against cache.buckets):
+against the project's GCS fake (tests/fakes/gcs.py), which answers 412 where GCS would (the
+plain emulator ignores preconditions, so every claimant would "win"), and against moto's S3
+server (tests/fakes/s3.py). "Machines" are bucket objects or `reelflow render` processes with
+their own client and their own folder of local copies and locks, sharing nothing but the bucket.
+The whole renders on two machines run on GCS; tests/test_s3.py renders on S3.
 """
 
 from __future__ import annotations
@@ -18,17 +20,22 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 
-from cache.gcs_lease import Lease, claim
-from cache.gcs_store import GcsArtifactStore
+from cache.bucket_store import BucketArtifactStore
+from cache.buckets import ABSENT, Bucket, BucketTarget
+from cache.gcs_bucket import GcsBucket
+from cache.leases import Lease, claim
+from cache.s3_bucket import S3Bucket
 from cache.store import NodeRecord
 from tasks.ffmpeg import probe
 from tests.fakes.gcs import GcsFake, gcs_fake, new_bucket
+from tests.fakes.s3 import S3Fake, s3_fake, use_s3
 from tests.pacing import paced_seconds
 from tests.test_cli_input import REELFLOW, run
 from tests.test_crash_resume import KILLPOINT
@@ -43,15 +50,46 @@ def fake() -> Iterator[GcsFake]:
         yield fake
 
 
+@pytest.fixture(scope="module")
+def s3() -> Iterator[S3Fake]:
+    with s3_fake() as fake:
+        yield fake
+
+
 @pytest.fixture
 def bucket(fake: GcsFake, monkeypatch: pytest.MonkeyPatch) -> storage.Bucket:
     return new_bucket(fake.url, monkeypatch, "reelflow-lease")
 
 
-def machine(bucket: storage.Bucket) -> storage.Bucket:
-    """The bucket as another machine sees it: through its own client."""
-    client = storage.Client(project="test", credentials=AnonymousCredentials())
-    return client.bucket(bucket.name)
+@dataclass
+class OneBucket:
+    """One bucket on one service, as the machines of a test reach it."""
+
+    machine: Callable[[], Bucket]  # the bucket as another machine sees it: its own client
+    lease_writes: Callable[[], int]  # writes of the lease the server accepted so far
+
+    def holder(self) -> str | None:
+        found = self.machine().stat(LEASE)
+        return None if found is None else found.metadata["holder"]
+
+    def lease_left(self) -> bool:
+        return self.machine().stat(LEASE) is not None
+
+
+@pytest.fixture(params=["gcs", "s3"])
+def one_bucket(request, monkeypatch: pytest.MonkeyPatch) -> OneBucket:
+    if request.param == "gcs":
+        gcs = request.getfixturevalue("fake")
+        name = new_bucket(gcs.url, monkeypatch, "reelflow-lease").name
+        target = BucketTarget.parse(f"gs://{name}")
+        return OneBucket(lambda: GcsBucket(target, client=storage.Client(
+            project="test", credentials=AnonymousCredentials())),
+            lambda: gcs.written.count(f"gs://{name}/{LEASE}"))
+    s3 = request.getfixturevalue("s3")
+    use_s3(monkeypatch, s3)
+    target = BucketTarget.parse(f"s3://{s3.new_bucket('reelflow-lease')}")
+    return OneBucket(lambda: S3Bucket(target, endpoint_url=s3.endpoint, addressing_style="path"),
+                  lambda: s3.writes(f"/{target.bucket}/{LEASE}"))
 
 
 def wait_until(condition: Callable[[], bool], what: str, timeout_s: float = 30.0) -> None:
@@ -62,12 +100,7 @@ def wait_until(condition: Callable[[], bool], what: str, timeout_s: float = 30.0
         time.sleep(0.02)
 
 
-def holder_of(bucket: storage.Bucket) -> str | None:
-    found = bucket.get_blob(LEASE)
-    return None if found is None else found.metadata["holder"]
-
-
-def claimants(bucket: storage.Bucket, count: int, done: threading.Event,
+def claimants(one_bucket: OneBucket, count: int, done: threading.Event,
               ttl_s: float = TTL_S) -> tuple[list[threading.Thread], list[Lease | None]]:
     """`count` machines claiming the lease at once; each gives up once `done` is set."""
     results: list[Lease | None] = []
@@ -75,7 +108,7 @@ def claimants(bucket: storage.Bucket, count: int, done: threading.Event,
 
     def claimant() -> None:
         start.wait()
-        results.append(claim(machine(bucket), LEASE, ttl_s, made=done.is_set))
+        results.append(claim(one_bucket.machine(), LEASE, ttl_s, made=done.is_set))
 
     threads = [threading.Thread(target=claimant) for _ in range(count)]
     for thread in threads:
@@ -83,9 +116,9 @@ def claimants(bucket: storage.Bucket, count: int, done: threading.Event,
     return threads, results
 
 
-def test_of_many_claimants_at_once_exactly_one_holds_the_lease(bucket):
+def test_of_many_claimants_at_once_exactly_one_holds_the_lease(one_bucket):
     done = threading.Event()
-    threads, results = claimants(bucket, 6, done)
+    threads, results = claimants(one_bucket, 6, done)
     wait_until(lambda: any(results), "a claimant holds the lease")
     done.set()  # the node is stored: the others stop waiting
     for thread in threads:
@@ -93,36 +126,34 @@ def test_of_many_claimants_at_once_exactly_one_holds_the_lease(bucket):
 
     leases = [lease for lease in results if lease is not None]
     assert len(results) == 6 and len(leases) == 1
-    assert holder_of(bucket) == leases[0].holder["holder"]
+    assert one_bucket.holder() == leases[0].holder["holder"]
     leases[0].release()
-    assert bucket.get_blob(LEASE) is None
+    assert not one_bucket.lease_left()
 
 
-def test_renewal_keeps_the_lease_from_waiters_well_past_its_ttl(bucket, fake):
-    holder = claim(machine(bucket), LEASE, TTL_S, made=lambda: False)
+def test_renewal_keeps_the_lease_from_waiters_well_past_its_ttl(one_bucket):
+    holder = claim(one_bucket.machine(), LEASE, TTL_S, made=lambda: False)
     done = threading.Event()
-    threads, results = claimants(bucket, 2, done)
-    writes = lambda: fake.written.count(f"gs://{bucket.name}/{LEASE}")  # noqa: E731
-    wait_until(lambda: writes() >= 1 + 3 * 3, "3 TTLs of renewals")  # and the creation
+    threads, results = claimants(one_bucket, 2, done)
+    wait_until(lambda: one_bucket.lease_writes() >= 1 + 3 * 3, "3 TTLs of renewals")  # and creation
 
     assert results == [] and not holder.lost  # both still waiting
-    assert holder_of(bucket) == holder.holder["holder"]
+    assert one_bucket.holder() == holder.holder["holder"]
     done.set()
     for thread in threads:
         thread.join(30)
     assert results == [None, None]
     holder.release()
-    assert bucket.get_blob(LEASE) is None
+    assert not one_bucket.lease_left()
 
 
-def test_a_dead_holders_lease_is_taken_over_by_exactly_one_waiter(bucket):
+def test_a_dead_holders_lease_is_taken_over_by_exactly_one_waiter(one_bucket):
     # What a killed holder leaves: its lease, never renewed again.
-    dead = machine(bucket).blob(LEASE)
-    dead.metadata = {"holder": "killed", "host": "elsewhere", "pid": "1", "ttl_s": f"{TTL_S:g}"}
-    dead.upload_from_string(b"", if_generation_match=0)
+    one_bucket.machine().write(LEASE, b"dead", content_type="text/plain", expect=ABSENT, metadata={
+        "holder": "killed", "host": "elsewhere", "pid": "1", "ttl-s": f"{TTL_S:g}"})
 
     done = threading.Event()
-    threads, results = claimants(bucket, 4, done, ttl_s=60)  # the holder's TTL is what counts
+    threads, results = claimants(one_bucket, 4, done, ttl_s=60)  # the holder's TTL is what counts
     wait_until(lambda: any(results), "a waiter took the lease over")
     done.set()
     for thread in threads:
@@ -131,35 +162,33 @@ def test_a_dead_holders_lease_is_taken_over_by_exactly_one_waiter(bucket):
     leases = [lease for lease in results if lease is not None]
     assert len(results) == 4 and len(leases) == 1
     taker = leases[0]
-    assert holder_of(bucket) == taker.holder["holder"] != "killed"
+    assert one_bucket.holder() == taker.holder["holder"] != "killed"
     taker.release()
-    assert bucket.get_blob(LEASE) is None
+    assert not one_bucket.lease_left()
 
 
-def test_a_holder_whose_lease_was_taken_over_stops_claiming_it(bucket):
-    holder = claim(machine(bucket), LEASE, TTL_S, made=lambda: False)
+def test_a_holder_whose_lease_was_taken_over_stops_claiming_it(one_bucket):
+    holder = claim(one_bucket.machine(), LEASE, TTL_S, made=lambda: False)
     # Another machine took it over (as after a long pause of this one): it wrote at the
-    # generation it saw, so the holder's next renewal is refused.
-    taker = machine(bucket).blob(LEASE)
-    taker.metadata = {"holder": "taker", "host": "elsewhere", "pid": "2", "ttl_s": "60"}
-    taker.upload_from_string(b"", if_generation_match=holder.generation)
+    # version it saw, so the holder's next renewal is refused.
+    one_bucket.machine().write(LEASE, b"taken", content_type="text/plain", expect=holder.version,
+                           metadata={"holder": "taker", "host": "elsewhere", "pid": "2",
+                                     "ttl-s": "60"})
     wait_until(lambda: holder.lost, "the holder saw its lease taken over")
 
     holder.release()
-    assert holder_of(bucket) == "taker"  # neither renewed nor deleted by the former holder
+    assert one_bucket.holder() == "taker"  # neither renewed nor deleted by the former holder
 
 
-def node_record(store: GcsArtifactStore, key: str) -> NodeRecord:
+def node_record(store: BucketArtifactStore, key: str) -> NodeRecord:
     return NodeRecord(key=key, kind="tts", provider="p", model="m", parts={},
                       outputs={"audio": store.put_bytes(b"narration", "audio/wav")})
 
 
 def test_a_waiter_returns_when_another_machine_stores_the_node_and_does_not_generate_it(
-        bucket, tmp_path):
-    def store(name: str) -> GcsArtifactStore:
-        client = storage.Client(project="test", credentials=AnonymousCredentials())
-        return GcsArtifactStore(f"gs://{bucket.name}/cache", client=client,
-                                cache_dir=tmp_path / name)
+        one_bucket, tmp_path):
+    def store(name: str) -> BucketArtifactStore:
+        return BucketArtifactStore(one_bucket.machine(), cache_dir=tmp_path / name)
 
     first, second = store("machine-a"), store("machine-b")
     generated_by_second = []
@@ -180,7 +209,7 @@ def test_a_waiter_returns_when_another_machine_stores_the_node_and_does_not_gene
     waiter.join(30)
 
     assert generated_by_second == []
-    assert bucket.get_blob(LEASE) is None
+    assert not one_bucket.lease_left()
 
 
 # Whole renders on two machines ---------------------------------------------------------------
@@ -239,7 +268,8 @@ def finished(process: subprocess.Popen, bucket: storage.Bucket, scratch: Path) -
     assert process.returncode == 0, stderr
     summary = json.loads(stdout)
     manifest = json.loads(Path(summary["manifest"]).read_text())
-    store = GcsArtifactStore(f"gs://{bucket.name}/cache", client=bucket.client, cache_dir=scratch)
+    store = BucketArtifactStore(GcsBucket(BucketTarget.parse(f"gs://{bucket.name}/cache"),
+                                          client=bucket.client), cache_dir=scratch)
     assert probe(summary["video"]).duration == pytest.approx(paced_seconds(manifest, store),
                                                              abs=0.1)
     return summary

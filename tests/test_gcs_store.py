@@ -28,7 +28,9 @@ from prefect_dask import DaskTaskRunner
 from typer.testing import CliRunner
 
 from cache import open_store
-from cache.gcs_store import GcsArtifactStore, GcsStoreError
+from cache.bucket_store import BucketArtifactStore
+from cache.buckets import BucketError, BucketTarget
+from cache.gcs_bucket import GcsBucket
 from cache.keys import bytes_digest
 from cache.store import NodeRecord
 from flows.cli import app
@@ -75,10 +77,11 @@ class Wire(requests.Session):
 
 
 def gcs_store(bucket: storage.Bucket, cache_dir: Path, wire: Wire | None = None,
-              ) -> GcsArtifactStore:
+              ) -> BucketArtifactStore:
     """The store as one machine opens it: its own client, its own folder of local copies."""
     client = storage.Client(project="test", credentials=AnonymousCredentials(), _http=wire)
-    return GcsArtifactStore(f"gs://{bucket.name}/cache", client=client, cache_dir=cache_dir)
+    return BucketArtifactStore(GcsBucket(BucketTarget.parse(f"gs://{bucket.name}/cache"),
+                                         client=client), cache_dir=cache_dir)
 
 
 def test_the_bucket_holds_blobs_index_and_kept_manifests_under_the_prefix(bucket, tmp_path):
@@ -135,7 +138,7 @@ def test_other_bytes_under_a_blobs_name_are_never_a_result_even_with_its_metadat
 
     assert store.lookup("k1") is None
     assert store.verify_all() == [f"corrupt blob {artifact.digest}"]
-    with pytest.raises(GcsStoreError, match=f"gs://{bucket.name}/cache/blobs/{artifact.digest} "
+    with pytest.raises(BucketError, match=f"gs://{bucket.name}/cache/blobs/{artifact.digest} "
                                             "does not hash to its name"):
         gcs_store(bucket, tmp_path / "b").blob_path(artifact.digest)
 
@@ -187,15 +190,16 @@ def test_losing_a_create_race_to_other_bytes_names_the_object(bucket, tmp_path):
     store = gcs_store(bucket, tmp_path / "a", wire)
     name = f"cache/blobs/{bytes_digest(b'mine')}"
     answer_412(wire, lambda: bucket.blob(name).upload_from_string(b"theirs"))
-    with pytest.raises(GcsStoreError, match=f"gs://{bucket.name}/{name} changed while storing"):
+    with pytest.raises(BucketError, match=f"gs://{bucket.name}/{name} changed while storing"):
         store.put_bytes(b"mine", "x")
 
 
 def test_a_failed_request_is_one_error_naming_the_object(emulator, monkeypatch, tmp_path):
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", emulator)
-    store = GcsArtifactStore("gs://no-such-bucket/cache", cache_dir=tmp_path / "a")
+    store = BucketArtifactStore(GcsBucket(BucketTarget.parse("gs://no-such-bucket/cache")),
+                                cache_dir=tmp_path / "a")
     digest = bytes_digest(b"bytes")
-    with pytest.raises(GcsStoreError) as error:
+    with pytest.raises(BucketError) as error:
         store.put_bytes(b"bytes", "x")
     assert str(error.value).startswith(
         f"upload gs://no-such-bucket/cache/blobs/{digest} failed: 404")

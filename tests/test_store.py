@@ -1,8 +1,8 @@
 """The artifact store: content-addressed blobs, verified hits, atomic writes, one generation.
 
-The contract tests take a `backend` and run against each store: the local folder, and the
-bucket (`GcsArtifactStore` on gcp-storage-emulator in this process). The rest test the local
-folder's own machinery.
+The contract tests take a `backend` and run against each store: the local folder, and a bucket
+(`BucketArtifactStore`) on GCS (gcp-storage-emulator) and on S3 (moto's S3 server), both in
+this process on 127.0.0.1. The rest test the local folder's own machinery.
 """
 
 from __future__ import annotations
@@ -21,10 +21,14 @@ import pytest
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 
-from cache.gcs_store import GcsArtifactStore
+from cache.bucket_store import BucketArtifactStore
+from cache.buckets import BucketTarget
+from cache.gcs_bucket import GcsBucket
+from cache.s3_bucket import S3Bucket
 from cache.keys import bytes_digest
 from cache.store import ArtifactStore, BaseArtifactStore, NodeRecord
 from tests.fakes.gcs import storage_emulator
+from tests.fakes.s3 import S3Fake, s3_fake, use_s3
 
 
 @dataclass
@@ -41,7 +45,13 @@ def emulator() -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(params=["local", "gcs"])
+@pytest.fixture(scope="module")
+def s3() -> Iterator[S3Fake]:
+    with s3_fake() as fake:
+        yield fake
+
+
+@pytest.fixture(params=["local", "gcs", "s3"])
 def backend(request, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Backend:
     if request.param == "local":
         store = ArtifactStore(tmp_path / "store")
@@ -53,14 +63,30 @@ def backend(request, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Backend
 
         return Backend(store, functools.partial(ArtifactStore, tmp_path / "store"), corrupt,
                        lambda digest: store.blob_path(digest).unlink())
+    if request.param == "s3":
+        fake = request.getfixturevalue("s3")
+        use_s3(monkeypatch, fake)
+        name, client = fake.new_bucket("reelflow-store"), fake.client()
+        target = BucketTarget.parse(f"s3://{name}/cache")
+        reopen = functools.partial(_bucket_store, lambda: S3Bucket(
+            target, endpoint_url=fake.endpoint, addressing_style="path"), tmp_path)
+        return Backend(reopen(), reopen,
+                       lambda digest: client.put_object(Bucket=name, Key=f"cache/blobs/{digest}",
+                                                        Body=b"x"),
+                       lambda digest: client.delete_object(Bucket=name, Key=f"cache/blobs/{digest}"))
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", request.getfixturevalue("emulator"))
     client = storage.Client(project="test", credentials=AnonymousCredentials())
     bucket = client.create_bucket(f"reelflow-store-{uuid.uuid4().hex[:12]}")
-    reopen = functools.partial(GcsArtifactStore, f"gs://{bucket.name}/cache",
-                               cache_dir=tmp_path / "gcs-cache")
+    target = BucketTarget.parse(f"gs://{bucket.name}/cache")
+    reopen = functools.partial(_bucket_store, lambda: GcsBucket(target), tmp_path)
     return Backend(reopen(), reopen,
                    lambda digest: bucket.blob(f"cache/blobs/{digest}").upload_from_string(b"x"),
                    lambda digest: bucket.blob(f"cache/blobs/{digest}").delete())
+
+
+def _bucket_store(bucket: Callable, tmp_path: Path) -> BucketArtifactStore:
+    """The store as another process opens it: its own client, the same folder of copies."""
+    return BucketArtifactStore(bucket(), cache_dir=tmp_path / "bucket-cache")
 
 
 def _record(store: BaseArtifactStore, key: str, data: bytes, kind: str = "tts") -> NodeRecord:

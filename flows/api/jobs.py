@@ -155,7 +155,6 @@ class Job(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
     video_url: str | None = None
-    gcs_uri: str | None = None
     cost_usd: float | None = None
     saved_usd: float | None = None
     generated: int | None = None
@@ -279,7 +278,7 @@ async def document(client: PrefectClient, run: FlowRun, video_url: str) -> Job:
         id=str(run.id), status=status, progress=progress, created_at=run.created,
         started_at=run.start_time, finished_at=run.end_time if is_over(run) else None,
         video_url=(published.get("url") or video_url) if found else None,
-        gcs_uri=published.get("gcs_uri"), cost_usd=published.get("cost_usd"),
+        cost_usd=published.get("cost_usd"),
         saved_usd=published.get("saved_usd"), generated=published.get("generated"),
         cached=published.get("cached"),
         review=review_rows(shots) if shots else None, drift=drift(shots) if shots else None,

@@ -1,0 +1,108 @@
+"""An S3 API server on loopback for tests: moto's S3 (a real server speaking S3's wire protocol,
+conditional writes and checksums included) in this process, behind a recorder that counts
+requests at the server, and able to play a service that ignores or refuses conditional writes.
+
+moto keeps its buckets in process-global state, so every test makes a bucket of its own
+(`new_bucket`).
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Literal
+
+import boto3
+import pytest
+from moto.moto_server.werkzeug_app import (DomainDispatcherApplication, MotoRequestHandler,
+                                           create_backend_app)
+from werkzeug.serving import make_server
+
+_CONDITIONS = ("HTTP_IF_NONE_MATCH", "HTTP_IF_MATCH")
+_NOT_IMPLEMENTED = (b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>NotImplemented</Code>'
+                    b'<Message>A header you provided implies functionality that is not '
+                    b'implemented</Message></Error>')
+
+
+@dataclass
+class S3Fake:
+    endpoint: str  # http://127.0.0.1:PORT
+    # (method, path, status) of every request the server answered, in order
+    requests: list[tuple[str, str, int]] = field(default_factory=list)
+    # what the server does with If-None-Match / If-Match on writes: as S3 does, drops them
+    # (a service that ignores them), or answers 501 (a service that refuses them)
+    conditions: Literal["honour", "ignore", "refuse"] = "honour"
+
+    def writes(self, key: str) -> int:
+        """Successful PUTs of objects whose path ends with `key`."""
+        return sum(1 for method, path, status in self.requests
+                   if method == "PUT" and path.endswith(key) and status == 200)
+
+    def client(self):
+        return boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1",
+                            aws_access_key_id="testing", aws_secret_access_key="testing")
+
+    def new_bucket(self, prefix: str = "reelflow") -> str:
+        name = f"{prefix}-{uuid.uuid4().hex[:12]}"
+        self.client().create_bucket(Bucket=name)
+        return name
+
+
+class _QuietHandler(MotoRequestHandler):
+    def log_request(self, *args) -> None:  # the recorder keeps what a test needs
+        pass
+
+
+@contextmanager
+def s3_fake() -> Iterator[S3Fake]:
+    fake = S3Fake("")
+    moto = DomainDispatcherApplication(create_backend_app)
+    lock = threading.Lock()
+
+    def app(environ, start_response):
+        method = environ["REQUEST_METHOD"]
+        conditional = method in ("PUT", "DELETE") and any(name in environ for name in _CONDITIONS)
+        if conditional and fake.conditions == "refuse":
+            with lock:
+                fake.requests.append((method, environ["PATH_INFO"], 501))
+            start_response("501 Not Implemented", [("Content-Type", "application/xml"),
+                                                   ("Content-Length", str(len(_NOT_IMPLEMENTED)))])
+            return [_NOT_IMPLEMENTED]
+        if conditional and fake.conditions == "ignore":
+            for name in _CONDITIONS:
+                environ.pop(name, None)
+
+        def recording_start_response(status, headers, *args):
+            with lock:
+                fake.requests.append((method, environ["PATH_INFO"], int(status.split()[0])))
+            return start_response(status, headers, *args)
+
+        return moto(environ, recording_start_response)
+
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_QuietHandler)
+    fake.endpoint = f"http://127.0.0.1:{server.server_port}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield fake
+    finally:
+        server.shutdown()
+        thread.join()
+
+
+def use_s3(monkeypatch: pytest.MonkeyPatch, fake: S3Fake) -> dict[str, str]:
+    """Point the SDK and reelflow at the fake for the rest of the test: test credentials, no
+    shared config files, no instance metadata (no request leaves 127.0.0.1). The variables
+    set, for a subprocess's environment."""
+    variables = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                 "AWS_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true",
+                 "AWS_CONFIG_FILE": "/nonexistent", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
+                 "REELFLOW_S3_ENDPOINT_URL": fake.endpoint, "REELFLOW_S3_ADDRESSING_STYLE": "path"}
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
+        monkeypatch.delenv(name, raising=False)
+    return variables
