@@ -109,18 +109,14 @@ def scheme_of(location: str) -> str | None:
     return found.group(1).lower() if found else None
 
 
-def check_location(location: str, what: str) -> None:
-    """A folder or a supported bucket; a ValueError naming `what` otherwise."""
+def check_location(location: str) -> None:
+    """A folder or a supported bucket; a ValueError saying what is wrong otherwise."""
     scheme = scheme_of(location)
     if scheme is None:
         return
     if scheme not in SCHEMES:
-        raise ValueError(f"{what}: {location!r}: {scheme}:// is not supported; use a folder, "
-                         f"{SUPPORTED}")
-    try:
-        BucketTarget.parse(location)
-    except ValueError as error:
-        raise ValueError(f"{what}: {error}") from None
+        raise ValueError(f"{location!r}: {scheme}:// is not supported; use a folder, {SUPPORTED}")
+    BucketTarget.parse(location)
 
 
 def check_segment(segment: str, what: str) -> None:

@@ -31,6 +31,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from cache.buckets import (ABSENT, ANY, TIMEOUT_S, Bucket, BucketError, BucketTarget, Conflict,
                            Expect, ObjectStat)
 
+CHECK_TIMEOUT_S = (5, 5)
 _CONFLICTS = {"PreconditionFailed", "ConditionalRequestConflict", "412", "409"}
 _MISSING = {"NoSuchKey", "404", "NotFound"}
 
@@ -39,14 +40,18 @@ class S3Bucket(Bucket):
     checksum_key = "checksum-sha256"
 
     def __init__(self, target: BucketTarget, *, endpoint_url: str | None = None,
-                 addressing_style: str = "auto", connect_timeout: float = TIMEOUT_S[0],
-                 read_timeout: float = TIMEOUT_S[1], attempts: int = 4):
+                 addressing_style: str = "auto"):
         self.target = target
-        config = Config(connect_timeout=connect_timeout, read_timeout=read_timeout,
-                        retries={"mode": "standard", "max_attempts": attempts},
-                        signature_version="s3v4", s3={"addressing_style": addressing_style})
-        self.client = boto3.session.Session().client("s3", endpoint_url=endpoint_url,
-                                                       config=config)
+        session = boto3.session.Session()
+
+        def client(timeouts: tuple[float, float], attempts: int):
+            return session.client("s3", endpoint_url=endpoint_url, config=Config(
+                connect_timeout=timeouts[0], read_timeout=timeouts[1], signature_version="s3v4",
+                retries={"mode": "standard", "total_max_attempts": attempts},
+                s3={"addressing_style": addressing_style}))
+
+        self.client = client(TIMEOUT_S, 4)
+        self._checker = client(CHECK_TIMEOUT_S, 2)  # a start-up check says soon what is wrong
         self.conditional = True  # until check_access finds the service ignores conditions
 
     def stat(self, name: str) -> ObjectStat | None:
@@ -148,7 +153,7 @@ class S3Bucket(Bucket):
         service honours conditional writes and keeps SHA-256 checksums."""
         where = self.target.uri()
         probe = self.target.object_name(".reelflow-probe", uuid.uuid4().hex)
-        steps = [("s3:ListBucket", lambda: self.client.head_bucket(Bucket=self.target.bucket)),
+        steps = [("s3:ListBucket", lambda: self._checker.head_bucket(Bucket=self.target.bucket)),
                  ("s3:PutObject", lambda: self.write(probe, b"probe", content_type="text/plain")),
                  ("s3:GetObject", lambda: self.stat(probe))]
         found = None

@@ -136,7 +136,7 @@ class Settings(BucketSettings):
     @field_validator("store")
     @classmethod
     def _a_folder_or_a_bucket(cls, store: str) -> str:
-        check_location(store, "store")
+        check_location(store)
         return store
 
     @field_validator("publish")

@@ -2,8 +2,8 @@
 
 <name> is reelflow's content-addressed folder name (slug + video digest), so the same name
 always means the same video. Publishing looks before it writes: an object that already holds
-the same bytes is kept, the small files that may change between runs (manifest, storyboard)
-are replaced, and anything else that differs is refused. Every write is conditional
+the same bytes is kept, the small files that may change between runs (manifest, storyboard,
+history) are replaced, and anything else that differs is refused. Every write is conditional
 (cache.buckets `expect`): ABSENT creates only if absent, a version replaces only the object we
 looked at, so a concurrent writer or a retried request can never be overwritten blindly.
 """
@@ -15,9 +15,11 @@ from pathlib import Path
 
 from cache.buckets import (ABSENT, MAX_SIGNED_EXPIRY_S, Bucket, BucketError, Conflict, ObjectStat,
                            check_segment)
+from tasks.history import HISTORY_FILE
 
 VIDEO_FILE = "video.mp4"
-MUTABLE_FILES = frozenset({"manifest.json", "storyboard.json"})  # may differ between runs
+# The small files that may differ between runs and machines; the video and subtitles may not.
+MUTABLE_FILES = frozenset({"manifest.json", "storyboard.json", HISTORY_FILE})
 CONTENT_TYPES = {".mp4": "video/mp4", ".json": "application/json", ".ass": "text/x-ass"}
 
 

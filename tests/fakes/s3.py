@@ -22,6 +22,8 @@ from moto.moto_server.werkzeug_app import (DomainDispatcherApplication, MotoRequ
 from werkzeug.serving import make_server
 
 _CONDITIONS = ("HTTP_IF_NONE_MATCH", "HTTP_IF_MATCH")
+_ACCESS_DENIED = (b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code>'
+                  b'<Message>Access Denied</Message></Error>')
 _NOT_IMPLEMENTED = (b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>NotImplemented</Code>'
                     b'<Message>A header you provided implies functionality that is not '
                     b'implemented</Message></Error>')
@@ -30,15 +32,16 @@ _NOT_IMPLEMENTED = (b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>NotImpl
 @dataclass
 class S3Fake:
     endpoint: str  # http://127.0.0.1:PORT
-    # (method, path, status) of every request the server answered, in order
-    requests: list[tuple[str, str, int]] = field(default_factory=list)
+    # (method, path, status, If-None-Match or If-Match sent) of every request answered, in order
+    requests: list[tuple[str, str, int, str]] = field(default_factory=list)
     # what the server does with If-None-Match / If-Match on writes: as S3 does, drops them
     # (a service that ignores them), or answers 501 (a service that refuses them)
     conditions: Literal["honour", "ignore", "refuse"] = "honour"
+    denied: set[str] = field(default_factory=set)  # HTTP methods answered 403 AccessDenied
 
     def writes(self, key: str) -> int:
         """Successful PUTs of objects whose path ends with `key`."""
-        return sum(1 for method, path, status in self.requests
+        return sum(1 for method, path, status, _ in self.requests
                    if method == "PUT" and path.endswith(key) and status == 200)
 
     def client(self):
@@ -63,21 +66,31 @@ def s3_fake() -> Iterator[S3Fake]:
     lock = threading.Lock()
 
     def app(environ, start_response):
-        method = environ["REQUEST_METHOD"]
-        conditional = method in ("PUT", "DELETE") and any(name in environ for name in _CONDITIONS)
-        if conditional and fake.conditions == "refuse":
+        method, path = environ["REQUEST_METHOD"], environ["PATH_INFO"]
+        condition = next((environ[name] for name in _CONDITIONS if name in environ), "")
+
+        def record(status: int) -> None:
             with lock:
-                fake.requests.append((method, environ["PATH_INFO"], 501))
-            start_response("501 Not Implemented", [("Content-Type", "application/xml"),
-                                                   ("Content-Length", str(len(_NOT_IMPLEMENTED)))])
-            return [_NOT_IMPLEMENTED]
-        if conditional and fake.conditions == "ignore":
-            for name in _CONDITIONS:
-                environ.pop(name, None)
+                fake.requests.append((method, path, status, condition))
+
+        def answer(status: str, body: bytes):
+            record(int(status.split()[0]))
+            body = b"" if method == "HEAD" else body
+            start_response(status, [("Content-Type", "application/xml"),
+                                    ("Content-Length", str(len(body)))])
+            return [body]
+
+        if method in fake.denied:
+            return answer("403 Forbidden", _ACCESS_DENIED)
+        if condition and method in ("PUT", "DELETE"):
+            if fake.conditions == "refuse":
+                return answer("501 Not Implemented", _NOT_IMPLEMENTED)
+            if fake.conditions == "ignore":
+                for name in _CONDITIONS:
+                    environ.pop(name, None)
 
         def recording_start_response(status, headers, *args):
-            with lock:
-                fake.requests.append((method, environ["PATH_INFO"], int(status.split()[0])))
+            record(int(status.split()[0]))
             return start_response(status, headers, *args)
 
         return moto(environ, recording_start_response)
@@ -97,7 +110,7 @@ def use_s3(monkeypatch: pytest.MonkeyPatch, fake: S3Fake) -> dict[str, str]:
     """Point the SDK and reelflow at the fake for the rest of the test: test credentials, no
     shared config files, no instance metadata (no request leaves 127.0.0.1). The variables
     set, for a subprocess's environment."""
-    variables = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+    variables = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing-secret",
                  "AWS_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true",
                  "AWS_CONFIG_FILE": "/nonexistent", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
                  "REELFLOW_S3_ENDPOINT_URL": fake.endpoint, "REELFLOW_S3_ADDRESSING_STYLE": "path"}
