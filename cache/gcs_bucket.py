@@ -106,19 +106,20 @@ class GcsBucket(Bucket):
         return base64.b64encode(checksum.digest()).decode()
 
     def check_access(self) -> list[str]:
-        """The bucket exists and this machine may list it (`storage.objects.list`); writes are
-        judged when they happen, as GCS always honours preconditions."""
+        """The bucket exists and this machine may list it (`storage.objects.list`, which an
+        object role has, unlike `storage.buckets.get`); writes are judged as they happen, as
+        GCS always honours preconditions."""
         where = self.target.uri()
         try:
-            if not self.bucket.exists(timeout=TIMEOUT_S):
-                raise BucketError(f"{where}: the bucket does not exist (or this account may "
-                                  "not see it)")
-            list(self.client.list_blobs(self.bucket, max_results=1, timeout=TIMEOUT_S))
+            list(self.client.list_blobs(self.bucket, prefix=self.target.prefix, max_results=1,
+                                        timeout=TIMEOUT_S))
+        except NotFound:
+            raise BucketError(f"{where}: the bucket does not exist") from None
         except Forbidden as error:
-            raise BucketError(f"{where}: access refused (needs storage.objects.list and "
-                              f"storage.objects.create): {_short(error)}") from None
+            raise BucketError(f"{where}: access refused: this machine needs storage.objects.list "
+                              f"and storage.objects.create ({_short(error)})") from None
         except _FAILURES as error:
-            raise BucketError(f"{where}: cannot reach the bucket: {_short(error)}") from None
+            raise BucketError(f"{where}: cannot reach the service: {_short(error)}") from None
         return []
 
     @contextmanager

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, BeforeValidator, Field, SecretStr, field_validator
+from pydantic import AfterValidator, AliasChoices, BeforeValidator, Field, SecretStr
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, YamlConfigSettingsSource
 
 from cache.buckets import BucketTarget, check_location
@@ -34,6 +34,20 @@ def _split_folders(value):
         return [Path(part) for part in value.split(os.pathsep) if part.strip()]
     return value
 
+
+def _a_bucket(location: str) -> str:
+    BucketTarget.parse(location)
+    return location
+
+
+def _a_folder_or_a_bucket(location: str) -> str:
+    check_location(location)
+    return location
+
+
+# Where videos are published besides the out folder, and where the store is: checked as given.
+BucketLocation = Annotated[str, AfterValidator(_a_bucket)]
+StoreLocation = Annotated[str, AfterValidator(_a_folder_or_a_bucket)]
 
 # The one dial for the video models: the router's rule set (tasks/router.py); off: every clip
 # on the profile's video chain.
@@ -63,7 +77,7 @@ class BucketSettings(BaseSettings):
 class Settings(BucketSettings):
 
     profile: str = Field("local", pattern=r"^[a-z0-9_-]+$")
-    store: str = Field(DEFAULT_STORE, description="Artifact store: a folder, or gs:// or "
+    store: StoreLocation = Field(DEFAULT_STORE, description="Artifact store: a folder, or gs:// or "
                        "s3://BUCKET/PREFIX shared by every machine of a cluster")
     store_max_mb: float | None = Field(None, gt=0, description="`reelflow cache gc` keeps the "
                                        "store's blobs within this many MB: the most recently "
@@ -108,7 +122,8 @@ class Settings(BucketSettings):
                                        "profiles besides config/characters (os.pathsep-separated)")
     locations: ProfileFolders = Field(default_factory=list, description="Folders of location "
                                       "profiles besides config/locations")
-    publish: str | None = Field(None, description="Also publish to gs:// or s3://BUCKET/PREFIX")
+    publish: BucketLocation | None = Field(None, description="Also publish to gs:// or "
+                                           "s3://BUCKET/PREFIX")
     url_expiry_s: int = Field(7 * 86400, ge=60, le=7 * 86400, description="How long a published "
                               "video's signed URL lasts", validation_alias=AliasChoices(
                                   "url_expiry_s", "reelflow_url_expiry_s",
@@ -132,19 +147,6 @@ class Settings(BucketSettings):
     # `reelflow mcp`: a client of a running API.
     api_url: str = Field("http://127.0.0.1:8000", description="The API `reelflow mcp` calls")
     api_key: SecretStr | None = Field(None, description="The key `reelflow mcp` calls it with")
-
-    @field_validator("store")
-    @classmethod
-    def _a_folder_or_a_bucket(cls, store: str) -> str:
-        check_location(store)
-        return store
-
-    @field_validator("publish")
-    @classmethod
-    def _a_bucket(cls, publish: str | None) -> str | None:
-        if publish is not None:
-            BucketTarget.parse(publish)
-        return publish
 
 
 def profile_path(name: str) -> Path:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from config.settings import Quality, Settings, load_settings
+from config.settings import BucketLocation, Quality, Settings, load_settings
 from flows.choices import ProfileName
 
 
@@ -23,7 +23,8 @@ class RenderOptions(BaseModel):
     out: Path | None = Field(None, description="Folder to publish into (default ./out).")
     short_side: int | None = Field(None, ge=64, le=4096,
                                    description="Short side of the video in pixels (default 1080).")
-    publish: str | None = Field(None, description="Also publish to gs:// or s3://BUCKET/PREFIX.")
+    publish: BucketLocation | None = Field(None, description="Also publish to gs:// or "
+                                           "s3://BUCKET/PREFIX.")
     max_cost: float | None = Field(None, ge=0,
                                    description="Refuse to spend more than this many US dollars.")
     quality: Quality | None = Field(None, description="Video models by quality: draft, "

@@ -66,9 +66,9 @@ def test_a_bad_storyboard_is_refused_with_one_line(case, cli_env, workspace):
     (["make", "bees", "--profile", "nope"], "profile"),
     (["make", "bees", "--language", "en", "--voice", "fr"], "voice: 'fr' does not speak English"),
     (["make", "bees", "--cast", "mira,nobody"], "cast: no character 'nobody'"),
-    (["make", "bees", "--publish", "az://bucket/videos"], "settings.publish: 'az://bucket/videos': "
-                                                          "az:// is not supported; use gs://"),
-    (["make", "bees", "--publish", "gs://bucket/../up"], "settings.publish:"),
+    (["make", "bees", "--publish", "az://bucket/videos"], "publish: 'az://bucket/videos': az:// "
+                                                          "is not supported; use gs://"),
+    (["make", "bees", "--publish", "gs://bucket/../up"], "publish: bad prefix"),
     (["make", "bees", "--max-cost", "-1"], "max_cost"),
     (["make", "bees", "--profile", "cloud"], "plans: gemini: GEMINI_API_KEY is not set"),
     (["plan", "bees", "--profile", "cloud"], "plans: gemini: GEMINI_API_KEY is not set"),

@@ -226,6 +226,18 @@ def test_the_cache_commands_read_the_bucket(bucket, tmp_path, monkeypatch):
     assert store.lookup("kept") is not None and store.lookup("orphan") is None
 
 
+def test_a_missing_bucket_is_exit_2_naming_it_before_anything_is_made(emulator, cli_env,
+                                                                      workspace, tmp_path):
+    env = {**cli_env, "STORAGE_EMULATOR_HOST": emulator,
+           "REELFLOW_STORE": "gs://reelflow-missing-bucket/cache"}
+    result = subprocess.run([REELFLOW, "make", "bees"], capture_output=True, text=True, env=env,
+                            cwd=tmp_path, timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr == ("error: store: gs://reelflow-missing-bucket/: the bucket does not "
+                             "exist\n")
+    assert list(tmp_path.iterdir()) == [] and not workspace["out"].exists()
+
+
 def test_a_dask_cluster_renders_into_the_bucket_and_another_process_reuses_every_node(
         prefect_api_url, workspace, bucket, emulator, tmp_path, monkeypatch):
     # Machine A is this process and the cluster's worker processes, which take this
