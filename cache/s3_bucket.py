@@ -18,7 +18,6 @@ between machines without closing it.
 from __future__ import annotations
 
 import base64
-import hashlib
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -30,6 +29,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from cache.buckets import (ABSENT, ANY, TIMEOUT_S, Bucket, BucketError, BucketTarget, Conflict,
                            Expect, ObjectStat)
+from cache.keys import file_digest
 
 CHECK_TIMEOUT_S = (5, 5)
 _CONFLICTS = {"PreconditionFailed", "ConditionalRequestConflict", "412", "409"}
@@ -141,11 +141,7 @@ class S3Bucket(Bucket):
                 ExpiresIn=expiry_s), True
 
     def checksum(self, path: Path) -> str:
-        digest = hashlib.sha256()
-        with open(path, "rb") as handle:
-            while chunk := handle.read(1 << 20):
-                digest.update(chunk)
-        return base64.b64encode(digest.digest()).decode()
+        return base64.b64encode(bytes.fromhex(file_digest(path))).decode()  # the SHA-256
 
     def check_access(self) -> list[str]:
         """The bucket exists and this machine may read, write and delete in it (a probe object

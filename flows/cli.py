@@ -27,7 +27,6 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from cache import open_store  # noqa: E402
-from cache.buckets import scheme_of  # noqa: E402
 from cache.store import ArtifactStore  # noqa: E402
 from config.settings import Settings, load_settings  # noqa: E402
 from flows.admission import Refused, problems, video_request  # noqa: E402
@@ -93,23 +92,21 @@ def _settings(profile, *, reach: bool = True, **overrides) -> Settings:
     except ValueError as error:
         raise BadInput(str(error)) from None
     if reach:
-        for what, location in (("store", settings.store), ("publish", settings.publish)):
-            if location and scheme_of(location):
-                _reach_bucket(what, location)
+        _reach_buckets(settings.store, settings.publish)
     return settings
 
 
 @cache
-def _reach_bucket(what: str, location: str) -> None:
-    """Before anything is paid: the bucket exists and this machine may use it (exit 2 naming
-    what is missing); what the service does not do is said once."""
-    from cache import open_bucket
+def _reach_buckets(store: str, publish: str | None) -> None:
+    """Before anything is paid, once per command: the buckets exist and this machine may use
+    them (exit 2 naming what is missing); what a service does not do is said."""
     from cache.buckets import BucketError
+    from tasks.preflight import check_buckets
 
     try:
-        _warn(open_bucket(location).warnings)
+        _warn(check_buckets(store, publish))
     except BucketError as error:
-        raise BadInput(f"{what}: {error}") from None
+        raise BadInput(str(error)) from None
 
 
 def _render_options(strict: bool, **given) -> tuple[RenderOptions, Settings, list[str]]:

@@ -32,7 +32,8 @@ from tasks.history import History
 from tasks.manifest import RenderSummary
 from tasks.degraded import run_warnings
 from tasks.plan import load_storyboard, plan_adjustments, plan_storyboard
-from tasks.preflight import check_budget, check_keys, check_providers, check_voice
+from tasks.preflight import (check_budget, check_buckets, check_keys, check_providers,
+                             check_voice)
 from tasks.publish import publish_video
 from tasks.storyboard import MAX_SCENES, Aspect, Storyboard, VideoRequest
 
@@ -123,10 +124,12 @@ def render_storyboard(storyboard: Storyboard,
 
 
 def run_settings(options: RenderOptions) -> Settings:
-    """A run's settings from its options (over environment, .env, profile), its providers and
-    their keys checked."""
+    """A run's settings from its options (over environment, .env, profile), its providers,
+    their keys and its buckets checked (the CLI and `reelflow serve` say the buckets' warnings
+    when they start)."""
     settings = options.settings()
     check_providers(settings)
+    check_buckets(settings.store, settings.publish)
     return settings
 
 

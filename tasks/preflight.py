@@ -8,7 +8,8 @@ from collections.abc import Collection, Iterable
 
 from pydantic import BaseModel
 
-from cache import open_store
+from cache import open_bucket, open_store
+from cache.buckets import BucketError, scheme_of
 from cache.store import Artifact, ArtifactStore
 from config.pricing import PriceError, cost_usd, price_table
 from config.secrets import MissingSecretError
@@ -62,6 +63,21 @@ def _check_names(setting: str, given: Collection[str], known: list[str]) -> None
         if name not in known:
             raise UnknownProviderError(f"{setting}: no provider named {name!r} "
                                        f"(known: {', '.join(known)})")
+
+
+def check_buckets(store: str, publish: str | None) -> list[str]:
+    """Before anything is paid: the store's bucket and the publish bucket exist and this
+    machine may use them (a BucketError naming which and what is missing); what a service does
+    not do, as warnings."""
+    warnings = []
+    for what, location in (("store", store), ("publish", publish)):
+        if location and scheme_of(location):
+            try:
+                bucket = open_store(location).bucket if what == "store" else open_bucket(location)
+            except BucketError as error:
+                raise BucketError(f"{what}: {error}") from None
+            warnings += bucket.warnings
+    return warnings
 
 
 def check_keys(settings: Settings,

@@ -165,9 +165,12 @@ def _store_all(endpoint: str, location: str, cache_dir: str, barrier) -> None:
 
 def test_two_processes_storing_the_same_nodes_at_once_write_each_object_once(s3, aws, tmp_path):
     location = f"s3://{s3.new_bucket()}/cache"
-    barrier = multiprocessing.Barrier(2)
+    # Spawned, not forked: a fork of this process (its server and Prefect threads) can inherit
+    # a lock held mid-request.
+    spawn = multiprocessing.get_context("spawn")
+    barrier = spawn.Barrier(2)
     since = len(s3.requests)
-    machines = [multiprocessing.Process(target=_store_all, args=(
+    machines = [spawn.Process(target=_store_all, args=(
         s3.endpoint, location, str(tmp_path / name), barrier)) for name in ("a", "b")]
     for machine in machines:
         machine.start()

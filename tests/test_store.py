@@ -68,8 +68,8 @@ def backend(request, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Backend
         use_s3(monkeypatch, fake)
         name, client = fake.new_bucket("reelflow-store"), fake.client()
         target = BucketTarget.parse(f"s3://{name}/cache")
-        reopen = functools.partial(_bucket_store, lambda: S3Bucket(
-            target, endpoint_url=fake.endpoint, addressing_style="path"), tmp_path)
+        reopen = functools.partial(_bucket_store, functools.partial(
+            S3Bucket, target, endpoint_url=fake.endpoint, addressing_style="path"), tmp_path)
         return Backend(reopen(), reopen,
                        lambda digest: client.put_object(Bucket=name, Key=f"cache/blobs/{digest}",
                                                         Body=b"x"),
@@ -78,7 +78,7 @@ def backend(request, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Backend
     client = storage.Client(project="test", credentials=AnonymousCredentials())
     bucket = client.create_bucket(f"reelflow-store-{uuid.uuid4().hex[:12]}")
     target = BucketTarget.parse(f"gs://{bucket.name}/cache")
-    reopen = functools.partial(_bucket_store, lambda: GcsBucket(target), tmp_path)
+    reopen = functools.partial(_bucket_store, functools.partial(GcsBucket, target), tmp_path)
     return Backend(reopen(), reopen,
                    lambda digest: bucket.blob(f"cache/blobs/{digest}").upload_from_string(b"x"),
                    lambda digest: bucket.blob(f"cache/blobs/{digest}").delete())
@@ -196,10 +196,12 @@ def _locked_generation(reopen: Callable[[], BaseArtifactStore], counter: str, ba
 
 def test_concurrent_identical_requests_generate_once_across_processes(backend, tmp_path):
     counter = tmp_path / "calls"
-    barrier = multiprocessing.Barrier(4)
-    workers = [multiprocessing.Process(target=_locked_generation,
-                                       args=(backend.reopen, str(counter), barrier))
-               for _ in range(4)]
+    # Spawned, not forked: a fork of this process (the fakes' server threads) can inherit a
+    # lock held mid-request.
+    spawn = multiprocessing.get_context("spawn")
+    barrier = spawn.Barrier(4)
+    workers = [spawn.Process(target=_locked_generation,
+                             args=(backend.reopen, str(counter), barrier)) for _ in range(4)]
     for worker in workers:
         worker.start()
     for worker in workers:
