@@ -6,7 +6,8 @@ AWS_REGION, ~/.aws/config, instance roles); the endpoint of an S3-compatible ser
 from `REELFLOW_S3_ADDRESSING_STYLE=path`. Nothing reelflow logs or stores names a key.
 
 Versions are ETags; a conditional write carries `If-None-Match: *` (create only if absent) or
-`If-Match: <etag>`, and S3 answers 412 (or 409 when two such writes race). Every object is
+`If-Match: <etag>`, and S3 answers 412, or 409 while another conditional write of the object is
+in flight (then the write is made again, as S3 asks, and meets the other's result). Every object is
 written with `ChecksumAlgorithm=SHA256`, so S3 keeps the SHA-256 of the bytes it holds and
 returns it on HEAD: the checksum that tells an object still holds what was written.
 
@@ -32,7 +33,9 @@ from cache.buckets import (ABSENT, ANY, TIMEOUT_S, Bucket, BucketError, BucketTa
 from cache.keys import file_digest
 
 CHECK_TIMEOUT_S = (5, 5)
-_CONFLICTS = {"PreconditionFailed", "ConditionalRequestConflict", "412", "409"}
+RACING_ATTEMPTS = 3
+_CONFLICTS = {"PreconditionFailed", "412"}
+_RACING = {"ConditionalRequestConflict", "409"}
 _MISSING = {"NoSuchKey", "404", "NotFound"}
 
 
@@ -96,18 +99,21 @@ class S3Bucket(Bucket):
         extra = {"Metadata": dict(metadata)} if metadata else {}
         if cache_control:
             extra["CacheControl"] = cache_control
-        if expect is ABSENT:
+        if expect is not ANY and not self.conditional:
+            self._look_before_writing(name, expect)
+        elif expect is ABSENT:
             extra["IfNoneMatch"] = "*"
         elif expect is not ANY:
             extra["IfMatch"] = expect
-        if not self.conditional and expect is not ANY:
-            self._look_before_writing(name, expect)
-            extra.pop("IfNoneMatch", None), extra.pop("IfMatch", None)
-        with self._failures("upload", name), _opened(body) as data:
-            reply = self.client.put_object(Bucket=self.target.bucket, Key=name, Body=data,
-                                           ContentType=content_type, ChecksumAlgorithm="SHA256",
-                                           **extra)
-        return reply["ETag"]
+        for attempt in range(1, RACING_ATTEMPTS + 1):
+            try:
+                with self._failures("upload", name), _opened(body) as data:
+                    return self.client.put_object(
+                        Bucket=self.target.bucket, Key=name, Body=data, ContentType=content_type,
+                        ChecksumAlgorithm="SHA256", **extra)["ETag"]
+            except _Racing:  # S3 asks for the write again: it raced another conditional one
+                if attempt == RACING_ATTEMPTS:
+                    raise
 
     def delete(self, name: str, *, expect: str | None = None) -> None:
         condition = {"IfMatch": expect} if expect is not None and self.conditional else {}
@@ -204,11 +210,17 @@ class S3Bucket(Bucket):
         try:
             yield
         except ClientError as error:
+            if _code(error) in _RACING:
+                raise _Racing(f"{action} {self.uri(name)}: {_short(error)}") from None
             if _code(error) in _CONFLICTS:
                 raise Conflict(f"{action} {self.uri(name)}: {_short(error)}") from None
             raise BucketError(f"{action} {self.uri(name)} failed: {_short(error)}") from error
         except (BotoCoreError, OSError) as error:
             raise BucketError(f"{action} {self.uri(name)} failed: {_short(error)}") from error
+
+
+class _Racing(Conflict):
+    """409 ConditionalRequestConflict: another conditional write of the object was in flight."""
 
 
 @contextmanager

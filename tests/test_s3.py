@@ -211,6 +211,20 @@ def test_losing_a_create_race_to_the_same_bytes_is_success_and_to_other_bytes_an
         second.put_bytes(b"mine", "x")
 
 
+@pytest.mark.parametrize("racing, stored", [(2, True), (3, False)])
+def test_a_write_that_raced_another_conditional_one_is_made_again_as_s3_asks(
+        racing, stored, s3, aws, tmp_path):
+    location = f"s3://{s3.new_bucket()}/cache"
+    store = BucketArtifactStore(bucket_at(s3, location), cache_dir=tmp_path / "copies")
+    s3.racing = racing  # 409 ConditionalRequestConflict for this many writes, then as usual
+    if stored:
+        assert store.verify(store.put_bytes(b"raced twice", "x"))
+    else:
+        with pytest.raises(BucketError, match="changed while storing it; run again"):
+            store.put_bytes(b"raced thrice", "x")
+    assert s3.racing == 0
+
+
 # The start-up check and bad locations ----------------------------------------------------
 
 def reelflow(args: list[str], env: dict, cwd: Path) -> subprocess.CompletedProcess:

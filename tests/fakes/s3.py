@@ -24,6 +24,9 @@ from werkzeug.serving import make_server
 _CONDITIONS = ("HTTP_IF_NONE_MATCH", "HTTP_IF_MATCH")
 _ACCESS_DENIED = (b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code>'
                   b'<Message>Access Denied</Message></Error>')
+_RACING = (b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>ConditionalRequestConflict'
+           b'</Code><Message>A conflicting conditional operation is currently in progress against '
+           b'this resource. Please try again.</Message></Error>')
 _NOT_IMPLEMENTED = (b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>NotImplemented</Code>'
                     b'<Message>A header you provided implies functionality that is not '
                     b'implemented</Message></Error>')
@@ -38,6 +41,7 @@ class S3Fake:
     # (a service that ignores them), or answers 501 (a service that refuses them)
     conditions: Literal["honour", "ignore", "refuse"] = "honour"
     denied: set[str] = field(default_factory=set)  # HTTP methods answered 403 AccessDenied
+    racing: int = 0  # the next conditional PUTs answered 409, as while another is in flight
 
     def writes(self, key: str) -> int:
         """Successful PUTs of objects whose path ends with `key`."""
@@ -83,6 +87,9 @@ def s3_fake() -> Iterator[S3Fake]:
         if method in fake.denied:
             return answer("403 Forbidden", _ACCESS_DENIED)
         if condition and method in ("PUT", "DELETE"):
+            if fake.racing and method == "PUT":
+                fake.racing -= 1
+                return answer("409 Conflict", _RACING)
             if fake.conditions == "refuse":
                 return answer("501 Not Implemented", _NOT_IMPLEMENTED)
             if fake.conditions == "ignore":
