@@ -36,7 +36,8 @@ def storyboard(index: int) -> dict:
         for n, text in enumerate([*SHARED, *own])]}
 
 
-@pytest.fixture(params=["local", "gcs", "s3"])
+# On S3 in `make soak`: tests/test_s3.py renders on S3 with another machine reusing every node.
+@pytest.fixture(params=["local", "gcs", pytest.param("s3", marks=pytest.mark.slow)])
 def env(request, cli_env, prefect_api_url, tmp_path, monkeypatch):
     env = {**cli_env, "PREFECT_API_URL": prefect_api_url}
     if request.param == "local":
