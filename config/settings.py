@@ -75,7 +75,6 @@ class BucketSettings(BaseSettings):
 
 
 class Settings(BucketSettings):
-
     profile: str = Field("local", pattern=r"^[a-z0-9_-]+$")
     store: StoreLocation = Field(DEFAULT_STORE, description="Artifact store: a folder, or gs:// or "
                        "s3://BUCKET/PREFIX shared by every machine of a cluster")
