@@ -21,11 +21,11 @@ def open_store(location: str) -> BaseArtifactStore:
     return BucketArtifactStore(open_bucket(location))
 
 
+@cache
 def open_bucket(location: str) -> Bucket:
     """The bucket of a gs:// or s3:// location, reached with this machine's settings and
-    credentials, and checked (`Bucket.check_access`: a BucketError names what is missing;
-    `warnings` says what the service does not do). A store opens its bucket once per process
-    (`open_store`); publishing opens it for each run, with the settings of that run."""
+    credentials and checked once per process (`Bucket.check_access`: a BucketError names what
+    is missing, and is not kept; `warnings` says what the service does not do)."""
     from config.settings import BucketSettings
 
     target = BucketTarget.parse(location)

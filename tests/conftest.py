@@ -63,6 +63,15 @@ def tls(tmp_path_factory):
             os.environ[name] = value
 
 
+@pytest.fixture(autouse=True)
+def fresh_buckets() -> None:
+    """Each test reaches buckets anew: a process keeps its buckets' clients (cache.open_bucket),
+    and tests start fakes on new ports and change credentials between tests."""
+    from cache import open_bucket
+
+    open_bucket.cache_clear()
+
+
 @pytest.fixture
 def register_provider(monkeypatch: pytest.MonkeyPatch):
     """Register a test's provider for that test alone: a provider left in the registry would
