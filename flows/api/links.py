@@ -25,4 +25,5 @@ def signed_video_url(public_url: str, secret: str, job_id: str, seconds: int = W
 def is_valid(secret: str, job_id: str, expires: int | None, given: str | None) -> bool:
     if expires is None or not given or expires < time.time():
         return False
-    return hmac.compare_digest(signature(secret, job_id, expires), given)
+    # As bytes: compare_digest refuses str with non-ASCII characters, and a link is user input.
+    return hmac.compare_digest(signature(secret, job_id, expires).encode(), given.encode())
