@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
-from cache.buckets import Bucket, BucketTarget, check_location, scheme_of
+from cache.buckets import Bucket, BucketTarget, scheme_of
 from cache.store import BaseArtifactStore, ArtifactStore
 
 
@@ -13,7 +13,6 @@ from cache.store import BaseArtifactStore, ArtifactStore
 def open_store(location: str) -> BaseArtifactStore:
     """One store object per location and process, shared by every task thread: a folder, or
     gs://BUCKET/PREFIX or s3://BUCKET/PREFIX for a store every machine of a cluster shares."""
-    check_location(location)
     if scheme_of(location) is None:
         return ArtifactStore(Path(location).expanduser())
     from cache.bucket_store import BucketArtifactStore

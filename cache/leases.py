@@ -70,7 +70,7 @@ def claim(bucket: Bucket, name: str, ttl_s: float,
             return Lease(bucket, name, holder, ttl_s, _write(bucket, name, holder, replacing))
         except Conflict:
             pass  # held by another, or taken over by another waiter first
-        found = _look(bucket, name)
+        found = bucket.stat(name)
         if found and _holder(found) == holder["holder"]:
             # Our write succeeded but its reply was lost; the client's retry got the 412.
             return Lease(bucket, name, holder, ttl_s, found.version)
@@ -123,7 +123,7 @@ class Lease:
         """After a renewal's 412: whether the lease still names us (our write's reply was lost
         and the client's retry refused); if so, carry on from its version."""
         try:
-            found = _look(self.bucket, self.name)
+            found = self.bucket.stat(self.name)
         except BucketError:
             return True  # cannot tell now: the next renewal asks again
         if found is None or _holder(found) != self.holder["holder"]:
@@ -148,10 +148,6 @@ def _write(bucket: Bucket, name: str, holder: dict[str, str], expect: Expect) ->
     """Create (`expect` ABSENT) or replace the lease at version `expect`; its new version."""
     return bucket.write(name, uuid.uuid4().hex.encode(), content_type="text/plain",
                         expect=expect, metadata=holder)
-
-
-def _look(bucket: Bucket, name: str) -> ObjectStat | None:
-    return bucket.stat(name)
 
 
 def _holder(found: ObjectStat) -> str | None:

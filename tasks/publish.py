@@ -74,7 +74,7 @@ def publish(storyboard: Storyboard, outcomes: list[NodeOutcome], composed: NodeO
     nodes = [ManifestNode.of(outcome) for outcome in [*outcomes, composed]]
     nodes.append(ManifestNode(
         id="publish", kind="publish", scene=None, status="cached" if reused else "generated",
-        key=None, provider=bucket.target.scheme if bucket else "folder", model="local",
+        key=None, provider=bucket.bucket.target.scheme if bucket else "folder", model="local",
         params={"folder": folder.name, "bucket": bucket.folder if bucket else None},
         outputs={"video": video.digest}, cost_usd=0.0, saved_usd=0.0,
         seconds=round(time.monotonic() - started, 3),
@@ -108,9 +108,8 @@ class _Bucket:
 
     def __init__(self, settings: Settings, name: str):
         self.bucket = open_bucket(settings.publish)
-        self.target = self.bucket.target
         self.name = name
-        self.folder = self.bucket.uri(self.target.object_name(name, "")) + "/"
+        self.folder = self.bucket.uri(self.bucket.target.object_name(name, "")) + "/"
         self.url = video_url(self.bucket, name, settings.url_expiry_s)
 
     def upload(self, folder: Path) -> None:
