@@ -18,21 +18,25 @@ from pydantic import BaseModel, ValidationError
 
 from cache.keys import file_digest
 from config.catalog import CONFIG_DIR
-from tasks.storyboard import Character, Location
+from tasks.storyboard import Character, DirectorLook, Location
 
 MAX_PICTURE_BYTES = 20 * 1024 * 1024
 MAX_PICTURE_SIDE = 8192
-SHIPPED = {Character: CONFIG_DIR / "characters", Location: CONFIG_DIR / "locations"}
+SHIPPED = {Character: CONFIG_DIR / "characters", Location: CONFIG_DIR / "locations",
+           DirectorLook: CONFIG_DIR / "directors"}
+# What a profile of each kind must say (the rest has defaults, or is checked by its model).
+REQUIRED = {Character: ("id", "name"), Location: ("id", "description"),
+            DirectorLook: ("id", "name", "prompt")}
+Profile = Character | Location | DirectorLook
 
 
 class BibleError(ValueError):
     """A profile that cannot be used: one line naming its file and field."""
 
 
-def load_profiles(model: type[Character] | type[Location],
-                  folders: Iterable[Path] = ()) -> dict[str, Character | Location]:
+def load_profiles(model: type[Profile], folders: Iterable[Path] = ()) -> dict[str, Profile]:
     """Every profile of `model`'s kind in the shipped folder and `folders`, by id."""
-    profiles: dict[str, Character | Location] = {}
+    profiles: dict[str, Profile] = {}
     found_in: dict[str, Path] = {}
     for folder in [SHIPPED[model], *folders]:
         folder = Path(folder).expanduser()
@@ -57,7 +61,7 @@ def pick(profiles: dict[str, BaseModel], ids: Iterable[str], field: str, noun: s
     return chosen
 
 
-def read_profile(model: type[Character] | type[Location], path: Path) -> Character | Location:
+def read_profile(model: type[Profile], path: Path) -> Profile:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as error:
@@ -66,7 +70,7 @@ def read_profile(model: type[Character] | type[Location], path: Path) -> Charact
         raise BibleError(f"{path}: not valid YAML: {_first_line(error)}") from None
     if not isinstance(data, dict):
         raise BibleError(f"{path}: a profile is a mapping of fields (id, name, ...)")
-    for field in ("id", "name") if model is Character else ("id", "description"):
+    for field in REQUIRED[model]:
         if field not in data:
             raise BibleError(f"{path}: {field}: missing")
     if "references" in data:
@@ -134,3 +138,8 @@ def cast_and_places(settings, cast: Iterable[str] = (), places: Iterable[str] = 
     locations = (pick(load_profiles(Location, settings.locations), places, "places", "location")
                  if places else [])
     return characters, locations
+
+
+def director_look(name: str) -> DirectorLook:
+    """The shipped look (config/directors) called `name`."""
+    return pick(load_profiles(DirectorLook), [name], "director", "look")[0]

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from config.bible import BibleError, cast_and_places
 from config.settings import Settings
+from flows.creative import Creative
 from tasks.storyboard import VideoRequest
 
 
@@ -38,17 +39,18 @@ def problems(errors: Iterable[dict], prefix: str = "", root: str = "request",
 
 
 def video_request(settings: Settings, cast: Iterable[str] = (), places: Iterable[str] = (),
-                  renamed: dict[str, str] | None = None, **fields: Any
-                  ) -> tuple[VideoRequest, list[str]]:
-    """The request as the planner reads it, with its cast and places by id, and its voice
-    checked against its language; returns the warnings to show."""
+                  renamed: dict[str, str] | None = None, creative: Creative = Creative(),
+                  **fields: Any) -> tuple[VideoRequest, list[str]]:
+    """The request as the planner reads it, with its cast and places by id, its creative
+    choices read, and its voice checked against its language; returns the warnings to show."""
     try:
         characters, locations = cast_and_places(settings, cast, places)
-    except BibleError as error:  # it names cast or places (or a profile's file) first
+        chosen = creative.request_fields()
+    except BibleError as error:  # it names its field (or a profile's file) first
         field, _, message = str(error).partition(": ")
         raise Refused([(field, message)]) from None
     try:
-        request = VideoRequest(**fields, characters=characters, locations=locations)
+        request = VideoRequest(**fields, **chosen, characters=characters, locations=locations)
     except ValidationError as error:
         raise Refused(problems(error.errors(), renamed=renamed)) from None
     return request, voice(request.voice, request.language, settings)

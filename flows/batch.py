@@ -14,6 +14,7 @@ from prefect.artifacts import create_table_artifact
 from pydantic import BaseModel, Field
 
 from flows.choices import StyleName
+from flows.creative import Creative
 from flows.options import RenderOptions
 from flows.video import make_video
 from tasks.storyboard import MAX_SCENES, Aspect
@@ -43,6 +44,7 @@ def make_videos(
     voice: str | None = None,
     cast: list[str] | None = None,
     places: list[str] | None = None,
+    creative: Creative = Creative(),
     options: RenderOptions = RenderOptions(),
 ) -> list[BatchRow]:
     """Make one video per topic, a few at a time; one failure stops no other.
@@ -59,11 +61,12 @@ def make_videos(
             language.
         cast: Characters of a dialogue, by id, in every video.
         places: Locations the scenes take place in, by id.
+        creative: A director's look, for every video.
         options: Profile, output folder, size, bucket and cost limit (max_cost is per video).
     """
     every = [*(topics or []), *(read_topics(topics_file) if topics_file else [])]
     shared = dict(scenes=scenes, aspect=aspect, style=style, language=language, voice=voice,
-                  cast=cast, places=places, options=options)
+                  cast=cast, places=places, creative=creative, options=options)
 
     def make_one(topic: str) -> BatchRow:
         state = make_video(topic=topic, **shared, return_state=True)

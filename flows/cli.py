@@ -31,11 +31,12 @@ from cache.store import ArtifactStore  # noqa: E402
 from config.settings import Settings, load_settings  # noqa: E402
 from flows.admission import Refused, problems, video_request  # noqa: E402
 from flows.admission import voice as voice_warnings  # noqa: E402
+from flows.creative import Creative  # noqa: E402
 from flows.options import RenderOptions  # noqa: E402
 from flows.progress_bars import node_progress  # noqa: E402
 from flows.serve import command_server  # noqa: E402
 from flows.terminal import CommandFailed, run_log  # noqa: E402
-from tasks.storyboard import Aspect, Storyboard, VideoRequest  # noqa: E402
+from tasks.storyboard import Aspect, DirectorLook, Storyboard, VideoRequest  # noqa: E402
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="Turn a topic into a finished, published video.")
@@ -69,6 +70,8 @@ CharacterDirs = Annotated[Optional[list[Path]], typer.Option(
     "--characters", help="A folder of character profiles (repeatable) [env: REELFLOW_CHARACTERS]")]
 LocationDirs = Annotated[Optional[list[Path]], typer.Option(
     "--locations", help="A folder of location profiles (repeatable) [env: REELFLOW_LOCATIONS]")]
+Director = Annotated[Optional[str], typer.Option(
+    help="A director's look from config/directors (`reelflow directors` lists them)")]
 Debug = Annotated[bool, typer.Option("--debug", help="Also show Prefect's log and tracebacks here")]
 DryRun = Annotated[bool, typer.Option(
     "--dry-run", help="Say what would be generated and reused, and what it would cost")]
@@ -142,8 +145,15 @@ def _ids(value: str | None) -> list[str]:
     return [part.strip() for part in (value or "").split(",") if part.strip()]
 
 
+def _creative(**given) -> Creative:
+    try:
+        return Creative(**given)
+    except ValidationError as error:
+        raise BadInput(_field_error(error, "")) from None
+
+
 def _request(settings, topic, script, scenes, aspect, style, voice, language, music, seed,
-             cast, places) -> tuple[VideoRequest, list[str]]:
+             cast, places, creative: Creative) -> tuple[VideoRequest, list[str]]:
     """The request, checked as the API checks it, and the warnings said about it."""
     text = None
     if script is not None:
@@ -153,7 +163,8 @@ def _request(settings, topic, script, scenes, aspect, style, voice, language, mu
             raise BadInput(f"script: cannot read {script}: {error}") from None
     try:
         request, warnings = video_request(
-            settings, _ids(cast), _ids(places), topic=topic, script=text, scenes=scenes,
+            settings, _ids(cast), _ids(places), creative=creative, topic=topic, script=text,
+            scenes=scenes,
             aspect=aspect, style=style, voice=voice, language=language, music=music, seed=seed)
     except Refused as error:
         raise BadInput(str(error)) from None
@@ -229,9 +240,10 @@ def plan(topic: Topic = None, script: ScriptFile = None, scenes: Scenes = 6,
          voice: Voice = None, language: Language = None, music: Music = True,
          seed: Seed = 0, cast: Cast = None, places: Places = None,
          characters: CharacterDirs = None, locations: LocationDirs = None,
-         profile: Profile = None, debug: Debug = False) -> None:
+         director: Director = None, profile: Profile = None, debug: Debug = False) -> None:
     """Print a storyboard for TOPIC (or --script) as JSON."""
     _use_profile_folders(characters, locations)
+    creative = _creative(director=director)
     settings = _settings(profile)
     from tasks.preflight import check_providers
     from tasks.providers.base import Modality
@@ -239,7 +251,7 @@ def plan(topic: Topic = None, script: ScriptFile = None, scenes: Scenes = 6,
     with _refusals():
         _warn(check_providers(settings, [Modality.planner]))
     request, _ = _request(settings, topic, script, scenes, aspect, style, voice, language,
-                          music, seed, cast, places)
+                          music, seed, cast, places, creative)
     from tasks.plan import load_storyboard, plan as plan_node, plan_adjustments
 
     with run_log(open_store(settings.store).log_folder(), "plan", debug=debug) as log, \
@@ -288,17 +300,18 @@ def make(topic: Topic = None, script: ScriptFile = None, scenes: Scenes = 6,
          voice: Voice = None, language: Language = None, music: Music = True,
          seed: Seed = 0, cast: Cast = None, places: Places = None,
          characters: CharacterDirs = None, locations: LocationDirs = None,
-         profile: Profile = None, out: Out = None,
+         director: Director = None, profile: Profile = None, out: Out = None,
          short_side: ShortSide = None, publish: Publish = None, max_cost: MaxCost = None,
          quality: QualityOpt = None, as_json: AsJson = False, strict: Strict = False,
          debug: Debug = False, dry_run: DryRun = False) -> None:
     """Plan, render and publish a video for TOPIC (or --script)."""
     _use_profile_folders(characters, locations)
+    creative = _creative(director=director)
     options, settings, said = _render_options(strict, profile=profile, out=out,
                                               short_side=short_side, publish=publish,
                                               max_cost=max_cost, quality=quality)
     request, warned = _request(settings, topic, script, scenes, aspect, style, voice,
-                               language, music, seed, cast, places)
+                               language, music, seed, cast, places, creative)
     said += warned
     if dry_run:
         from tasks.preflight import RenderPreview
@@ -308,35 +321,58 @@ def make(topic: Topic = None, script: ScriptFile = None, scenes: Scenes = 6,
     from flows.runners import task_runner
     from flows.video import make_video
 
-    asked = request.model_dump(exclude={"characters", "locations"})
+    asked = request.model_dump(exclude={"characters", "locations", "director"})
     with run_log(open_store(settings.store).log_folder(), "make", debug=debug) as log, \
             node_progress(stderr, planning=True), \
             command_server(log):
         summary = make_video.with_options(task_runner=task_runner(settings))(
-            **asked, cast=_ids(cast), places=_ids(places), options=options)
+            **asked, cast=_ids(cast), places=_ids(places), creative=creative,
+            options=options)
     _print_summary(summary, as_json, said)
 
 
+SheetFile = Annotated[Optional[Path], typer.Option(
+    help="Draw a contact sheet (one keyframe of one example scene each) to this PNG")]
+
+
 @app.command("styles")
-def styles_command(sheet: Annotated[Optional[Path], typer.Option(
-        help="Draw a contact sheet (one keyframe per style for one example scene) to this PNG")
-        ] = None) -> None:
+def styles_command(sheet: SheetFile = None) -> None:
     """List the visual styles of config/styles.yaml, or draw them side by side (--sheet)."""
     from config.catalog import styles
+    from tasks.sheet import style_cards
 
     if sheet is None:
         for name, style in styles().items():
             typer.echo(f"{name}: {style['typeface']}, {', '.join(style['layouts'])}; "
                        f"{style['prompt']}")
         return
+    _draw_sheet(sheet, style_cards())
+
+
+@app.command("directors")
+def directors_command(sheet: SheetFile = None) -> None:
+    """List the directors' looks of config/directors, or draw them side by side (--sheet)."""
+    from config.bible import load_profiles
+    from tasks.sheet import director_cards
+
+    if sheet is None:
+        for look in load_profiles(DirectorLook).values():
+            low, high = look.shot_seconds
+            typer.echo(f"{look.id}: {look.description} Shots {low:g}-{high:g} s, "
+                       f"{look.transition.value}.")
+        return
+    _draw_sheet(sheet, director_cards())
+
+
+def _draw_sheet(path: Path, cards: dict) -> None:
     from tasks.sheet import contact_sheet
 
     try:
-        contact_sheet(sheet)
+        contact_sheet(path, cards)
     except OSError as error:
-        typer.echo(f"error: --sheet: cannot write {sheet}: {error.strerror or error}", err=True)
+        typer.echo(f"error: --sheet: cannot write {path}: {error.strerror or error}", err=True)
         raise typer.Exit(2)
-    typer.echo(str(sheet))
+    typer.echo(str(path))
 
 
 @app.command()

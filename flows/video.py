@@ -24,6 +24,7 @@ from config.bible import cast_and_places
 from config.settings import Settings
 from flows import report
 from flows.choices import StyleName
+from flows.creative import Creative
 from flows.options import RenderOptions
 from flows.limits import limited, provider_tag
 from tasks import budget, gates, progress, stopping
@@ -70,6 +71,7 @@ def make_video(
     seed: Annotated[int, Field(ge=0)] = 0,
     cast: list[str] | None = None,
     places: list[str] | None = None,
+    creative: Creative = Creative(),
     options: RenderOptions = RenderOptions(),
 ) -> RenderSummary:
     """Plan a storyboard for a topic or script, then render and publish the video.
@@ -88,13 +90,15 @@ def make_video(
         seed: Change it for different pictures from the same storyboard.
         cast: Characters of a dialogue, by id (config/characters or REELFLOW_CHARACTERS).
         places: Locations the scenes take place in, by id (config/locations).
+        creative: A director's look.
         options: Profile, output folder, size, bucket and cost limit (empty: the server's).
     """
     settings = run_settings(options)
     characters, locations = cast_and_places(settings, cast or [], places or [])
     request = VideoRequest(topic=topic, script=script, scenes=scenes, aspect=aspect,
                            style=StyleName(style).value, voice=voice, language=language,
-                           music=music, seed=seed, characters=characters, locations=locations)
+                           music=music, seed=seed, characters=characters, locations=locations,
+                           **creative.request_fields())
     with budget.run_ledger(settings.max_cost):
         planned = plan_storyboard.submit(request, settings).result()
         progress.emit(planned)

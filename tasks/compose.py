@@ -21,7 +21,7 @@ from tasks.nodes import Generator, Node
 from tasks.providers.base import Usage, WordTiming
 from tasks.speech import line_id
 from tasks.stage import CastSprite
-from tasks.storyboard import LINE_GAP_SECONDS, Scene, SpritePose, Storyboard
+from tasks.storyboard import LINE_GAP_SECONDS, Scene, SpritePose, Storyboard, Transition
 from tasks.subtitles import Speaker, Turn
 
 if TYPE_CHECKING:
@@ -81,12 +81,15 @@ def describe_segment(step: Step, storyboard: Storyboard, settings: Settings, pro
     inputs = {f"{n:03d}-{name}": digest for n, scene in enumerate(read)
               for name, digest in {**sound_inputs(scene, upstream),
                                    **picture_inputs(scene, upstream)}.items()}
+    params = {"pad": settings.scene_pad_seconds, "width": width, "height": height,
+              "fps": settings.fps, "language": storyboard.language, "gap": LINE_GAP_SECONDS,
+              "after_scene": before is not None,
+              "scenes": [scene_params(scene, storyboard) for scene in read]}
+    if storyboard.director:  # its cuts; without one, every scene crossfades (as before looks)
+        params["transition"] = storyboard.director.transition.value
     node = Node(id=step.id, kind="segment", version=COMPOSE_VERSION, provider="reelflow",
                 provider_version=1, model="ffmpeg", inputs=inputs, scene=step.scene,
-                params={"pad": settings.scene_pad_seconds, "width": width, "height": height,
-                        "fps": settings.fps, "language": storyboard.language,
-                        "gap": LINE_GAP_SECONDS, "after_scene": before is not None,
-                        "scenes": [scene_params(scene, storyboard) for scene in read]})
+                params=params)
 
     def generate(workdir):
         store = open_store(settings.store)
@@ -96,7 +99,8 @@ def describe_segment(step: Step, storyboard: Storyboard, settings: Settings, pro
         encode_segment(media[1:] if before else media, media[0] if before else None,
                        width=width, height=height, fps=settings.fps,
                        pad=settings.scene_pad_seconds, speakers=_speakers(storyboard, span),
-                       language=storyboard.language, out=video, workdir=workdir)
+                       language=storyboard.language, out=video, workdir=workdir,
+                       transition=transition(storyboard))
         return {"video": (video, "video/mp4")}, Usage()
 
     return node, generate
@@ -141,6 +145,10 @@ def describe(step: Step, storyboard: Storyboard, settings: Settings, provider: N
                 "loudness": (loudness, "application/json")}, Usage()
 
     return node, generate
+
+
+def transition(storyboard: Storyboard) -> Transition:
+    return storyboard.director.transition if storyboard.director else Transition.crossfade
 
 
 def _speakers(storyboard: Storyboard, scenes: list[Scene]) -> dict[str, Speaker]:

@@ -30,6 +30,8 @@ def describe(step: Step, storyboard: Storyboard, settings: Settings, generator: 
     prompt = "\n".join(filter(None, [scene_prompt(scene, storyboard), step.correction]))
     params = dict(prompt=prompt, style=storyboard.style, width=width, height=height,
                   seed=storyboard.seed, aspect=storyboard.aspect.value)
+    if storyboard.director:  # its colours, for a generator that draws them (the prompt says them)
+        params["palette"] = storyboard.director.palette
     params.update(take_params(scene.takes.image, storyboard.seed, step.attempt))
     if generator.draws_text:  # else never sent, so an edit of the text redraws nothing
         params["text"] = scene.on_screen_text

@@ -30,9 +30,9 @@ from tasks.ffmpeg import FASTSTART, FINAL_VIDEO_ARGS, MediaError, run_ffmpeg
 from tasks.loudness import Loudness, encode_at, gain_to, measure
 from tasks.providers.base import WordTiming
 from tasks.stage import CastSprite, Stage, draw_stage
+from tasks.storyboard import Transition
 from tasks.subtitles import SceneWords, Speaker, Turn, burn_filter, karaoke_ass
 
-CROSSFADE = 0.4
 # A segment starts at a scene whose id hashes to a multiple of SEGMENT_EVERY (about one
 # scene in four), and after at most SEGMENT_SCENES scenes: that bounds each ffmpeg run's
 # decoders, memory and argv, and keeps a segment's start where its scenes are, whatever
@@ -78,10 +78,11 @@ def scene_frames(scene: SceneMedia, fps: int, pad: float) -> int:
     return max(round(seconds * fps), math.ceil(speech * fps - 1e-6))
 
 
-def fade_frames(before: int, after: int, fps: int) -> int:
-    """The crossfade between two scenes of `before` and `after` frames: at most half of either
-    (and one frame at least)."""
-    return max(1, min(round(CROSSFADE * fps), before // 2, after // 2))
+def fade_frames(before: int, after: int, fps: int,
+                transition: Transition = Transition.crossfade) -> int:
+    """The transition between two scenes of `before` and `after` frames: at most half of
+    either (and one frame at least: a cut)."""
+    return max(1, min(round(transition.seconds * fps), before // 2, after // 2))
 
 
 def segment_spans(scene_ids: Sequence[str]) -> list[range]:
@@ -96,9 +97,11 @@ def segment_spans(scene_ids: Sequence[str]) -> list[range]:
 
 def encode_segment(scenes: Sequence[SceneMedia], before: SceneMedia | None, *, width: int,
                    height: int, fps: int, pad: float, speakers: dict[str, Speaker],
-                   language: str, out: Path, workdir: Path) -> None:
-    """Encode `scenes` (captions burned in) into `out`, crossfading in from the tail of
-    `before`, the scene just before them in the video (None: they open it)."""
+                   language: str, out: Path, workdir: Path,
+                   transition: Transition = Transition.crossfade) -> None:
+    """Encode `scenes` (captions burned in) into `out`, each giving way to the next with
+    `transition`, the first coming in from the tail of `before`, the scene just before them
+    in the video (None: they open it)."""
     if not scenes:
         raise MediaError("cannot encode a segment without scenes")
     workdir.mkdir(parents=True, exist_ok=True)
@@ -106,7 +109,8 @@ def encode_segment(scenes: Sequence[SceneMedia], before: SceneMedia | None, *, w
     frames = [scene_frames(scene, fps, pad) for scene in read]
     first = 1 if before else 0
     # fades[i]: the crossfade into read[i] (0: nothing before it)
-    fades = [0] + [fade_frames(frames[i - 1], frames[i], fps) for i in range(1, len(read))]
+    fades = [0] + [fade_frames(frames[i - 1], frames[i], fps, transition)
+                   for i in range(1, len(read))]
     starts, offset = [], 0
     for count in frames[first:]:
         starts.append(offset)
@@ -131,8 +135,8 @@ def encode_segment(scenes: Sequence[SceneMedia], before: SceneMedia | None, *, w
     for stage in stages.values():  # one still picture each, after the clips
         inputs += ["-i", str(stage.path)]
     graph = workdir / "segment.txt"
-    graph.write_text(_segment_graph(frames, fades, first, width, height, fps, captions, stages),
-                     encoding="utf-8")
+    graph.write_text(_segment_graph(frames, fades, first, width, height, fps, captions, stages,
+                                    transition), encoding="utf-8")
     run_ffmpeg([*inputs, "-/filter_complex", str(graph), "-map", "[v]", *FINAL_VIDEO_ARGS,
                 str(out)], what=f"compose a segment of {len(scenes)} scenes")
 
@@ -212,7 +216,8 @@ def _pcm(wav: bytes) -> bytes:
 
 
 def _segment_graph(frames: list[int], fades: list[int], first: int, width: int, height: int,
-                   fps: int, captions: Path, stages: dict[int, Stage]) -> str:
+                   fps: int, captions: Path, stages: dict[int, Stage],
+                   transition: Transition) -> str:
     """The filter graph of one segment: inputs are its scenes' clips in order (after the
     scene before it when `first` is 1), then the stage pictures.
 
@@ -252,7 +257,7 @@ def _segment_graph(frames: list[int], fades: list[int], first: int, width: int, 
                   f"setpts=PTS-STARTPTS[{name}{i}p];" for name, (start, stop) in pieces.items()]
         if i >= first:
             if fades[i]:
-                lines.append(f"[t{i - 1}p][h{i}p]xfade=transition=fade:"
+                lines.append(f"[t{i - 1}p][h{i}p]xfade=transition={transition.xfade}:"
                              f"duration={fades[i] / fps:.6f}:offset=0,format=yuv420p[x{i}];")
                 timeline.append(f"[x{i}]")
             timeline.append(f"[b{i}p]")

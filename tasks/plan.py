@@ -20,12 +20,15 @@ PLAN_VERSION = 3
 # A language model's prompt and reply for one storyboard, roughly: the estimate --max-cost uses.
 EXPECTED_TOKENS = 1500
 EXPECTED_TOKENS_PER_SCENE = 150
+# Request fields added since plans were first stored: left out of the key while unused, so a
+# request that uses none of them keeps its stored plan.
+LATER_FIELDS = ("director",)
 
 
 def plan_node(request: VideoRequest, planner: Planner) -> tuple[Node, Generator]:
     node = Node.served_by(
         planner, id="plan", kind="plan", version=PLAN_VERSION,
-        params={"request": request.model_dump(mode="json")}, inputs={},
+        params={"request": request_params(request)}, inputs={},
         expected=Usage(tokens=EXPECTED_TOKENS + EXPECTED_TOKENS_PER_SCENE * request.scenes))
 
     def generate(workdir):
@@ -37,6 +40,12 @@ def plan_node(request: VideoRequest, planner: Planner) -> tuple[Node, Generator]
                                 "application/json")}, result.usage
 
     return node, generate
+
+
+def request_params(request: VideoRequest) -> dict:
+    unused = {name for name in LATER_FIELDS
+              if getattr(request, name) == VideoRequest.model_fields[name].default}
+    return request.model_dump(mode="json", exclude=unused)
 
 
 def plan(request: VideoRequest, settings: Settings) -> NodeOutcome:

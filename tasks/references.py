@@ -45,11 +45,12 @@ def describe(step: Step, storyboard: Storyboard, settings: Settings, generator: 
 
     take = take_params(subject.reference_take if isinstance(subject, Character) else 1,
                        storyboard.seed)
-    request = ImageRequest(prompt=reference_prompt(subject), style=storyboard.style, width=side,
-                           height=side, seed=take.get("seed", storyboard.seed),
-                           aspect=Aspect.square)
+    request = ImageRequest(prompt=reference_prompt(subject, storyboard.director),
+                           style=storyboard.style, width=side, height=side,
+                           seed=take.get("seed", storyboard.seed), aspect=Aspect.square)
     node = Node.served_by(generator, id=step.id, kind="reference", version=REFERENCE_VERSION,
-                          params={**request.model_dump(mode="json", exclude={"references"}),
+                          params={**request.model_dump(mode="json",
+                                                            exclude={"references", "palette"}),
                                   **take}, inputs={}, expected=Usage(images=1))
 
     def generate(workdir):

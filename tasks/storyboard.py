@@ -210,6 +210,56 @@ class Location(_Strict):
                                        self.camera and f"camera: {self.camera}"]))
 
 
+class Transition(str, Enum):
+    """How one shot gives way to the next (an ffmpeg xfade over `seconds`)."""
+
+    cut = "cut"
+    crossfade = "crossfade"
+    dissolve = "dissolve"
+    fade_black = "fade_black"
+
+    @property
+    def xfade(self) -> str:
+        return {"cut": "fade", "crossfade": "fade", "dissolve": "dissolve",
+                "fade_black": "fadeblack"}[self.value]
+
+    @property
+    def seconds(self) -> float:
+        """How long it lasts (a cut: one frame)."""
+        return {"cut": 0.0, "crossfade": 0.4, "dissolve": 0.8, "fade_black": 0.6}[self.value]
+
+
+class DirectorLook(_Strict):
+    """A director's look (config/directors/*.yaml, a file drop): how every shot is framed, lit,
+    moved and paced. The planner takes its camera moves and shot lengths; every picture prompt
+    says the rest; compose cuts with its transition."""
+
+    id: str = Field(pattern=ID_PATTERN)
+    name: Text(100)
+    description: Text(MAX_LINE_CHARS)  # what it looks like, and whom it evokes
+    palette: list[Color] = Field(min_length=2, max_length=8)
+    lenses: Text(MAX_LINE_CHARS)
+    framing: Text(MAX_LINE_CHARS)
+    camera: list[CameraMotion] = Field(min_length=1, max_length=len(CameraMotion))
+    shot_seconds: tuple[float, float] = Field(description="Shortest and longest shot")
+    transition: Transition = Transition.crossfade
+    prompt: Text(MAX_LINE_CHARS)
+
+    @field_validator("shot_seconds")
+    @classmethod
+    def _a_range(cls, bounds: tuple[float, float]) -> tuple[float, float]:
+        low, high = bounds
+        if not 0.5 <= low <= high <= MAX_SCENE_SECONDS:
+            raise ValueError(f"give the shortest then the longest shot, 0.5 to "
+                             f"{MAX_SCENE_SECONDS} s")
+        return bounds
+
+    def describe(self) -> str:
+        """The look as every picture prompt says it."""
+        return (f"Look: {self.prompt}. Lenses: {self.lenses}. Framing: {self.framing}. "
+                f"Palette: {', '.join(self.palette)}.")
+
+
 class Line(_Strict):
     speaker: str = Field(NARRATOR, pattern=ID_PATTERN)
     text: Text(MAX_LINE_CHARS)
@@ -232,6 +282,7 @@ class VideoRequest(_Strict):
     # The cast in order (the planner writes a dialogue between them) and the places it may use.
     characters: list[Character] = Field(default_factory=list, max_length=MAX_CAST)
     locations: list[Location] = Field(default_factory=list, max_length=50)
+    director: DirectorLook | None = None
 
     @field_validator("language")
     @classmethod
@@ -354,6 +405,8 @@ class Storyboard(_Strict):
     # The bible's profiles the scenes use, embedded whole: a render needs nothing else.
     characters: list[Character] = Field(default_factory=list, max_length=50)
     locations: list[Location] = Field(default_factory=list, max_length=50)
+    # A director's look, embedded whole as the profiles are; None: the style's own.
+    director: DirectorLook | None = None
     scenes: list[Scene] = Field(min_length=1, max_length=MAX_SCENES)
 
     @model_validator(mode="after")

@@ -6,12 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from tasks.montage import Composed, SceneMedia, encode_segment, join_video, segment_spans, video_captions
+from tasks.storyboard import Transition
 
 
 def compose_video(scenes: list[SceneMedia], *, width: int, height: int, fps: int, music: bool,
                   pad: float, loudness: float, video_out: Path, subtitles_out: Path,
                   workdir: Path, speakers=None, language: str = "en",
-                  spans: list[range] | None = None) -> Composed:
+                  spans: list[range] | None = None,
+                  transition: Transition = Transition.crossfade) -> Composed:
     """`spans`: the scenes of each segment (default: as montage chooses for ids 0, 1, …)."""
     spans = spans or segment_spans([str(index) for index in range(len(scenes))])
     segments = []
@@ -19,7 +21,8 @@ def compose_video(scenes: list[SceneMedia], *, width: int, height: int, fps: int
         segment = workdir / f"segment-{n:04d}.mp4"
         encode_segment(scenes[span.start:span.stop], scenes[span.start - 1] if span.start else None,
                        width=width, height=height, fps=fps, pad=pad, speakers=speakers or {},
-                       language=language, out=segment, workdir=workdir / f"segment-{n:04d}")
+                       language=language, out=segment, workdir=workdir / f"segment-{n:04d}",
+                       transition=transition)
         segments.append(segment)
     subtitles_out.write_text(video_captions(scenes, width=width, height=height, fps=fps, pad=pad,
                                             speakers=speakers or {}, language=language),

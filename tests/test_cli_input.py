@@ -66,6 +66,7 @@ def test_a_bad_storyboard_is_refused_with_one_line(case, cli_env, workspace):
     (["make", "bees", "--profile", "nope"], "profile"),
     (["make", "bees", "--language", "en", "--voice", "fr"], "voice: 'fr' does not speak English"),
     (["make", "bees", "--cast", "mira,nobody"], "cast: no character 'nobody'"),
+    (["make", "bees", "--director", "wes"], "director: Input should be 'anime'"),
     (["make", "bees", "--publish", "az://bucket/videos"], "publish: 'az://bucket/videos': az:// "
                                                           "is not supported; use gs://"),
     (["make", "bees", "--publish", "gs://bucket/../up"], "publish: bad prefix"),

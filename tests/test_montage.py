@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from tasks import montage
-from tasks.montage import CROSSFADE, SceneMedia
+from tasks.montage import SceneMedia
+from tasks.storyboard import Transition
 from tests.composing import compose_video
 from tasks.ffmpeg import INTERMEDIATE_VIDEO_ARGS, count_frames, probe, run_ffmpeg
 from tasks.providers.base import WordTiming
@@ -53,11 +54,13 @@ def scene(tmp_path: Path, index: int, *, clip: float, audio: float,
 
 def compose(tmp_path: Path, scenes: list[SceneMedia], *, music: bool = False, name: str = "out",
             workdir: Path | None = None, pad: float = PAD,
-            spans: list[range] | None = None) -> tuple[float, Path, Path]:
+            spans: list[range] | None = None,
+            transition: Transition = Transition.crossfade) -> tuple[float, Path, Path]:
     video, ass = tmp_path / f"{name}.mp4", tmp_path / f"{name}.ass"
     composed = compose_video(scenes, width=WIDTH, height=HEIGHT, fps=FPS, music=music, pad=pad,
                              loudness=-14, video_out=video, subtitles_out=ass,
-                             workdir=workdir or tmp_path / f"{name}-work", spans=spans)
+                             workdir=workdir or tmp_path / f"{name}-work", spans=spans,
+                             transition=transition)
     return composed.duration, video, ass
 
 
@@ -234,7 +237,7 @@ def test_segments_join_without_a_visible_seam(tmp_path):
     # one's by a fraction of a millisecond, so a seek to a frame's edge can land on either side.
     per_scene = round(scene_length * FPS)
     frames = {*(per_scene * i + per_scene // 2 for i in range(5)),
-              *(per_scene * i + round(CROSSFADE * FPS / 2) for i in range(1, 5)),
+              *(per_scene * i + round(Transition.crossfade.seconds * FPS / 2) for i in range(1, 5)),
               per_scene * 2, per_scene * 4}
     times = sorted((frame + 0.5) * FRAME for frame in frames)
     for seconds in times:
@@ -283,3 +286,26 @@ def test_a_clip_of_another_shape_is_filled_in_not_stretched(tmp_path):
     assert (info.width, info.height) == (WIDTH, HEIGHT)
     red, green, blue = mean_rgb(frame_at(video, 0.5), 0, HEIGHT // 2)
     assert green > 180 and red < 40 and blue < 40
+
+
+@pytest.mark.parametrize("transition", [Transition.crossfade, Transition.fade_black,
+                                        Transition.cut])
+def test_a_look_s_transition_is_how_one_scene_gives_way_to_the_next(tmp_path, transition):
+    """Through the transition into scene 2: a crossfade mixes red and blue, a fade through
+    black goes dark, a cut shows the blue scene from its second frame; the video lasts as
+    long whatever the transition."""
+    scenes = [scene(tmp_path, i, clip=1.0, audio=0.8) for i in range(2)]
+    duration, video, _ = compose(tmp_path, scenes, transition=transition,
+                                 name=transition.value)
+    per_scene = round((0.8 + PAD) * FPS)
+    fade = montage.fade_frames(per_scene, per_scene, FPS, transition)
+    seen = [mean_rgb(frame_at(video, (per_scene + n + 0.5) * FRAME), 0, 100)
+            for n in range(fade + 1)]
+    darkest = min(red + blue for red, _, blue in seen)
+    if transition is Transition.crossfade:
+        assert fade == round(0.4 * FPS) and darkest > 100
+    elif transition is Transition.fade_black:
+        assert fade == round(0.6 * FPS) and darkest < 20
+    else:
+        assert fade == 1 and seen[1][0] < 10 and seen[1][2] > 100
+    assert count_frames(video) == round(duration * FPS) == 2 * per_scene

@@ -426,7 +426,7 @@ def _check(body: JobRequest, settings: Settings) -> VideoRequest | Storyboard:
             voice(body.storyboard.voice, body.storyboard.language, settings)
             return body.storyboard
         return video_request(settings, body.cast or [], body.places or [], {"topic": "prompt"},
-                             topic=body.prompt, scenes=body.scenes, aspect=body.aspect,
+                             creative=body.creative, topic=body.prompt, scenes=body.scenes, aspect=body.aspect,
                              style=body.style, voice=body.voice, language=body.language,
                              music=body.music, seed=body.seed)[0]
     except Refused as refused:

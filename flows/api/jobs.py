@@ -28,6 +28,7 @@ from prefect.states import Cancelled, Cancelling
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, StringConstraints, model_validator
 
 from flows.choices import ProfileName, StyleName
+from flows.creative import Creative
 from flows.options import RenderOptions
 from flows.report import SUMMARY
 from tasks.review import drift, review_rows
@@ -82,6 +83,7 @@ class JobRequest(BaseModel):
     seed: int = Field(0, ge=0)
     cast: list[str] | None = None
     places: list[str] | None = None
+    creative: Creative = Creative()
     profile: ProfileName | None = None
     short_side: int | None = Field(None, ge=64, le=4096)
     max_cost: float | None = Field(None, ge=0)
@@ -111,7 +113,9 @@ class JobRequest(BaseModel):
         return {"topic": self.prompt, "scenes": self.scenes, "aspect": self.aspect.value,
                 "style": StyleName(self.style).value, "voice": self.voice,
                 "language": self.language, "music": self.music, "seed": self.seed,
-                "cast": self.cast, "places": self.places, "options": options}
+                "cast": self.cast, "places": self.places,
+                "creative": self.creative.model_dump(mode="json", exclude_none=True),
+                "options": options}
 
 
 class SceneChange(BaseModel):

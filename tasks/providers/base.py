@@ -190,6 +190,8 @@ class ImageRequest(BaseModel):
     height: int
     seed: int
     aspect: Aspect = Aspect.portrait
+    # A director's look's colours, in place of the style's (a model reads them in the prompt).
+    palette: list[str] | None = None
     # The scene's cast, then its location; only providers that declare
     # `accepts_reference_images` get any.
     references: list[ImageReference] = Field(default_factory=list)

@@ -39,7 +39,8 @@ class LocalImage(ImageGenerator):
         # No on-screen text (a storyboard from before it existed, a planner that gave none,
         # a reference sheet): a pure design with the prompt's pictogram, never words made up
         # from a description of a picture.
-        look = Look.of(styles()[style])
+        look = Look.of(styles()[style] if request.palette is None else
+                       {**styles()[style], "palette": request.palette, "accent": None})
         canvas, _ = draw_card(request.text or "", look, rng, request.width, request.height,
                               request.prompt, _ground(look, request.references))
         _draw_references(canvas, request.references)
@@ -51,7 +52,8 @@ def _rng(request: ImageRequest, style: str) -> random.Random:
 
     `style` is the one drawn with, so an unknown style gives exactly the fallback's picture.
     """
-    material = json.dumps([request.prompt, request.text, style, request.seed])
+    drawn = [request.prompt, request.text, style, request.seed]
+    material = json.dumps(drawn + ([request.palette] if request.palette else []))
     return random.Random(hashlib.sha256(material.encode()).digest())
 
 

@@ -69,7 +69,8 @@ class LocalPlanner(Planner):
             # An outline says nothing of its own: its scenes show the topic's key phrase.
             authored = [key_phrase(request.topic, request.language)] * len(scenes_lines)
         places = request.locations
-        motions = styles()[request.style]["motions"]
+        motions = (request.director.camera if request.director
+                   else styles()[request.style]["motions"])
         scenes = [
             Scene(
                 id=f"s{index + 1:03d}",

@@ -30,8 +30,20 @@ def planner_prompt(request: VideoRequest) -> str:
         f"of narration and dialogue in {spoken.name}, whatever the language of the topic; "
         f"visual prompts stay in English. Open with a hook, make one point per scene, close "
         f"with a takeaway. Give each scene an on_screen_text in {spoken.name}: its point in "
-        f"at most 6 words, shown large on screen. Reply with JSON only.\n\n{_bible(request)}{source}"
+        f"at most 6 words, shown large on screen. Reply with JSON only.\n\n{_bible(request)}"
+        f"{_direction(request)}{source}"
     )
+
+
+def _direction(request: VideoRequest) -> str:
+    """The director's look: the camera moves and shot lengths the scenes must keep to."""
+    look = request.director
+    if look is None:
+        return ""
+    low, high = look.shot_seconds
+    return (f"Direct it in the look '{look.name}': {look.description} Each scene's duration is "
+            f"{low:g} to {high:g} seconds; its camera is one of "
+            f"{', '.join(motion.value for motion in look.camera)}. Framing: {look.framing}.\n\n")
 
 
 def _script_source(script: Script) -> str:
@@ -93,14 +105,23 @@ def speaking_cast(lines: list[Line], cast: list[Character]) -> list[str]:
 
 
 def storyboard_of(request: VideoRequest, title: str, scenes: list[Scene]) -> Storyboard:
-    """A storyboard of `scenes` for `request`, embedding the profiles the scenes use."""
+    """A storyboard of `scenes` for `request`, embedding the profiles the scenes use, its
+    scenes kept to the director's camera moves and no shorter than its shortest shot (a
+    narrated scene lasts as long as its narration: a longer shot is never cut short)."""
     cast = {member for scene in scenes for member in scene.cast}
     places = {scene.location for scene in scenes}
+    look = request.director
+    if look:
+        scenes = [scene.model_copy(update={
+            "duration": max(scene.duration, look.shot_seconds[0]),
+            "camera": scene.camera if scene.camera in look.camera
+            else look.camera[scene.order % len(look.camera)]}) for scene in scenes]
     return Storyboard(
         title=title, style=request.style, aspect=request.aspect, voice=request.voice,
         language=request.language, music=request.music, seed=request.seed,
         characters=[c for c in request.characters if c.id in cast],
-        locations=[p for p in request.locations if p.id in places], scenes=scenes)
+        locations=[p for p in request.locations if p.id in places], director=look,
+        scenes=scenes)
 
 
 def plan_with_one_repair(ask: Callable[[str], str], request: VideoRequest,
