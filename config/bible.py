@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from cache.keys import file_digest
 from config.catalog import CONFIG_DIR
-from tasks.storyboard import Character, DirectorLook, Location
+from tasks.storyboard import Character, DirectorLook, Location, Picture
 
 MAX_PICTURE_BYTES = 20 * 1024 * 1024
 MAX_PICTURE_SIDE = 8192
@@ -103,13 +103,18 @@ def _picture(profile: Path, field: str, name) -> dict:
     if relative.is_absolute() or ".." in relative.parts or Path(name).is_absolute():
         raise BibleError(f"{profile}: {field}: {name!r} leaves the profile's folder; put the "
                          "picture beside the profile")
-    path = profile.parent / relative
+    return user_picture(profile.parent / relative, f"{profile}: {field}: {name!r}").model_dump()
+
+
+def user_picture(path: Path, where: str) -> Picture:
+    """A picture a person gave, checked: a file, an image, not too big; `where` names it in
+    the one line a problem is."""
     if not path.is_file():
-        raise BibleError(f"{profile}: {field}: {name!r} does not exist")
+        raise BibleError(f"{where} does not exist")
     if path.stat().st_size > MAX_PICTURE_BYTES:
-        raise BibleError(f"{profile}: {field}: {name!r} is over 20 MB")
-    check_picture(path, f"{profile}: {field}: {name!r}")
-    return {"path": str(path.resolve()), "digest": file_digest(path)}
+        raise BibleError(f"{where} is over 20 MB")
+    check_picture(path, where)
+    return Picture(path=str(path.resolve()), digest=file_digest(path))
 
 
 def check_picture(path: Path, where: str) -> None:

@@ -72,6 +72,16 @@ LocationDirs = Annotated[Optional[list[Path]], typer.Option(
     "--locations", help="A folder of location profiles (repeatable) [env: REELFLOW_LOCATIONS]")]
 Director = Annotated[Optional[str], typer.Option(
     help="A director's look from config/directors (`reelflow directors` lists them)")]
+ModeOpt = Annotated[str, typer.Option("--mode", help="explainer, music-video or ad")]
+ProductOpt = Annotated[Optional[str], typer.Option(help="An ad's product, by name")]
+ProductImages = Annotated[Optional[list[Path]], typer.Option(
+    "--product-image", help="A picture of the ad's product (repeatable)")]
+Cta = Annotated[Optional[str], typer.Option(
+    help="An ad's call to action, set on its end card (at most 60 characters)")]
+PlatformOpt = Annotated[Optional[str], typer.Option(
+    "--platform", help="Where an ad runs: tiktok, reels, shorts, youtube-preroll or feed")]
+Length = Annotated[int, typer.Option(help="An ad's length in seconds: 15, 30 or 60")]
+VoiceOver = Annotated[bool, typer.Option(help="An ad's voice-over")]
 Debug = Annotated[bool, typer.Option("--debug", help="Also show Prefect's log and tracebacks here")]
 DryRun = Annotated[bool, typer.Option(
     "--dry-run", help="Say what would be generated and reused, and what it would cost")]
@@ -240,10 +250,15 @@ def plan(topic: Topic = None, script: ScriptFile = None, scenes: Scenes = 6,
          voice: Voice = None, language: Language = None, music: Music = True,
          seed: Seed = 0, cast: Cast = None, places: Places = None,
          characters: CharacterDirs = None, locations: LocationDirs = None,
-         director: Director = None, profile: Profile = None, debug: Debug = False) -> None:
+         director: Director = None, mode: ModeOpt = "explainer", product: ProductOpt = None,
+         product_image: ProductImages = None, cta: Cta = None, platform: PlatformOpt = None,
+         length: Length = 15, voice_over: VoiceOver = True,
+         profile: Profile = None, debug: Debug = False) -> None:
     """Print a storyboard for TOPIC (or --script) as JSON."""
     _use_profile_folders(characters, locations)
-    creative = _creative(director=director)
+    creative = _creative(director=director, mode=mode, product=product,
+                         product_image=product_image or [], cta=cta, platform=platform,
+                         length=length, voice_over=voice_over)
     settings = _settings(profile)
     from tasks.preflight import check_providers
     from tasks.providers.base import Modality
@@ -300,13 +315,18 @@ def make(topic: Topic = None, script: ScriptFile = None, scenes: Scenes = 6,
          voice: Voice = None, language: Language = None, music: Music = True,
          seed: Seed = 0, cast: Cast = None, places: Places = None,
          characters: CharacterDirs = None, locations: LocationDirs = None,
-         director: Director = None, profile: Profile = None, out: Out = None,
+         director: Director = None, mode: ModeOpt = "explainer", product: ProductOpt = None,
+         product_image: ProductImages = None, cta: Cta = None, platform: PlatformOpt = None,
+         length: Length = 15, voice_over: VoiceOver = True, profile: Profile = None,
+         out: Out = None,
          short_side: ShortSide = None, publish: Publish = None, max_cost: MaxCost = None,
          quality: QualityOpt = None, as_json: AsJson = False, strict: Strict = False,
          debug: Debug = False, dry_run: DryRun = False) -> None:
     """Plan, render and publish a video for TOPIC (or --script)."""
     _use_profile_folders(characters, locations)
-    creative = _creative(director=director)
+    creative = _creative(director=director, mode=mode, product=product,
+                         product_image=product_image or [], cta=cta, platform=platform,
+                         length=length, voice_over=voice_over)
     options, settings, said = _render_options(strict, profile=profile, out=out,
                                               short_side=short_side, publish=publish,
                                               max_cost=max_cost, quality=quality)
@@ -321,7 +341,7 @@ def make(topic: Topic = None, script: ScriptFile = None, scenes: Scenes = 6,
     from flows.runners import task_runner
     from flows.video import make_video
 
-    asked = request.model_dump(exclude={"characters", "locations", "director"})
+    asked = request.model_dump(exclude={"characters", "locations", "director", "mode", "ad"})
     with run_log(open_store(settings.store).log_folder(), "make", debug=debug) as log, \
             node_progress(stderr, planning=True), \
             command_server(log):

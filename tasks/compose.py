@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from cache import open_store
 from config.settings import Settings
-from tasks.audio import at_rate, join_lines, rate_of
+from tasks.audio import at_rate, join_lines, rate_of, wav_bytes
 from tasks.manifest import LoudnessReport
 from tasks.montage import SceneMedia, encode_segment, join_video, segment_spans, video_captions
 from tasks.nodes import Generator, Node
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 # 4: a segment per few scenes, each scene's length its own (crossfades and frame rounding
 # too); trims. 3: captions in a font per script; scenes as long as their speech plus a pad.
 COMPOSE_VERSION = 4
+QUIET_RATE = 16_000  # the sample rate of a scene that says nothing
 
 
 def segments(storyboard: Storyboard) -> list[list[Scene]]:
@@ -64,10 +65,13 @@ def picture_inputs(scene: Scene, upstream: Upstream) -> dict[str, str]:
 def scene_params(scene: Scene, storyboard: Storyboard) -> dict:
     """What else shapes a scene on screen: who speaks each line (and how their name is shown),
     who stands on stage, and its trim."""
-    return {"speakers": [line.speaker for line in scene.lines], "cast": scene.cast,
-            "names": {member: [c.name, c.shown_color] for member in scene.cast
-                      for c in [storyboard.character(member)]},
-            "trim": scene.trim.bounds if scene.trim else None}
+    params = {"speakers": [line.speaker for line in scene.lines], "cast": scene.cast,
+              "names": {member: [c.name, c.shown_color] for member in scene.cast
+                        for c in [storyboard.character(member)]},
+              "trim": scene.trim.bounds if scene.trim else None}
+    if storyboard.timed:
+        params["span"] = storyboard.spans()[scene.id]
+    return params
 
 
 def describe_segment(step: Step, storyboard: Storyboard, settings: Settings, provider: None,
@@ -93,7 +97,7 @@ def describe_segment(step: Step, storyboard: Storyboard, settings: Settings, pro
 
     def generate(workdir):
         store = open_store(settings.store)
-        media = [_scene_media(scene, f"{n:03d}-", inputs, store, workdir)
+        media = [_scene_media(scene, storyboard, f"{n:03d}-", inputs, store, workdir)
                  for n, scene in enumerate(read)]
         video = workdir / "segment.mp4"
         encode_segment(media[1:] if before else media, media[0] if before else None,
@@ -124,7 +128,7 @@ def describe(step: Step, storyboard: Storyboard, settings: Settings, provider: N
 
     def generate(workdir):
         store = open_store(settings.store)
-        media = [_scene_media(scene, f"{n:03d}-", inputs, store, workdir)
+        media = [_scene_media(scene, storyboard, f"{n:03d}-", inputs, store, workdir)
                  for n, scene in enumerate(scenes)]
         parts = [store.blob_path(inputs[f"segment-{n:03d}"])
                  for n in range(len(segments(storyboard)))]
@@ -158,15 +162,17 @@ def _speakers(storyboard: Storyboard, scenes: list[Scene]) -> dict[str, Speaker]
     return {c.id: Speaker(c.name, c.shown_color) for c in storyboard.characters if c.id in named}
 
 
-def _scene_media(scene: Scene, prefix: str, inputs: dict[str, str], store,
-                 workdir: Path) -> SceneMedia:
-    """A scene's stored clip, its lines joined into one WAV (at the highest rate among them),
-    its words timed on that WAV, and its cast's sprites (its inputs are named `prefix`…)."""
+def _scene_media(scene: Scene, storyboard: Storyboard, prefix: str, inputs: dict[str, str],
+                 store, workdir: Path) -> SceneMedia:
+    """A scene's stored clip, its lines joined into one WAV (at the highest rate among them;
+    none: an empty one), its words timed on that WAV, its cast's sprites (its inputs are named
+    `prefix`…) and, in a timed storyboard, its span."""
     count = len(scene.lines)
     lines = [store.blob_path(inputs[f"{prefix}l{k:02d}-audio"]).read_bytes()
              for k in range(1, count + 1)]
-    rate = max(rate_of(line) for line in lines)
-    audio, spans = join_lines([at_rate(line, rate, workdir) for line in lines], LINE_GAP_SECONDS)
+    rate = max((rate_of(line) for line in lines), default=QUIET_RATE)
+    audio, spans = (join_lines([at_rate(line, rate, workdir) for line in lines],
+                               LINE_GAP_SECONDS) if lines else (wav_bytes(b"", rate), []))
     words, turns = [], []
     for k, (line, (start, end)) in enumerate(zip(scene.lines, spans), 1):
         said = json.loads(store.blob_path(inputs[f"{prefix}l{k:02d}-words"]).read_bytes())
@@ -180,4 +186,5 @@ def _scene_media(scene: Scene, prefix: str, inputs: dict[str, str], store,
         pose.value: store.blob_path(inputs[f"{prefix}sprite-{member}-{pose.value}"])
         for pose in SpritePose}) for member in scene.cast if clip)
     return SceneMedia(clip=clip and store.blob_path(clip), audio=path, words=words,
-                      turns=tuple(turns), cast=cast, trim=scene.trim.bounds if scene.trim else None)
+                      turns=tuple(turns), cast=cast, trim=scene.trim.bounds if scene.trim else None,
+                      span=storyboard.spans()[scene.id] if storyboard.timed else None)

@@ -32,7 +32,7 @@ from tasks.nodes import (
 )
 from tasks.providers.base import Modality, Provider
 from tasks.stopping import Stopped
-from tasks.storyboard import Storyboard
+from tasks.storyboard import PRODUCT_ID, Storyboard
 
 # Upstream outputs by node id, then by output name.
 Upstream = Mapping[str, Mapping[str, Artifact]]
@@ -87,8 +87,9 @@ def video_graph(storyboard: Storyboard) -> list[Step]:
     scenes = storyboard.ordered_scenes()
     on_stage = _unique(member for scene in scenes for member in scene.cast)
     places = _unique(scene.location for scene in scenes if scene.location)
+    shown = [PRODUCT_ID] if any(scene.product for scene in scenes) else []
     steps = [Step(f"ref-{subject}", "reference", subject=subject) for subject in
-             [*on_stage, *places]]
+             [*on_stage, *shown, *places]]
     for member in on_stage:
         drawn = bool(storyboard.character(member).sprites)
         steps.append(Step(f"sprite-{member}", "sprite", subject=member,
@@ -116,11 +117,27 @@ def video_graph(storyboard: Storyboard) -> list[Step]:
     return [*steps, *lines, *keyframes, *motion, *segments, composed]
 
 
+# The one video provider that keeps set text as it is: an end card's clip is a still of it.
+STILL = "kenburns"
+
+
 def step_settings(step: Step, storyboard: Storyboard, settings: Settings) -> Settings:
-    """The settings a step runs with: a clip's video chain is its scene's route."""
+    """The settings a step runs with: a clip's video chain is its scene's route (an end
+    card's, a still)."""
     if step.kind != "clip":
         return settings
+    if _end_card(step, storyboard):
+        return settings.model_copy(update={"video": [STILL]})
     return router.routed(storyboard.scene(step.scene), settings)
+
+
+def _end_card(step: Step, storyboard: Storyboard) -> bool:
+    return step.scene is not None and storyboard.end_card(storyboard.scene(step.scene))
+
+
+def gated(step: Step, storyboard: Storyboard) -> bool:
+    """Whether a step's shot is measured by a gate: not an end card's, set by reelflow."""
+    return KINDS[step.kind].gated and not _end_card(step, storyboard)
 
 
 def preferred(settings: Settings, kind: Kind) -> Provider | None:
@@ -136,7 +153,7 @@ def run_step(step: Step, upstream: dict[str, NodeOutcome], storyboard: Storyboar
     kind = KINDS[step.kind]
     settings = step_settings(step, storyboard, settings)
     outputs = {node_id: outcome.outputs for node_id, outcome in upstream.items()}
-    if kind.gated:
+    if gated(step, storyboard):
         return gates.gated(step, storyboard, settings, outputs, lambda attempt: _made(
             kind, attempt, storyboard, settings, outputs))
     return _made(kind, step, storyboard, settings, outputs)

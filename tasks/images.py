@@ -8,10 +8,11 @@ from typing import TYPE_CHECKING
 
 from cache import open_store
 from config.settings import Settings
+from tasks import end_card
 from tasks.nodes import Generator, Node
 from tasks.prompts import scene_prompt
 from tasks.providers.base import ImageGenerator, ImageReference, ImageRequest, Usage
-from tasks.storyboard import TAKE_PARAMS, Character, Storyboard, take_params
+from tasks.storyboard import TAKE_PARAMS, Storyboard, take_params
 
 if TYPE_CHECKING:
     from tasks.graph import Step, Upstream
@@ -22,6 +23,8 @@ IMAGE_VERSION = 1
 def describe(step: Step, storyboard: Storyboard, settings: Settings, generator: ImageGenerator,
              upstream: Upstream) -> tuple[Node, Generator]:
     scene = storyboard.scene(step.scene)
+    if storyboard.end_card(scene):
+        return end_card.describe(scene.id, storyboard, settings, upstream)
     width, height = storyboard.aspect.size(settings.short_side)
     # A model that takes no pictures still gets the bible in its prompt; only one that does
     # depends on the references' bytes.
@@ -44,7 +47,7 @@ def describe(step: Step, storyboard: Storyboard, settings: Settings, generator: 
         asked = {name: value for name, value in params.items() if name not in TAKE_PARAMS}
         result = generator.generate(ImageRequest(**asked, references=[
             ImageReference(path=store.blob_path(digest), name=subject.name or subject.id,
-                           subject="character" if isinstance(subject, Character) else "location")
+                           subject=subject.kind)
             for digest, subject in zip(references, subjects)]))
         return {"image": (result.png, "image/png")}, result.usage
 

@@ -55,6 +55,9 @@ class SceneMedia:
     turns: tuple[Turn, ...] = ()  # who speaks when; none: the narrator throughout
     cast: tuple[CastSprite, ...] = ()  # characters on screen, in order; their sprites
     trim: tuple[float, float] | None = None  # the part of the clip shown, seconds into it
+    # Where a timed scene starts and ends in the video, in seconds: it lasts exactly that
+    # (its boundaries on the frames nearest them); None: its speech plus the pad, or its trim.
+    span: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -70,8 +73,11 @@ def speech_seconds(audio: Path) -> float:
 
 
 def scene_frames(scene: SceneMedia, fps: int, pad: float) -> int:
-    """How many frames `scene` is on screen: its speech plus `pad`, or its trim (never less
-    than its speech)."""
+    """How many frames `scene` is on screen: its span, or its speech plus `pad`, or its trim
+    (never less than its speech)."""
+    if scene.span is not None:
+        start, end = scene.span
+        return round(end * fps) - round(start * fps)
     speech = speech_seconds(scene.audio)
     seconds = speech + pad if scene.trim is None else scene.trim[1] - scene.trim[0]
     # Rounded, so lengths err both ways and add up to the video's; never cutting the speech.

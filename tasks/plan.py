@@ -22,14 +22,14 @@ EXPECTED_TOKENS = 1500
 EXPECTED_TOKENS_PER_SCENE = 150
 # Request fields added since plans were first stored: left out of the key while unused, so a
 # request that uses none of them keeps its stored plan.
-LATER_FIELDS = ("director",)
+LATER_FIELDS = ("director", "mode", "ad")
 
 
 def plan_node(request: VideoRequest, planner: Planner) -> tuple[Node, Generator]:
     node = Node.served_by(
         planner, id="plan", kind="plan", version=PLAN_VERSION,
         params={"request": request_params(request)}, inputs={},
-        expected=Usage(tokens=EXPECTED_TOKENS + EXPECTED_TOKENS_PER_SCENE * request.scenes))
+        expected=Usage(tokens=EXPECTED_TOKENS + EXPECTED_TOKENS_PER_SCENE * request.drafted_scenes))
 
     def generate(workdir):
         result = planner.plan(request)

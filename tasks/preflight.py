@@ -16,7 +16,7 @@ from config.secrets import MissingSecretError
 from config.settings import Settings
 from tasks.budget import BudgetExceeded
 from tasks import gates, router
-from tasks.graph import KINDS, Step, Upstream, preferred, step_settings, video_graph
+from tasks.graph import KINDS, Step, Upstream, gated, preferred, step_settings, video_graph
 from tasks.language import language
 from tasks.nodes import Node, NodeOutcome, expected_cost, provider_chain
 from tasks.providers import registry
@@ -210,7 +210,7 @@ class RenderPreview(BaseModel):
             record = store.lookup(node.key) if known else None
             outputs = None
             if record:
-                outputs = _settled(step, storyboard, ran, upstream) if kind.gated \
+                outputs = _settled(step, storyboard, ran, upstream) if gated(step, storyboard) \
                     else record.outputs
             made[step.id] = _NotMadeYet() if outputs is None else outputs
             cost = expected_cost(ran, node) if outputs is None and kind.modality else 0.0

@@ -8,10 +8,11 @@ from __future__ import annotations
 import re
 import unicodedata
 from enum import Enum
-from typing import Annotated
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import (
     AfterValidator,
+    ValidationError,
     BaseModel,
     ConfigDict,
     Field,
@@ -160,6 +161,7 @@ class Character(_Strict):
     """A recurring character of the story bible (config/characters/*.yaml and the user's folders).
     Every field that shapes a picture or a voice is part of the keys that use it."""
 
+    kind: ClassVar[str] = "character"
     id: str = Field(pattern=ID_PATTERN)
     name: Text(100)
     appearance: Text(MAX_LINE_CHARS, blank_ok=True) = ""
@@ -196,6 +198,7 @@ class Character(_Strict):
 class Location(_Strict):
     """A place of the story bible (config/locations/*.yaml and the user's folders)."""
 
+    kind: ClassVar[str] = "location"
     id: str = Field(pattern=ID_PATTERN)
     name: Text(100, blank_ok=True) = ""
     description: Text(MAX_LINE_CHARS)
@@ -260,6 +263,58 @@ class DirectorLook(_Strict):
                 f"Palette: {', '.join(self.palette)}.")
 
 
+class Mode(str, Enum):
+    """What a video is: an explainer is as long as its narration; a music video as long as its
+    track, cut on its beats; an ad fills its platform's slot and ends on a call to action."""
+
+    explainer = "explainer"
+    music_video = "music-video"
+    ad = "ad"
+
+
+class Platform(str, Enum):
+    """Where an ad runs: it decides the ad's shape."""
+
+    tiktok = "tiktok"
+    reels = "reels"
+    shorts = "shorts"
+    youtube_preroll = "youtube-preroll"
+    feed = "feed"
+
+    @property
+    def aspect(self) -> Aspect:
+        return {"youtube-preroll": Aspect.landscape, "feed": Aspect.square}.get(
+            self.value, Aspect.portrait)
+
+
+PRODUCT_ID = "product"  # its reference node is ref-product
+MAX_CTA_CHARS = 60
+AD_END_CARD_SECONDS = 3.0
+AD_SHOT_SECONDS = 3.0  # an ad's shortest shot: a line of voice-over fits in it
+
+
+class Product(_Strict):
+    """What an ad sells: every scene that shows it is drawn from its pictures."""
+
+    kind: ClassVar[str] = "product"
+    id: Literal["product"] = PRODUCT_ID
+    name: Text(100)
+    references: list[Picture] = Field(default_factory=list, max_length=8)
+
+    def describe(self) -> str:
+        return self.name
+
+
+class Ad(_Strict):
+    """An ad's product, the call to action its end card sets, and the slot it fills."""
+
+    product: Product
+    cta: Text(MAX_CTA_CHARS)
+    platform: Platform = Platform.tiktok
+    seconds: Literal[15, 30, 60] = 15
+    voice_over: bool = True
+
+
 class Line(_Strict):
     speaker: str = Field(NARRATOR, pattern=ID_PATTERN)
     text: Text(MAX_LINE_CHARS)
@@ -270,6 +325,8 @@ class VideoRequest(_Strict):
 
     topic: Text(MAX_TOPIC_CHARS) | None = None
     script: Text(MAX_SCRIPT_CHARS, paragraphs=True) | None = None
+    mode: Mode = Mode.explainer
+    ad: Ad | None = None  # an ad's product and call to action (mode ad)
     scenes: int = Field(6, ge=1, le=MAX_SCENES, description="Number of scenes")
     aspect: Aspect = Aspect.portrait
     style: Style = "documentary"
@@ -284,13 +341,34 @@ class VideoRequest(_Strict):
     locations: list[Location] = Field(default_factory=list, max_length=50)
     director: DirectorLook | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _platform_shape(cls, data):
+        """An ad is the shape of its platform."""
+        if isinstance(data, dict) and data.get("ad") is not None:
+            try:
+                data = {**data, "aspect": Ad.model_validate(data["ad"]).platform.aspect}
+            except ValidationError:
+                pass  # said when the field itself is validated
+        return data
+
+    @property
+    def drafted_scenes(self) -> int:
+        """How many scenes a planner writes (an ad's end card is added after them)."""
+        if self.ad is None:
+            return self.scenes
+        fitting = int((self.ad.seconds - AD_END_CARD_SECONDS) // AD_SHOT_SECONDS)
+        return max(1, min(self.scenes - 1, fitting))
+
     @field_validator("language")
     @classmethod
     def _detected_and_readable(cls, tag: str | None, info) -> str | None:
         """None: detected from the script, or the topic (once they are valid: fields are
         validated in order). A language whose voice cannot read the text's script would spell
         it letter by letter."""
-        text = info.data.get("script") or info.data.get("topic") or ""
+        ad = info.data.get("ad")
+        text = (info.data.get("script") or info.data.get("topic")
+                or (f"{ad.product.name}. {ad.cta}" if ad else ""))
         if tag is None:
             return detect(text) if text.strip() else None
         written = unreadable(text, language(tag))
@@ -302,8 +380,9 @@ class VideoRequest(_Strict):
 
     @model_validator(mode="after")
     def _topic_or_script(self) -> VideoRequest:
-        if not (self.topic or self.script):
+        if not (self.topic or self.script or self.ad):
             raise ValueError("give a topic or a script")
+        _mode_has_what_it_needs(self.mode, self.ad)
         _reject_duplicates("characters", "id", [c.id for c in self.characters])
         _reject_duplicates("locations", "id", [p.id for p in self.locations])
         if self.script:
@@ -363,7 +442,8 @@ class Scene(_Strict):
 
     id: str = Field(pattern=ID_PATTERN)
     order: int = Field(ge=0)
-    lines: list[Line] = Field(min_length=1, max_length=MAX_LINES)
+    # None in a music video's scene (the track plays) or an ad's without a voice-over.
+    lines: list[Line] = Field(default_factory=list, max_length=MAX_LINES)
     visual_prompt: Text(MAX_LINE_CHARS)
     # The scene's idea in a few words, not its narration; None: no words on its picture.
     on_screen_text: Text(MAX_ON_SCREEN_CHARS, blank_ok=True) | None = None
@@ -380,6 +460,7 @@ class Scene(_Strict):
     intensity: float = Field(0.5, ge=0, le=1, description="How strong the emotion or action")
     physics: bool = Field(False, description="Action whose physics must look right: liquids, "
                           "falls, collisions")
+    product: bool = Field(False, description="Shows the ad's product (drawn from its pictures)")
 
     @field_validator("on_screen_text")
     @classmethod
@@ -407,6 +488,8 @@ class Storyboard(_Strict):
     locations: list[Location] = Field(default_factory=list, max_length=50)
     # A director's look, embedded whole as the profiles are; None: the style's own.
     director: DirectorLook | None = None
+    mode: Mode = Mode.explainer
+    ad: Ad | None = None
     scenes: list[Scene] = Field(min_length=1, max_length=MAX_SCENES)
 
     @model_validator(mode="after")
@@ -416,8 +499,16 @@ class Storyboard(_Strict):
         # Characters and locations share one id space: both name reference nodes (ref-<id>).
         _reject_duplicates("characters and locations", "id",
                            [c.id for c in self.characters] + [p.id for p in self.locations])
+        _mode_has_what_it_needs(self.mode, self.ad)
+        if PRODUCT_ID in {c.id for c in self.characters} | {p.id for p in self.locations}:
+            raise ValueError(f"{PRODUCT_ID!r} names an ad's product: give the profile another id")
         characters, locations = {c.id for c in self.characters}, {p.id for p in self.locations}
         for scene in self.scenes:
+            if not scene.lines and self.mode is Mode.explainer:
+                raise ValueError(f"scene {scene.id!r}: an explainer's scene says something: "
+                                 "give it a line")
+            if scene.product and self.ad is None:
+                raise ValueError(f"scene {scene.id!r}: shows a product, but this is no ad")
             for member in scene.cast:
                 if member not in characters:
                     raise ValueError(f"scene {scene.id!r}: cast {member!r} is not a character "
@@ -444,19 +535,50 @@ class Storyboard(_Strict):
     def location(self, location_id: str) -> Location:
         return next(p for p in self.locations if p.id == location_id)
 
-    def subject(self, subject_id: str) -> Character | Location:
-        """A character or a location (they share one id space)."""
-        return next(s for s in [*self.characters, *self.locations] if s.id == subject_id)
+    def subject(self, subject_id: str) -> Subject:
+        """A character, a location or the ad's product (they share one id space)."""
+        products = [self.ad.product] if self.ad else []
+        return next(s for s in [*self.characters, *self.locations, *products]
+                    if s.id == subject_id)
 
-    def drawn_from(self, scene: Scene) -> list[Character | Location]:
-        """Who and where a scene's picture is drawn from, in the one order every prompt and
-        reference list uses: its cast, then its location."""
+    def drawn_from(self, scene: Scene) -> list[Subject]:
+        """Who, what and where a scene's picture is drawn from, in the one order every prompt
+        and reference list uses: its cast, the product, then its location."""
         return [*map(self.character, scene.cast),
+                *([self.ad.product] if scene.product and self.ad else []),
                 *([self.location(scene.location)] if scene.location else [])]
+
+    @property
+    def timed(self) -> bool:
+        """Whether each scene lasts its duration exactly (a music video's cuts fall on its
+        beats, an ad fills its slot), rather than its narration plus a pad."""
+        return self.mode is not Mode.explainer
+
+    def spans(self) -> dict[str, tuple[float, float]]:
+        """Each scene's start and end in the video, by id, for a timed storyboard."""
+        spans, start = {}, 0.0
+        for scene in self.ordered_scenes():
+            spans[scene.id] = (round(start, 6), round(start + scene.duration, 6))
+            start += scene.duration
+        return spans
+
+    def end_card(self, scene: Scene) -> bool:
+        """An ad's last scene: its call to action and product, set by reelflow, not generated."""
+        return self.ad is not None and scene.id == self.ordered_scenes()[-1].id
 
     @property
     def duration(self) -> float:
         return sum(scene.duration for scene in self.scenes)
+
+
+Subject = Character | Location | Product
+
+
+def _mode_has_what_it_needs(mode: Mode, ad: Ad | None) -> None:
+    if mode is Mode.ad and ad is None:
+        raise ValueError("an ad needs its product and call to action (ad)")
+    if ad is not None and mode is not Mode.ad:
+        raise ValueError(f"a product and call to action are for an ad, not a {mode.value}")
 
 
 def _reject_duplicates(field: str, attribute: str, values: list) -> None:

@@ -175,10 +175,11 @@ class SpeechSynthesizer(Provider):
 
 
 class ImageReference(BaseModel):
-    """A picture the result must stay consistent with: a character's or a location's."""
+    """A picture the result must stay consistent with: a character's, a location's or an
+    ad's product's."""
 
     path: Path  # a PNG
-    subject: Literal["character", "location"]
+    subject: Literal["character", "location", "product"]
     name: str
 
 

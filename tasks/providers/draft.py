@@ -71,9 +71,10 @@ class DraftStoryboard(BaseModel):
 
 def reply_schema(request: VideoRequest) -> dict:
     """The JSON schema a reply to `request` must match: the draft's limits and exactly
-    `request.scenes` scenes. Gemini's `response_schema` and OpenAI's `json_schema` both send it."""
+    `request.drafted_scenes` scenes. Gemini's `response_schema` and OpenAI's `json_schema` both send it."""
     schema = DraftStoryboard.model_json_schema()
-    schema["properties"]["scenes"].update(minItems=request.scenes, maxItems=request.scenes)
+    schema["properties"]["scenes"].update(minItems=request.drafted_scenes,
+                                            maxItems=request.drafted_scenes)
     return schema
 
 
@@ -89,7 +90,7 @@ def fit_draft(reply: str, request: VideoRequest) -> tuple[DraftStoryboard, list[
     adjustments: list[str] = []
     data = _clamped(json.loads(reply), schema, schema.get("$defs", {}), (), adjustments)
     draft = DraftStoryboard.model_validate(data)
-    scenes, counted = fit_scene_count(draft.scenes, request.scenes)
+    scenes, counted = fit_scene_count(draft.scenes, request.drafted_scenes)
     return draft.model_copy(update={"scenes": scenes}), adjustments + counted
 
 

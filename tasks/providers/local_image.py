@@ -15,6 +15,7 @@ from PIL import Image, ImageDraw, ImageOps, ImageStat
 
 from config.catalog import styles
 from tasks.cards import Box, Look, draw_card, text_zone
+from tasks.subtitles import caption_top
 from tasks.pictures import png
 from tasks.providers.base import ImageGenerator, ImageReference, ImageRequest, ImageResult, Usage
 
@@ -70,8 +71,8 @@ def _ground(look: Look, references: list[ImageReference]) -> Color | None:
 
 def _draw_references(canvas: Image.Image, references: list[ImageReference]) -> None:
     """The scene's references in the strip under the text (behind the captions): the location's
-    picture across it, each character as a disc in its picture's main colour; a change to a
-    reference shows in every keyframe drawn from it."""
+    picture across it, an ad's product whole in its middle, each character as a disc in its
+    picture's main colour; a change to a reference shows in every keyframe drawn from it."""
     width, height = canvas.size
     strip: Box = (0, round(text_zone(width, height)[3]), width, height)
     for reference in references:
@@ -79,6 +80,12 @@ def _draw_references(canvas: Image.Image, references: list[ImageReference]) -> N
             with Image.open(reference.path) as picture:
                 place = ImageOps.fit(picture.convert("RGB"), (width, strip[3] - strip[1]))
             canvas.paste(Image.blend(canvas.crop(strip), place, 0.6), strip[:2])
+    for reference in references:
+        if reference.subject == "product":  # whole, in the strip, above the captions (unmoved)
+            room = max(1, caption_top(width, height) - strip[1])
+            with Image.open(reference.path) as picture:
+                shown = ImageOps.contain(picture.convert("RGB"), (round(width * 0.6), room))
+            canvas.paste(shown, (round((width - shown.width) / 2), strip[1]))
     cast = [r for r in references if r.subject == "character"]
     draw = ImageDraw.Draw(canvas)
     radius = min(width, height) * 0.04

@@ -51,6 +51,8 @@ class LocalPlanner(Planner):
         model: str = "outline"
 
     def plan(self, request: VideoRequest) -> PlanResult:
+        if request.ad:
+            return _ad(request)
         cast = request.characters
         if request.script:
             scenes_lines = _script(request.script, request.scenes, cast)
@@ -90,6 +92,36 @@ class LocalPlanner(Planner):
         return PlanResult(storyboard=storyboard_of(request, title[:200], scenes),
                           usage=Usage(tokens=0),
                           adjustments=[] if request.script else [PLACEHOLDER])
+
+
+# An ad's shots in turn: the product whole, a detail, someone using it, where it lives.
+AD_SHOTS = [("Hero shot of {product}, centred, on a clean backdrop", ShotSize.MS),
+            ("Close-up detail of {product}", ShotSize.CU),
+            ("A person enjoying {product}", ShotSize.MCU),
+            ("{product} in use in an everyday setting", ShotSize.LS)]
+
+
+def _ad(request: VideoRequest) -> PlanResult:
+    """An ad's scenes before its end card (tasks/providers/planning.py adds it and times them):
+    the outline's voice-over for ads in the request's language (the product's name alone in
+    a language without one), each shot in turn from AD_SHOTS."""
+    product = request.ad.product.name
+    outline = load_table("outlines").get(language(request.language).code, {}).get("ad") or {
+        "hook": "{product}", "points": ["{product}"]}
+    said = [outline["hook"], *(outline["points"][i % len(outline["points"])]
+                               for i in range(request.drafted_scenes - 1))]
+    motions = (request.director.camera if request.director
+               else styles()[request.style]["motions"])
+    scenes = []
+    for index, line in enumerate(said):
+        text = line.format(product=product)
+        picture, shot = AD_SHOTS[index % len(AD_SHOTS)]
+        scenes.append(Scene(
+            id=f"s{index + 1:03d}", order=index, lines=[Line(text=text)],
+            visual_prompt=f"{picture.format(product=product)}. {request.topic or ''}"[:1000],
+            on_screen_text=_fitting(text.rstrip(".")), duration=target_seconds([Line(text=text)]),
+            camera=CameraMotion(motions[index % len(motions)]), shot=shot))
+    return PlanResult(storyboard=storyboard_of(request, product, scenes), usage=Usage(tokens=0))
 
 
 def _framing(index: int, count: int, lines: list[Line]) -> dict:

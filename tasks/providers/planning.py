@@ -16,10 +16,21 @@ from tasks.language import language
 from tasks.providers.base import ProviderError
 from tasks.providers.draft import DraftStoryboard, fit_draft
 from tasks.script import Script, read_script, script_text
-from tasks.storyboard import Character, Line, Scene, Storyboard, VideoRequest
+from tasks.storyboard import (
+    AD_END_CARD_SECONDS,
+    Ad,
+    CameraMotion,
+    Character,
+    Line,
+    Scene,
+    Storyboard,
+    VideoRequest,
+)
 
 
 def planner_prompt(request: VideoRequest) -> str:
+    if request.ad:
+        return _ad_prompt(request)
     source = (_script_source(read_script(request.script, request.characters))
               if request.script else f"Topic: {request.topic}")
     spoken = language(request.language)
@@ -33,6 +44,25 @@ def planner_prompt(request: VideoRequest) -> str:
         f"at most 6 words, shown large on screen. Reply with JSON only.\n\n{_bible(request)}"
         f"{_direction(request)}{source}"
     )
+
+
+def _ad_prompt(request: VideoRequest) -> str:
+    ad, spoken = request.ad, language(request.language)
+    count = request.drafted_scenes
+    seconds = (ad.seconds - AD_END_CARD_SECONDS) / count
+    said = (f"Each scene's narration is the voice-over, in {spoken.name} (language code "
+            f"'{request.language}'), at most {round(seconds * 2.2)} words"
+            if ad.voice_over else "Leave every narration empty (no voice-over)")
+    brief = f"The brief: {request.script or request.topic}\n" if (request.script or
+                                                                   request.topic) else ""
+    return (
+        f"Write a {ad.seconds}-second {request.aspect.value} ad for {ad.platform.value} selling "
+        f"'{ad.product.name}', as exactly {count} scenes of about {seconds:.1f} seconds in the "
+        f"visual style '{request.style}': open on a hook, then its features, its benefits and "
+        f"the product in use. Every scene shows the product. {said}. Give each scene an "
+        f"on_screen_text in {spoken.name}: at most 5 words. An end card with the call to "
+        f"action '{ad.cta}' is added after your scenes: do not write it. Visual prompts stay "
+        f"in English. Reply with JSON only.\n\n{_direction(request)}{brief}")
 
 
 def _direction(request: VideoRequest) -> str:
@@ -116,12 +146,32 @@ def storyboard_of(request: VideoRequest, title: str, scenes: list[Scene]) -> Sto
             "duration": max(scene.duration, look.shot_seconds[0]),
             "camera": scene.camera if scene.camera in look.camera
             else look.camera[scene.order % len(look.camera)]}) for scene in scenes]
+    if request.ad:
+        scenes = as_ad(request.ad, scenes)
     return Storyboard(
         title=title, style=request.style, aspect=request.aspect, voice=request.voice,
         language=request.language, music=request.music, seed=request.seed,
         characters=[c for c in request.characters if c.id in cast],
         locations=[p for p in request.locations if p.id in places], director=look,
-        scenes=scenes)
+        mode=request.mode, ad=request.ad, scenes=scenes)
+
+
+def as_ad(ad: Ad, scenes: list[Scene]) -> list[Scene]:
+    """An ad's scenes filling its slot: `scenes` in equal shares of it before the end card,
+    each showing the product (and saying nothing without a voice-over), then the end card,
+    which says the call to action."""
+    share = (ad.seconds - AD_END_CARD_SECONDS) / len(scenes)
+    bounds = [round(share * k, 2) for k in range(len(scenes) + 1)]  # adding up to the slot
+    shown = [scene.model_copy(update={
+        "duration": round(end - start, 2), "product": True,
+        "lines": scene.lines if ad.voice_over else []})
+        for scene, start, end in zip(scenes, bounds, bounds[1:])]
+    end_card = Scene(id=f"s{len(scenes) + 1:03d}", order=len(scenes),
+                     lines=[Line(text=ad.cta)] if ad.voice_over else [],
+                     visual_prompt=f"End card: {ad.product.name}", on_screen_text=ad.cta,
+                     camera=CameraMotion.static, duration=AD_END_CARD_SECONDS,
+                     product=True)
+    return [*shown, end_card]
 
 
 def plan_with_one_repair(ask: Callable[[str], str], request: VideoRequest,
@@ -152,8 +202,9 @@ def plan_with_one_repair(ask: Callable[[str], str], request: VideoRequest,
 
 def _validated(reply: str, request: VideoRequest) -> Storyboard:
     board = to_storyboard(DraftStoryboard.model_validate_json(reply), request)
-    if len(board.scenes) != request.scenes:
-        raise ValueError(f"expected {request.scenes} scenes, got {len(board.scenes)}")
+    drafted = len(board.scenes) - (1 if request.ad else 0)  # less the end card added
+    if drafted != request.drafted_scenes:
+        raise ValueError(f"expected {request.drafted_scenes} scenes, got {drafted}")
     return board
 
 
