@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import io
 import os
-import shutil
 import subprocess
 import sys
-import unicodedata
 from collections import Counter
 
 import pytest
@@ -20,6 +18,7 @@ from tasks.cards import pictogram
 from tasks.providers.base import ImageRequest
 from tasks.providers.local_image import LocalImage
 from tasks.subtitles import caption_top
+from tests.ocr import need_tesseract, plain, read_words
 from tests.test_cli_input import run
 
 WIDTH, HEIGHT = 720, 1280
@@ -38,56 +37,19 @@ def _keyframe(text: str | None, style: str, seed: int = 0) -> Image.Image:
     return Image.open(io.BytesIO(LocalImage().generate(request).png)).convert("RGB")
 
 
-def _tesseract(language: str) -> None:
-    if not shutil.which("tesseract"):
-        pytest.skip("tesseract is not installed (`make ocr` installs Debian's tesseract-ocr)")
-    listed = subprocess.run(["tesseract", "--list-langs"], capture_output=True, text=True).stdout
-    if language not in listed.split():
-        pytest.skip(f"tesseract has no {language} data (`make ocr` installs it)")
-
-
-def _read(picture: Image.Image, language: str) -> list[tuple[str, tuple[int, int, int, int]]]:
-    """Each word tesseract reads, with its box (left, top, right, bottom) in the picture.
-
-    Tesseract reads letters about 30 px high best, and dark on light: the picture is read at
-    half size, as it is and inverted, as a block and as sparse text."""
-    grey = picture.convert("L").resize((picture.width // 2, picture.height // 2),
-                                       Image.Resampling.LANCZOS)
-    words = []
-    for version in (grey, Image.eval(grey, lambda value: 255 - value)):
-        buffer = io.BytesIO()
-        version.save(buffer, format="PNG")
-        for layout in ("6", "11"):
-            tsv = subprocess.run(["tesseract", "stdin", "stdout", "-l", language, "--psm", layout,
-                                  "tsv"], input=buffer.getvalue(), capture_output=True,
-                                 check=True).stdout.decode()
-            for row in tsv.splitlines()[1:]:
-                fields = row.split("\t")
-                if len(fields) == 12 and fields[11].strip() and float(fields[10]) > 30:
-                    left, top, width, height = (2 * int(value) for value in fields[6:10])
-                    words.append((fields[11].strip(), (left, top, left + width, top + height)))
-    return words
-
-
-def _plain(text: str) -> str:
-    """Letters only, case and accents folded: what OCR is judged on."""
-    decomposed = unicodedata.normalize("NFD", text.casefold())
-    return "".join(c for c in decomposed if c.isalnum())
-
-
 @pytest.mark.parametrize("text,language,style", SCENES, ids=[s[1] + "-" + s[2] for s in SCENES])
 def test_ocr_reads_the_on_screen_text_above_the_captions(text, language, style):
-    _tesseract(language)
-    words = _read(_keyframe(text, style), language)
-    read = " ".join(_plain(word) for word, _ in words)
+    need_tesseract(language)
+    words = read_words(_keyframe(text, style), language)
+    read = " ".join(plain(word) for word, _ in words)
     # Chinese is read a line at a time, in whatever order the passes find the lines.
     for word in (text if language == "chi_sim" else text.split()):
-        assert _plain(word) in read, f"{word!r} not read in {[w for w, _ in words]}"
+        assert plain(word) in read, f"{word!r} not read in {[w for w, _ in words]}"
     # The boxes of what was read of the text: its words, or in Chinese two characters or more
     # of it (a stray mark in a pattern can read as a letter).
-    ours = {_plain(word) for word in text.split()}
-    wanted = [box for word, box in words if _plain(word) in ours or (
-        language == "chi_sim" and len(_plain(word)) > 1 and _plain(word) in _plain(text))]
+    ours = {plain(word) for word in text.split()}
+    wanted = [box for word, box in words if plain(word) in ours or (
+        language == "chi_sim" and len(plain(word)) > 1 and plain(word) in plain(text))]
     assert wanted
     assert max(bottom for _, _, _, bottom in wanted) < caption_top(WIDTH, HEIGHT)
 
@@ -106,12 +68,12 @@ def _dominant(picture: Image.Image) -> tuple[int, int, int]:
 
 def _word_shape(picture: Image.Image) -> float:
     """Width over height of the longest word tesseract reads: the typeface's proportions."""
-    word, (left, top, right, bottom) = max(_read(picture, "eng"), key=lambda w: len(w[0]))
+    word, (left, top, right, bottom) = max(read_words(picture, "eng"), key=lambda w: len(w[0]))
     return (right - left) / (bottom - top)
 
 
 def test_two_styles_draw_one_scene_in_different_colours_and_typefaces():
-    _tesseract("eng")
+    need_tesseract("eng")
     serif, mono = (_keyframe("Brilliant light", style) for style in ("documentary", "neon"))
     first, second = _dominant(serif), _dominant(mono)
     assert sum(abs(a - b) for a, b in zip(first, second)) > 120

@@ -118,7 +118,8 @@ def _ad(request: VideoRequest) -> PlanResult:
         picture, shot = AD_SHOTS[index % len(AD_SHOTS)]
         scenes.append(Scene(
             id=f"s{index + 1:03d}", order=index, lines=[Line(text=text)],
-            visual_prompt=f"{picture.format(product=product)}. {request.topic or ''}"[:1000],
+            visual_prompt=f"{picture.format(product=product)}: {text} {request.topic or ''}"
+            .strip()[:1000],
             on_screen_text=_fitting(text.rstrip(".")), duration=target_seconds([Line(text=text)]),
             camera=CameraMotion(motions[index % len(motions)]), shot=shot))
     return PlanResult(storyboard=storyboard_of(request, product, scenes), usage=Usage(tokens=0))
