@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from config.bible import BibleError, cast_and_places
 from config.settings import Settings
 from flows.creative import Creative
+from tasks.music import TrackError
 from tasks.storyboard import VideoRequest
 
 
@@ -46,7 +47,7 @@ def video_request(settings: Settings, cast: Iterable[str] = (), places: Iterable
     try:
         characters, locations = cast_and_places(settings, cast, places)
         chosen = creative.request_fields()
-    except BibleError as error:  # it names its field (or a profile's file) first
+    except (BibleError, TrackError) as error:  # it names its field (or a file) first
         field, _, message = str(error).partition(": ")
         raise Refused([(field, message)]) from None
     try:

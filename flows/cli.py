@@ -82,6 +82,10 @@ PlatformOpt = Annotated[Optional[str], typer.Option(
     "--platform", help="Where an ad runs: tiktok, reels, shorts, youtube-preroll or feed")]
 Length = Annotated[int, typer.Option(help="An ad's length in seconds: 15, 30 or 60")]
 VoiceOver = Annotated[bool, typer.Option(help="An ad's voice-over")]
+TrackOpt = Annotated[Optional[Path], typer.Option(
+    "--track", help="A music video's track (mp3, wav, m4a, flac): its length and beats")]
+LyricsOpt = Annotated[Optional[Path], typer.Option(
+    "--lyrics", help="A music video's lyrics: plain text, or LRC for karaoke captions")]
 Debug = Annotated[bool, typer.Option("--debug", help="Also show Prefect's log and tracebacks here")]
 DryRun = Annotated[bool, typer.Option(
     "--dry-run", help="Say what would be generated and reused, and what it would cost")]
@@ -250,15 +254,16 @@ def plan(topic: Topic = None, script: ScriptFile = None, scenes: Scenes = 6,
          voice: Voice = None, language: Language = None, music: Music = True,
          seed: Seed = 0, cast: Cast = None, places: Places = None,
          characters: CharacterDirs = None, locations: LocationDirs = None,
-         director: Director = None, mode: ModeOpt = "explainer", product: ProductOpt = None,
+         director: Director = None, mode: ModeOpt = "explainer", track: TrackOpt = None,
+         lyrics: LyricsOpt = None, product: ProductOpt = None,
          product_image: ProductImages = None, cta: Cta = None, platform: PlatformOpt = None,
          length: Length = 15, voice_over: VoiceOver = True,
          profile: Profile = None, debug: Debug = False) -> None:
     """Print a storyboard for TOPIC (or --script) as JSON."""
     _use_profile_folders(characters, locations)
-    creative = _creative(director=director, mode=mode, product=product,
-                         product_image=product_image or [], cta=cta, platform=platform,
-                         length=length, voice_over=voice_over)
+    creative = _creative(director=director, mode=mode, track=track, lyrics=lyrics,
+                         product=product, product_image=product_image or [], cta=cta,
+                         platform=platform, length=length, voice_over=voice_over)
     settings = _settings(profile)
     from tasks.preflight import check_providers
     from tasks.providers.base import Modality
@@ -315,7 +320,8 @@ def make(topic: Topic = None, script: ScriptFile = None, scenes: Scenes = 6,
          voice: Voice = None, language: Language = None, music: Music = True,
          seed: Seed = 0, cast: Cast = None, places: Places = None,
          characters: CharacterDirs = None, locations: LocationDirs = None,
-         director: Director = None, mode: ModeOpt = "explainer", product: ProductOpt = None,
+         director: Director = None, mode: ModeOpt = "explainer", track: TrackOpt = None,
+         lyrics: LyricsOpt = None, product: ProductOpt = None,
          product_image: ProductImages = None, cta: Cta = None, platform: PlatformOpt = None,
          length: Length = 15, voice_over: VoiceOver = True, profile: Profile = None,
          out: Out = None,
@@ -324,9 +330,9 @@ def make(topic: Topic = None, script: ScriptFile = None, scenes: Scenes = 6,
          debug: Debug = False, dry_run: DryRun = False) -> None:
     """Plan, render and publish a video for TOPIC (or --script)."""
     _use_profile_folders(characters, locations)
-    creative = _creative(director=director, mode=mode, product=product,
-                         product_image=product_image or [], cta=cta, platform=platform,
-                         length=length, voice_over=voice_over)
+    creative = _creative(director=director, mode=mode, track=track, lyrics=lyrics,
+                         product=product, product_image=product_image or [], cta=cta,
+                         platform=platform, length=length, voice_over=voice_over)
     options, settings, said = _render_options(strict, profile=profile, out=out,
                                               short_side=short_side, publish=publish,
                                               max_cost=max_cost, quality=quality)
@@ -341,7 +347,8 @@ def make(topic: Topic = None, script: ScriptFile = None, scenes: Scenes = 6,
     from flows.runners import task_runner
     from flows.video import make_video
 
-    asked = request.model_dump(exclude={"characters", "locations", "director", "mode", "ad"})
+    asked = request.model_dump(exclude={"characters", "locations", "director", "mode", "ad",
+                                        "track"})
     with run_log(open_store(settings.store).log_folder(), "make", debug=debug) as log, \
             node_progress(stderr, planning=True), \
             command_server(log):

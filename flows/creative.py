@@ -11,14 +11,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from config.bible import director_look, user_picture
 from flows.choices import DirectorName
+from tasks.music import read_track
 from tasks.storyboard import MAX_CTA_CHARS, Ad, Mode, Platform, Product, Text
 
 AD_FIELDS = ("product", "product_image", "cta", "platform", "length")
+MUSIC_VIDEO_FIELDS = ("track", "lyrics")
 
 
 class Creative(BaseModel):
-    """The video's mode (an explainer, a music video or an ad), what an ad sells, and a
-    director's look for every shot."""
+    """The video's mode (an explainer, a music video or an ad), a music video's track, what an
+    ad sells, and a director's look for every shot."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=True)
 
@@ -27,6 +29,11 @@ class Creative(BaseModel):
     director: DirectorName | None = Field(None, description="A director's look from "
                                           "config/directors: framing, lenses, camera, pacing "
                                           "and palette (empty: the style's own).")
+    track: Path | None = Field(None, validate_default=True, description=(
+        "A music video's track (mp3, wav, m4a, flac; on the machine that runs it): the video "
+        "lasts as long, cut on its beats."))
+    lyrics: Path | None = Field(None, description="A music video's lyrics: plain text, or LRC "
+                                "([mm:ss.xx] before each line) for karaoke captions.")
     product: Text(100) | None = Field(None, validate_default=True,
                                       description="An ad's product, by name.")
     product_image: list[Path] = Field(default_factory=list, max_length=8, description=(
@@ -40,22 +47,28 @@ class Creative(BaseModel):
     length: Literal[15, 30, 60] = Field(15, description="An ad's length in seconds.")
     voice_over: bool = Field(True, description="An ad's voice-over.")
 
-    @field_validator(*AD_FIELDS)
+    @field_validator(*AD_FIELDS, *MUSIC_VIDEO_FIELDS)
     @classmethod
-    def _for_an_ad(cls, value, info: ValidationInfo):
-        """An ad needs its product and call to action; the ad's fields are for an ad alone."""
+    def _of_its_mode(cls, value, info: ValidationInfo):
+        """An ad needs its product and call to action, a music video its track; each mode's
+        fields are for that mode alone."""
         mode = Mode(info.data.get("mode", Mode.explainer))
-        if mode is Mode.ad and info.field_name in ("product", "cta") and value is None:
-            raise ValueError(f"an ad needs its {info.field_name} (--{info.field_name})")
-        if mode is not Mode.ad and value not in (None, [], 15):
-            raise ValueError(f"is for --mode ad only (the mode is {mode.value})")
+        owner = Mode.ad if info.field_name in AD_FIELDS else Mode.music_video
+        needed = {"product", "cta", "track"}
+        if mode is owner and info.field_name in needed and value is None:
+            raise ValueError(f"a{'n' if owner is Mode.ad else ''} {owner.value} needs its "
+                             f"{info.field_name} (--{info.field_name})")
+        if mode is not owner and value not in (None, [], 15):
+            raise ValueError(f"is for --mode {owner.value} only (the mode is {mode.value})")
         return value
 
     def request_fields(self) -> dict:
-        """The VideoRequest fields these choices give, their profiles and pictures read (a
-        problem: BibleError, naming the field)."""
+        """The VideoRequest fields these choices give, their profiles, pictures and track read
+        (a problem: BibleError or TrackError, naming the field)."""
         fields = {"mode": self.mode,
                   "director": director_look(self.director) if self.director else None}
+        if Mode(self.mode) is Mode.music_video:
+            fields["track"] = read_track(self.track, self.lyrics)
         if Mode(self.mode) is Mode.ad:
             pictures = [user_picture(Path(path).expanduser(), f"product_image: {str(path)!r}")
                         for path in self.product_image]

@@ -17,6 +17,7 @@ from config.settings import Settings
 from tasks.audio import at_rate, join_lines, rate_of, wav_bytes
 from tasks.manifest import LoudnessReport
 from tasks.montage import SceneMedia, encode_segment, join_video, segment_spans, video_captions
+from tasks.music import sung_words
 from tasks.nodes import Generator, Node
 from tasks.providers.base import Usage, WordTiming
 from tasks.speech import line_id
@@ -71,7 +72,13 @@ def scene_params(scene: Scene, storyboard: Storyboard) -> dict:
               "trim": scene.trim.bounds if scene.trim else None}
     if storyboard.timed:
         params["span"] = storyboard.spans()[scene.id]
+    if storyboard.track:  # the lyrics sung over it are its captions
+        params["sung"] = [word.model_dump() for word in _sung(scene, storyboard)]
     return params
+
+
+def _sung(scene: Scene, storyboard: Storyboard) -> list[WordTiming]:
+    return sung_words(storyboard.track, *storyboard.spans()[scene.id])
 
 
 def describe_segment(step: Step, storyboard: Storyboard, settings: Settings, provider: None,
@@ -118,6 +125,8 @@ def describe(step: Step, storyboard: Storyboard, settings: Settings, provider: N
               for name, digest in sound_inputs(scene, upstream).items()}
     inputs.update({f"segment-{n:03d}": upstream[segment_id(group[0])]["video"].digest
                    for n, group in enumerate(segments(storyboard))})
+    if storyboard.track:  # the soundtrack, as it is
+        inputs["track"] = upstream["track"]["audio"].digest
     node = Node(id="compose", kind="compose", version=COMPOSE_VERSION, provider="reelflow",
                 provider_version=1, model="ffmpeg", inputs=inputs,
                 params={"pad": settings.scene_pad_seconds, "loudness": settings.loudness_lufs,
@@ -139,7 +148,9 @@ def describe(step: Step, storyboard: Storyboard, settings: Settings, provider: N
             encoding="utf-8")
         composed = join_video(parts, media, fps=settings.fps, pad=settings.scene_pad_seconds,
                               music=storyboard.music, loudness=settings.loudness_lufs,
-                              video_out=video, workdir=workdir)
+                              video_out=video, workdir=workdir,
+                              track=store.blob_path(inputs["track"]) if storyboard.track
+                              else None)
         loudness = workdir / "loudness.json"
         report = LoudnessReport(target_lufs=settings.loudness_lufs,
                                 integrated_lufs=composed.loudness.integrated,
@@ -179,6 +190,8 @@ def _scene_media(scene: Scene, storyboard: Storyboard, prefix: str, inputs: dict
         turns.append(Turn(line.speaker, len(words), start, end))
         words += [WordTiming(text=w["text"], start=w["start"] + start, end=w["end"] + start)
                   for w in said]
+    if storyboard.track:
+        words = _sung(scene, storyboard)
     path = workdir / f"scene-{prefix}audio.wav"
     path.write_bytes(audio)
     clip = inputs.get(f"{prefix}clip")  # the compose node has none: its segments have them

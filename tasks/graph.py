@@ -17,7 +17,18 @@ from prefect.states import Cancelled, State
 
 from cache.store import Artifact
 from config.settings import Settings
-from tasks import checks, clips, compose, gates, images, references, router, speech, sprites
+from tasks import (
+    checks,
+    clips,
+    compose,
+    gates,
+    images,
+    references,
+    router,
+    soundtrack,
+    speech,
+    sprites,
+)
 from tasks.nodes import (
     Check,
     Generator,
@@ -59,6 +70,7 @@ KINDS = {kind.name: kind for kind in [
     Kind("reference", "references", Modality.image, references.describe, checks.picture,
          placeholder=True),
     Kind("sprite", "sprites", None, sprites.describe),
+    Kind("track", "track", None, soundtrack.describe),
     Kind("tts", "voices", Modality.speech, speech.describe, checks.speech),
     Kind("image", "keyframes", Modality.image, images.describe, checks.picture,
          placeholder=True, gated=True),
@@ -112,9 +124,11 @@ def video_graph(storyboard: Storyboard) -> list[Step]:
             *(f"{scene.id}-clip" for scene in read),
             *_unique(f"sprite-{member}" for scene in read for member in scene.cast))))
         before = group[-1]
+    track = [Step("track", "track")] if storyboard.track else []
     composed = Step("compose", "compose", needs=(
-        *(step.id for step in lines), *(step.id for step in segments)))
-    return [*steps, *lines, *keyframes, *motion, *segments, composed]
+        *(step.id for step in lines), *(step.id for step in segments),
+        *(step.id for step in track)))
+    return [*steps, *track, *lines, *keyframes, *motion, *segments, composed]
 
 
 # The one video provider that keeps set text as it is: an end card's clip is a still of it.

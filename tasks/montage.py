@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tasks.audio import at_rate
-from tasks.ffmpeg import FASTSTART, FINAL_VIDEO_ARGS, MediaError, run_ffmpeg
+from tasks.ffmpeg import FASTSTART, FINAL_AUDIO_ARGS, FINAL_VIDEO_ARGS, MediaError, run_ffmpeg
 from tasks.loudness import Loudness, encode_at, gain_to, measure
 from tasks.providers.base import WordTiming
 from tasks.stage import CastSprite, Stage, draw_stage
@@ -148,10 +148,12 @@ def encode_segment(scenes: Sequence[SceneMedia], before: SceneMedia | None, *, w
 
 
 def join_video(segments: Sequence[Path], scenes: Sequence[SceneMedia], *, fps: int, pad: float,
-               music: bool, loudness: float, video_out: Path, workdir: Path) -> Composed:
+               music: bool, loudness: float, video_out: Path, workdir: Path,
+               track: Path | None = None) -> Composed:
     """Join the encoded `segments` without re-encoding and lay the soundtrack under them: the
     narration of `scenes` (all of the video's, in order) at `loudness` LUFS integrated, over
-    the music pad when asked."""
+    the music pad when asked; or a music video's `track`, as it was mastered (no gain, only
+    encoded), to the video's last frame."""
     workdir.mkdir(parents=True, exist_ok=True)
     narration = workdir / "narration.wav"
     frames = write_narration(scenes, fps, pad, narration, workdir)
@@ -165,12 +167,17 @@ def join_video(segments: Sequence[Path], scenes: Sequence[SceneMedia], *, fps: i
     playlist = workdir / "segments.txt"
     playlist.write_text("".join(f"file '{name}'\n" for name in names), encoding="utf-8")
     graph, mix, soundtrack = (workdir / name for name in ("mix.txt", "mix.wav", "soundtrack.m4a"))
-    voice_gain = gain_to(measure(narration), VOICE_LUFS)
-    graph.write_text(_audio_graph(duration, music, voice_gain), encoding="utf-8")
-    # Float samples: a mix louder than full scale is turned down later, never clipped here.
-    run_ffmpeg(["-i", str(narration), "-/filter_complex", str(graph), "-map", "[a]",
-                "-c:a", "pcm_f32le", str(mix)], what="mix the soundtrack")
-    _, passes = encode_at(mix, soundtrack, loudness)
+    if track is not None:
+        run_ffmpeg(["-i", str(track), "-af", f"apad,atrim=end={duration:.6f}",
+                    *FINAL_AUDIO_ARGS, str(soundtrack)], what="lay the track under the video")
+        passes = 0
+    else:
+        voice_gain = gain_to(measure(narration), VOICE_LUFS)
+        graph.write_text(_audio_graph(duration, music, voice_gain), encoding="utf-8")
+        # Float samples: a mix louder than full scale is turned down later, never clipped.
+        run_ffmpeg(["-i", str(narration), "-/filter_complex", str(graph), "-map", "[a]",
+                    "-c:a", "pcm_f32le", str(mix)], what="mix the soundtrack")
+        _, passes = encode_at(mix, soundtrack, loudness)
     run_ffmpeg(["-f", "concat", "-i", str(playlist), "-i", str(soundtrack),
                 "-map", "0:v", "-map", "1:a", "-c", "copy", *FASTSTART, str(video_out)],
                what="join the segments")

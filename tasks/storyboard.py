@@ -315,6 +315,56 @@ class Ad(_Strict):
     voice_over: bool = True
 
 
+MIN_TRACK_SECONDS, MAX_TRACK_SECONDS = 5, 15 * 60
+MUSIC_VIDEO_SHOT_SECONDS = (2.0, 6.0)
+
+
+class LyricLine(_Strict):
+    """A line of a song's lyrics, sung from `start` to `end` seconds into its track."""
+
+    start: float = Field(ge=0, le=MAX_TRACK_SECONDS)
+    end: float = Field(gt=0, le=MAX_TRACK_SECONDS)
+    text: Text(MAX_LINE_CHARS)
+
+
+class Track(_Strict):
+    """A music video's backing track, read (tasks/music.py): how long it is, its tempo, its
+    beats, the beats that start its bars and where its sections start (all in seconds), and
+    its lyrics (timed lines where the user's file has timings)."""
+
+    path: str
+    digest: str = Field(pattern=r"^[0-9a-f]{64}$")
+    seconds: float = Field(ge=MIN_TRACK_SECONDS, le=MAX_TRACK_SECONDS)
+    tempo: float = Field(gt=0, description="Beats a minute")
+    beats: list[float] = Field(min_length=2)
+    bars: list[float] = Field(default_factory=list)
+    sections: list[float] = Field(default_factory=list)
+    lyrics: Text(MAX_SCRIPT_CHARS, paragraphs=True, blank_ok=True) = ""
+    sung: list[LyricLine] = Field(default_factory=list, description="Timed lyrics")
+
+    def cuts(self, shortest: float, longest: float) -> list[float]:
+        """Where its scenes end: on bar lines, each shot a whole number of bars between
+        `shortest` and `longest` seconds where the tempo allows (on beats where a bar is longer
+        than `longest`), a section's start taken where it falls in that range; the last cut
+        is the track's end (a remainder shorter than `shortest` joins the shot before it)."""
+        bar = (self.bars[1] - self.bars[0]) if len(self.bars) > 1 else 0.0
+        grid = self.bars if 0 < bar <= longest else self.beats
+        sections = set(self.sections)
+        cuts, start = [], 0.0
+        while True:
+            fitting = [t for t in grid if shortest <= t - start <= longest]
+            if not fitting or self.seconds - start <= longest:
+                break
+            target = start + (shortest + longest) / 2
+            chosen = next((t for t in fitting if t in sections), None)
+            cut = chosen if chosen is not None else min(fitting, key=lambda t: abs(t - target))
+            if self.seconds - cut < shortest:
+                break
+            cuts.append(cut)
+            start = cut
+        return [*cuts, self.seconds]
+
+
 class Line(_Strict):
     speaker: str = Field(NARRATOR, pattern=ID_PATTERN)
     text: Text(MAX_LINE_CHARS)
@@ -327,6 +377,7 @@ class VideoRequest(_Strict):
     script: Text(MAX_SCRIPT_CHARS, paragraphs=True) | None = None
     mode: Mode = Mode.explainer
     ad: Ad | None = None  # an ad's product and call to action (mode ad)
+    track: Track | None = None  # a music video's (mode music-video)
     scenes: int = Field(6, ge=1, le=MAX_SCENES, description="Number of scenes")
     aspect: Aspect = Aspect.portrait
     style: Style = "documentary"
@@ -353,8 +404,22 @@ class VideoRequest(_Strict):
         return data
 
     @property
+    def shot_seconds(self) -> tuple[float, float]:
+        """The shortest and longest shot: the director's, else a music video's usual."""
+        return self.director.shot_seconds if self.director else MUSIC_VIDEO_SHOT_SECONDS
+
+    def cuts(self) -> list[float]:
+        """Where a music video's scenes end, on its track's beats (no more than MAX_SCENES)."""
+        shortest, longest = self.shot_seconds
+        shortest = max(shortest, self.track.seconds / MAX_SCENES)
+        return self.track.cuts(shortest, max(shortest, longest))
+
+    @property
     def drafted_scenes(self) -> int:
-        """How many scenes a planner writes (an ad's end card is added after them)."""
+        """How many scenes a planner writes: a music video's, one per cut; an ad's, before
+        the end card added after them."""
+        if self.track is not None:
+            return len(self.cuts())
         if self.ad is None:
             return self.scenes
         fitting = int((self.ad.seconds - AD_END_CARD_SECONDS) // AD_SHOT_SECONDS)
@@ -382,7 +447,7 @@ class VideoRequest(_Strict):
     def _topic_or_script(self) -> VideoRequest:
         if not (self.topic or self.script or self.ad):
             raise ValueError("give a topic or a script")
-        _mode_has_what_it_needs(self.mode, self.ad)
+        _mode_has_what_it_needs(self.mode, self.ad, self.track)
         _reject_duplicates("characters", "id", [c.id for c in self.characters])
         _reject_duplicates("locations", "id", [p.id for p in self.locations])
         if self.script:
@@ -490,6 +555,7 @@ class Storyboard(_Strict):
     director: DirectorLook | None = None
     mode: Mode = Mode.explainer
     ad: Ad | None = None
+    track: Track | None = None
     scenes: list[Scene] = Field(min_length=1, max_length=MAX_SCENES)
 
     @model_validator(mode="after")
@@ -499,7 +565,7 @@ class Storyboard(_Strict):
         # Characters and locations share one id space: both name reference nodes (ref-<id>).
         _reject_duplicates("characters and locations", "id",
                            [c.id for c in self.characters] + [p.id for p in self.locations])
-        _mode_has_what_it_needs(self.mode, self.ad)
+        _mode_has_what_it_needs(self.mode, self.ad, self.track)
         if PRODUCT_ID in {c.id for c in self.characters} | {p.id for p in self.locations}:
             raise ValueError(f"{PRODUCT_ID!r} names an ad's product: give the profile another id")
         characters, locations = {c.id for c in self.characters}, {p.id for p in self.locations}
@@ -574,11 +640,11 @@ class Storyboard(_Strict):
 Subject = Character | Location | Product
 
 
-def _mode_has_what_it_needs(mode: Mode, ad: Ad | None) -> None:
-    if mode is Mode.ad and ad is None:
-        raise ValueError("an ad needs its product and call to action (ad)")
-    if ad is not None and mode is not Mode.ad:
-        raise ValueError(f"a product and call to action are for an ad, not a {mode.value}")
+def _mode_has_what_it_needs(mode: Mode, ad: Ad | None, track: Track | None) -> None:
+    if (mode is Mode.ad) != (ad is not None):
+        raise ValueError("an ad, and only an ad, has a product and call to action (ad)")
+    if (mode is Mode.music_video) != (track is not None):
+        raise ValueError("a music video, and only a music video, has a track")
 
 
 def _reject_duplicates(field: str, attribute: str, values: list) -> None:

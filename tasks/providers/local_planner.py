@@ -53,6 +53,8 @@ class LocalPlanner(Planner):
     def plan(self, request: VideoRequest) -> PlanResult:
         if request.ad:
             return _ad(request)
+        if request.track:
+            return _music_video(request)
         cast = request.characters
         if request.script:
             scenes_lines = _script(request.script, request.scenes, cast)
@@ -123,6 +125,31 @@ def _ad(request: VideoRequest) -> PlanResult:
             on_screen_text=_fitting(text.rstrip(".")), duration=target_seconds([Line(text=text)]),
             camera=CameraMotion(motions[index % len(motions)]), shot=shot))
     return PlanResult(storyboard=storyboard_of(request, product, scenes), usage=Usage(tokens=0))
+
+
+# A music video's shots in turn: wide, close, medium, from far.
+MUSIC_VIDEO_SHOTS = [ShotSize.LS, ShotSize.CU, ShotSize.MS, ShotSize.ELS, ShotSize.MCU]
+
+
+def _music_video(request: VideoRequest) -> PlanResult:
+    """One scene per cut (tasks/providers/planning.py times them and places the singer): the
+    concept with what is sung over it, or with the section it is in."""
+    track, cuts = request.track, request.cuts()
+    motions = (request.director.camera if request.director
+               else styles()[request.style]["motions"])
+    scenes = []
+    for index, (start, end) in enumerate(zip([0.0, *cuts[:-1]], cuts)):
+        sung = [line.text for line in track.sung if line.start < end and line.end > start]
+        part = sum(section <= start for section in track.sections) + 1
+        said = " / ".join(sung) if sung else f"part {part} of the song"
+        scenes.append(Scene(
+            id=f"s{index + 1:03d}", order=index, visual_prompt=f"{request.topic}: {said}"[:1000],
+            camera=CameraMotion(motions[index % len(motions)]), duration=end - start,
+            shot=MUSIC_VIDEO_SHOTS[index % len(MUSIC_VIDEO_SHOTS)],
+            intensity=round(min(1.0, 0.3 + 0.15 * part), 2)))
+    title = request.topic[:1].upper() + request.topic[1:]
+    return PlanResult(storyboard=storyboard_of(request, title[:200], scenes),
+                      usage=Usage(tokens=0))
 
 
 def _framing(index: int, count: int, lines: list[Line]) -> dict:

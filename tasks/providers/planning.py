@@ -31,6 +31,8 @@ from tasks.storyboard import (
 def planner_prompt(request: VideoRequest) -> str:
     if request.ad:
         return _ad_prompt(request)
+    if request.track:
+        return _music_video_prompt(request)
     source = (_script_source(read_script(request.script, request.characters))
               if request.script else f"Topic: {request.topic}")
     spoken = language(request.language)
@@ -63,6 +65,26 @@ def _ad_prompt(request: VideoRequest) -> str:
         f"on_screen_text in {spoken.name}: at most 5 words. An end card with the call to "
         f"action '{ad.cta}' is added after your scenes: do not write it. Visual prompts stay "
         f"in English. Reply with JSON only.\n\n{_direction(request)}{brief}")
+
+
+def _music_video_prompt(request: VideoRequest) -> str:
+    track, cuts = request.track, request.cuts()
+    lengths = ", ".join(f"{end - start:.1f}" for start, end in zip([0.0, *cuts[:-1]], cuts))
+    sections = (f" Its sections start at {', '.join(f'{t:.1f}' for t in track.sections)} s."
+                if track.sections else "")
+    sung = "\n".join(f"[{line.start:.1f}-{line.end:.1f} s] {line.text}" for line in track.sung)
+    lyrics = (f"The lyrics, timed:\n{sung}\n" if sung else
+              f"The lyrics:\n{track.lyrics}\n" if track.lyrics else "It has no lyrics given.\n")
+    singer = (f"The singer, {request.characters[0].describe()}, is on screen where the song "
+              "is sung.\n" if request.characters else "")
+    return (
+        f"Write a music video for a {track.seconds:.0f}-second song at {track.tempo:.0f} BPM as "
+        f"exactly {len(cuts)} scenes, one per shot, in order; the shots last {lengths} "
+        f"seconds, cut on the beat.{sections} Concept: {request.topic or request.script}. Make "
+        f"it one narrative that flows from shot to shot, each shot's picture following what "
+        f"is sung over it, in the visual style '{request.style}'. The song is the soundtrack: "
+        f"leave every narration empty and on_screen_text empty. Visual prompts in English. "
+        f"Reply with JSON only.\n\n{lyrics}{singer}{_direction(request)}")
 
 
 def _direction(request: VideoRequest) -> str:
@@ -138,8 +160,6 @@ def storyboard_of(request: VideoRequest, title: str, scenes: list[Scene]) -> Sto
     """A storyboard of `scenes` for `request`, embedding the profiles the scenes use, its
     scenes kept to the director's camera moves and no shorter than its shortest shot (a
     narrated scene lasts as long as its narration: a longer shot is never cut short)."""
-    cast = {member for scene in scenes for member in scene.cast}
-    places = {scene.location for scene in scenes}
     look = request.director
     if look:
         scenes = [scene.model_copy(update={
@@ -148,12 +168,16 @@ def storyboard_of(request: VideoRequest, title: str, scenes: list[Scene]) -> Sto
             else look.camera[scene.order % len(look.camera)]}) for scene in scenes]
     if request.ad:
         scenes = as_ad(request.ad, scenes)
+    if request.track:
+        scenes = as_music_video(request, scenes)
+    cast = {member for scene in scenes for member in scene.cast}
+    places = {scene.location for scene in scenes}
     return Storyboard(
         title=title, style=request.style, aspect=request.aspect, voice=request.voice,
         language=request.language, music=request.music, seed=request.seed,
         characters=[c for c in request.characters if c.id in cast],
         locations=[p for p in request.locations if p.id in places], director=look,
-        mode=request.mode, ad=request.ad, scenes=scenes)
+        mode=request.mode, ad=request.ad, track=request.track, scenes=scenes)
 
 
 def as_ad(ad: Ad, scenes: list[Scene]) -> list[Scene]:
@@ -172,6 +196,22 @@ def as_ad(ad: Ad, scenes: list[Scene]) -> list[Scene]:
                      camera=CameraMotion.static, duration=AD_END_CARD_SECONDS,
                      product=True)
     return [*shown, end_card]
+
+
+def as_music_video(request: VideoRequest, scenes: list[Scene]) -> list[Scene]:
+    """A music video's scenes, one per cut, each lasting to its cut; the track plays (nothing
+    is narrated). A cast's first member is the singer, on screen where a line is sung over
+    the scene (in every scene when the lyrics have no timings)."""
+    cuts = request.cuts()
+    singer = request.characters[0].id if request.characters else None
+    shaped = []
+    for scene, start, end in zip(scenes, [0.0, *cuts[:-1]], cuts):
+        sung = not request.track.sung or any(line.start < end and line.end > start
+                                             for line in request.track.sung)
+        shaped.append(scene.model_copy(update={
+            "duration": round(end - start, 4), "lines": [], "on_screen_text": None,
+            "cast": [singer] if singer and sung else []}))
+    return shaped
 
 
 def plan_with_one_repair(ask: Callable[[str], str], request: VideoRequest,
