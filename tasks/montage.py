@@ -87,7 +87,9 @@ def scene_frames(scene: SceneMedia, fps: int, pad: float) -> int:
 def fade_frames(before: int, after: int, fps: int,
                 transition: Transition = Transition.crossfade) -> int:
     """The transition between two scenes of `before` and `after` frames: at most half of
-    either (and one frame at least: a cut)."""
+    either, one frame at least; none for a cut."""
+    if transition is Transition.cut:
+        return 0
     return max(1, min(round(transition.seconds * fps), before // 2, after // 2))
 
 
@@ -249,8 +251,10 @@ def _segment_graph(frames: list[int], fades: list[int], first: int, width: int, 
             pieces["b"] = (fades[i], count)
             if fades[i]:
                 pieces["h"] = (0, fades[i])
-        if i + 1 < count_read:
+        if i + 1 < count_read and fades[i + 1]:
             pieces["t"] = (count, count + fades[i + 1])
+        if not pieces:  # the scene before the segment, when a cut leads out of it
+            continue
         end = max(stop for _, stop in pieces.values())
         # fps/scale/crop/setsar/format are no-ops on conforming clips; concat needs them all
         # equal, and a model's clip of another shape or size is filled in, never stretched.

@@ -32,6 +32,7 @@ SILENT_DBFS = -50.0
 SECONDS_PER_SECTION = 30  # about how long a section of a song is
 MAX_LYRICS_BYTES = 200_000
 SUNG_SECONDS_PER_WORD = 0.6
+SUNG_LEAD_SECONDS = 0.25
 LRC_TIME = re.compile(r"\[(\d{1,3}):(\d{1,2}(?:[.:]\d{1,3})?)\]")
 LRC_TAG = re.compile(r"^\[[a-z]+:.*\]$", re.IGNORECASE)  # [ar: ...], [ti: ...]: not sung
 
@@ -185,7 +186,9 @@ def _clock(seconds: float) -> str:
 def sung_words(track: Track, start: float, end: float) -> list[WordTiming]:
     """The words sung from `start` to `end` seconds into `track`, timed from `start` for its
     karaoke captions: each timed line's words share its time evenly (a line is held no longer
-    than SUNG_SECONDS_PER_WORD a word); a word belongs to the scene it starts in."""
+    than SUNG_SECONDS_PER_WORD a word); a word belongs to the scene it starts in, or to the
+    next when it starts less than SUNG_LEAD_SECONDS before a cut (a line is not split off its
+    first word)."""
     words = []
     for line in track.sung:
         said = line.text.split()
@@ -193,7 +196,9 @@ def sung_words(track: Track, start: float, end: float) -> list[WordTiming]:
         step = held / len(said)
         for index, word in enumerate(said):
             at = line.start + index * step
-            if start <= at < end:
-                words.append(WordTiming(text=word, start=round(at - start, 4),
-                                        end=round(min(at + step, end) - start, 4)))
+            if start - SUNG_LEAD_SECONDS <= at < end - SUNG_LEAD_SECONDS or (
+                    start <= at < end and end >= track.seconds):
+                shown = max(at, start)
+                words.append(WordTiming(text=word, start=round(shown - start, 4),
+                                        end=round(min(max(at + step, shown), end) - start, 4)))
     return words

@@ -228,7 +228,7 @@ class Transition(str, Enum):
 
     @property
     def seconds(self) -> float:
-        """How long it lasts (a cut: one frame)."""
+        """How long it lasts (a cut: no time at all)."""
         return {"cut": 0.0, "crossfade": 0.4, "dissolve": 0.8, "fade_black": 0.6}[self.value]
 
 
@@ -317,6 +317,7 @@ class Ad(_Strict):
 
 MIN_TRACK_SECONDS, MAX_TRACK_SECONDS = 5, 15 * 60
 MUSIC_VIDEO_SHOT_SECONDS = (2.0, 6.0)
+BEAT_SLACK = 0.05  # seconds a bar line may be off its ideal place and still end a shot
 
 
 class LyricLine(_Strict):
@@ -346,20 +347,25 @@ class Track(_Strict):
         """Where its scenes end: on bar lines, each shot a whole number of bars between
         `shortest` and `longest` seconds where the tempo allows (on beats where a bar is longer
         than `longest`), a section's start taken where it falls in that range; the last cut
-        is the track's end (a remainder shorter than `shortest` joins the shot before it)."""
+        is the track's end."""
         bar = (self.bars[1] - self.bars[0]) if len(self.bars) > 1 else 0.0
         grid = self.bars if 0 < bar <= longest else self.beats
         sections = set(self.sections)
         cuts, start = [], 0.0
-        while True:
-            fitting = [t for t in grid if shortest <= t - start <= longest]
-            if not fitting or self.seconds - start <= longest:
+
+        def within(times: list[float]) -> list[float]:
+            """Cuts that make a shot of the right length (a beat found a little early counts)
+            and leave room for one more."""
+            return [t for t in times if shortest - BEAT_SLACK <= t - start <= longest + BEAT_SLACK
+                    and self.seconds - t >= shortest]
+
+        while self.seconds - start > longest:
+            fitting = within(grid) or within(self.beats)  # a bar line missing: a beat
+            if not fitting:
                 break
             target = start + (shortest + longest) / 2
             chosen = next((t for t in fitting if t in sections), None)
             cut = chosen if chosen is not None else min(fitting, key=lambda t: abs(t - target))
-            if self.seconds - cut < shortest:
-                break
             cuts.append(cut)
             start = cut
         return [*cuts, self.seconds]

@@ -142,11 +142,13 @@ def _music_video(request: VideoRequest) -> PlanResult:
         sung = [line.text for line in track.sung if line.start < end and line.end > start]
         part = sum(section <= start for section in track.sections) + 1
         said = " / ".join(sung) if sung else f"part {part} of the song"
+        shot = MUSIC_VIDEO_SHOTS[index % len(MUSIC_VIDEO_SHOTS)]
+        # Numbered: without a model to imagine them, shots of one line would be one picture.
         scenes.append(Scene(
-            id=f"s{index + 1:03d}", order=index, visual_prompt=f"{request.topic}: {said}"[:1000],
+            id=f"s{index + 1:03d}", order=index,
+            visual_prompt=f"{request.topic}, shot {index + 1} ({shot.name}): {said}"[:1000],
             camera=CameraMotion(motions[index % len(motions)]), duration=end - start,
-            shot=MUSIC_VIDEO_SHOTS[index % len(MUSIC_VIDEO_SHOTS)],
-            intensity=round(min(1.0, 0.3 + 0.15 * part), 2)))
+            shot=shot, intensity=round(min(1.0, 0.3 + 0.15 * part), 2)))
     title = request.topic[:1].upper() + request.topic[1:]
     return PlanResult(storyboard=storyboard_of(request, title[:200], scenes),
                       usage=Usage(tokens=0))
