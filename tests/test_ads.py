@@ -15,6 +15,7 @@ from config.settings import load_settings
 from flows.creative import Creative
 from flows.video import make_video, render_storyboard
 from tasks.ffmpeg import ffmpeg_exe, probe
+from tasks.providers.gemini import GeminiPlanner
 from tasks.providers.local_planner import LocalPlanner
 from tasks.providers.planning import as_ad
 from tasks.storyboard import Ad, Line, Product, Scene, Storyboard, VideoRequest
@@ -118,3 +119,20 @@ def test_without_a_voice_over_an_ad_says_nothing_and_still_fills_its_slot():
     board = LocalPlanner().plan(request).storyboard
     assert all(not scene.lines for scene in board.scenes)
     assert board.duration == pytest.approx(15)
+
+
+def test_a_language_model_writes_the_ad_s_shots_and_reelflow_adds_the_end_card(tls,
+                                                                              monkeypatch):
+    monkeypatch.setenv("GEMINI_API_KEY", "canary-gemini-0001")
+    request = VideoRequest(topic="headphones for commuters", mode="ad", ad=Ad(
+        product=Product(name="Aurora"), cta=CTA, platform="reels", seconds=30))
+    with FakeGoogle(tls) as google:
+        board = GeminiPlanner({"base_url": google.url}).plan(request).storyboard
+        [call] = google.calls("POST", "generateContent")
+
+    asked = prompt_text(call)
+    assert "30-second" in asked and "'Aurora'" in asked and CTA in asked
+    assert len(board.scenes) == request.drafted_scenes + 1
+    assert board.duration == pytest.approx(30) and board.aspect.value == "9:16"
+    assert board.end_card(board.ordered_scenes()[-1])
+    assert all(scene.product for scene in board.scenes)

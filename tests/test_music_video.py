@@ -13,8 +13,10 @@ import pytest
 from flows.creative import Creative
 from flows.video import make_video
 from tasks.ffmpeg import ffmpeg_exe, probe
+from tasks.providers.gemini import GeminiPlanner
 from tasks.providers.local_planner import LocalPlanner
 from tasks.storyboard import Storyboard, VideoRequest
+from tests.fakes.google import FakeGoogle, prompt_text
 from tests.test_cli_input import _assert_refused, run
 from tests.tracks import click_track
 
@@ -138,3 +140,22 @@ def test_a_bad_track_or_lyrics_is_refused_with_one_line(case, tmp_path, cli_env,
         args, field = (["make", "a city at night", "--track", str(tmp_path / "click.wav")],
                        "track: is for --mode music-video only")
     _assert_refused(run(args, cli_env), field, workspace)
+
+
+def test_a_language_model_plans_one_scene_per_cut_knowing_the_tempo_and_the_lyrics(
+        tls, tmp_path, monkeypatch):
+    click_track(tmp_path / "click.wav", 120, 30)
+    (tmp_path / "night.lrc").write_text(LYRICS, encoding="utf-8")
+    request = VideoRequest(topic="a city at night", **Creative(
+        mode="music-video", track=tmp_path / "click.wav",
+        lyrics=tmp_path / "night.lrc").request_fields())
+    monkeypatch.setenv("GEMINI_API_KEY", "canary-gemini-0001")
+    with FakeGoogle(tls) as google:
+        board = GeminiPlanner({"base_url": google.url}).plan(request).storyboard
+        [call] = google.calls("POST", "generateContent")
+
+    asked = prompt_text(call)
+    assert "120 BPM" in asked and "Neon on the water" in asked and "a city at night" in asked
+    cuts = request.cuts()
+    assert [board.spans()[s.id][1] for s in board.ordered_scenes()] == pytest.approx(cuts)
+    assert all(not scene.lines for scene in board.scenes)
