@@ -347,8 +347,7 @@ def make(topic: Topic = None, script: ScriptFile = None, scenes: Scenes = 6,
     from flows.runners import task_runner
     from flows.video import make_video
 
-    asked = request.model_dump(exclude={"characters", "locations", "director", "mode", "ad",
-                                        "track"})
+    asked = request.model_dump(exclude={"characters", "locations", "director", "ad", "track"})
     with run_log(open_store(settings.store).log_folder(), "make", debug=debug) as log, \
             node_progress(stderr, planning=True), \
             command_server(log):

@@ -65,8 +65,7 @@ class Creative(BaseModel):
     def request_fields(self) -> dict:
         """The VideoRequest fields these choices give, their profiles, pictures and track read
         (a problem: BibleError or TrackError, naming the field)."""
-        fields = {"mode": self.mode,
-                  "director": director_look(self.director) if self.director else None}
+        fields = {"director": director_look(self.director) if self.director else None}
         if Mode(self.mode) is Mode.music_video:
             fields["track"] = read_track(self.track, self.lyrics)
         if Mode(self.mode) is Mode.ad:

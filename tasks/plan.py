@@ -22,7 +22,7 @@ EXPECTED_TOKENS = 1500
 EXPECTED_TOKENS_PER_SCENE = 150
 # Request fields added since plans were first stored: left out of the key while unused, so a
 # request that uses none of them keeps its stored plan.
-LATER_FIELDS = ("director", "mode", "ad", "track")
+LATER_FIELDS = ("director", "ad", "track")
 
 
 def plan_node(request: VideoRequest, planner: Planner) -> tuple[Node, Generator]:

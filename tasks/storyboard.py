@@ -381,9 +381,8 @@ class VideoRequest(_Strict):
 
     topic: Text(MAX_TOPIC_CHARS) | None = None
     script: Text(MAX_SCRIPT_CHARS, paragraphs=True) | None = None
-    mode: Mode = Mode.explainer
-    ad: Ad | None = None  # an ad's product and call to action (mode ad)
-    track: Track | None = None  # a music video's (mode music-video)
+    ad: Ad | None = None  # an ad's product and call to action
+    track: Track | None = None  # a music video's
     scenes: int = Field(6, ge=1, le=MAX_SCENES, description="Number of scenes")
     aspect: Aspect = Aspect.portrait
     style: Style = "documentary"
@@ -408,6 +407,10 @@ class VideoRequest(_Strict):
             except ValidationError:
                 pass  # said when the field itself is validated
         return data
+
+    @property
+    def mode(self) -> Mode:
+        return mode_of(self.ad, self.track)
 
     @property
     def shot_seconds(self) -> tuple[float, float]:
@@ -453,7 +456,7 @@ class VideoRequest(_Strict):
     def _topic_or_script(self) -> VideoRequest:
         if not (self.topic or self.script or self.ad):
             raise ValueError("give a topic or a script")
-        _mode_has_what_it_needs(self.mode, self.ad, self.track)
+        _one_mode(self.ad, self.track)
         _reject_duplicates("characters", "id", [c.id for c in self.characters])
         _reject_duplicates("locations", "id", [p.id for p in self.locations])
         if self.script:
@@ -559,9 +562,8 @@ class Storyboard(_Strict):
     locations: list[Location] = Field(default_factory=list, max_length=50)
     # A director's look, embedded whole as the profiles are; None: the style's own.
     director: DirectorLook | None = None
-    mode: Mode = Mode.explainer
-    ad: Ad | None = None
-    track: Track | None = None
+    ad: Ad | None = None  # an ad's product and call to action
+    track: Track | None = None  # a music video's
     scenes: list[Scene] = Field(min_length=1, max_length=MAX_SCENES)
 
     @model_validator(mode="after")
@@ -571,7 +573,7 @@ class Storyboard(_Strict):
         # Characters and locations share one id space: both name reference nodes (ref-<id>).
         _reject_duplicates("characters and locations", "id",
                            [c.id for c in self.characters] + [p.id for p in self.locations])
-        _mode_has_what_it_needs(self.mode, self.ad, self.track)
+        _one_mode(self.ad, self.track)
         if PRODUCT_ID in {c.id for c in self.characters} | {p.id for p in self.locations}:
             raise ValueError(f"{PRODUCT_ID!r} names an ad's product: give the profile another id")
         characters, locations = {c.id for c in self.characters}, {p.id for p in self.locations}
@@ -621,6 +623,10 @@ class Storyboard(_Strict):
                 *([self.location(scene.location)] if scene.location else [])]
 
     @property
+    def mode(self) -> Mode:
+        return mode_of(self.ad, self.track)
+
+    @property
     def timed(self) -> bool:
         """Whether each scene lasts its duration exactly (a music video's cuts fall on its
         beats, an ad fills its slot), rather than its narration plus a pad."""
@@ -646,11 +652,14 @@ class Storyboard(_Strict):
 Subject = Character | Location | Product
 
 
-def _mode_has_what_it_needs(mode: Mode, ad: Ad | None, track: Track | None) -> None:
-    if (mode is Mode.ad) != (ad is not None):
-        raise ValueError("an ad, and only an ad, has a product and call to action (ad)")
-    if (mode is Mode.music_video) != (track is not None):
-        raise ValueError("a music video, and only a music video, has a track")
+def mode_of(ad: Ad | None, track: Track | None) -> Mode:
+    """What a video with `ad` or `track` is: an ad, a music video, or else an explainer."""
+    return Mode.ad if ad else Mode.music_video if track else Mode.explainer
+
+
+def _one_mode(ad: Ad | None, track: Track | None) -> None:
+    if ad and track:
+        raise ValueError("an ad has no track and a music video no product: give one of them")
 
 
 def _reject_duplicates(field: str, attribute: str, values: list) -> None:

@@ -107,14 +107,14 @@ def test_an_ad_s_scenes_fill_its_slot_exactly_and_end_on_the_end_card(seconds, d
     scenes = [Scene(id=f"s{i + 1:03d}", order=i, lines=[Line(text="Built to last.")],
                     visual_prompt="headphones", duration=9) for i in range(drafted)]
     timed = as_ad(ad, scenes)
-    board = Storyboard(title="Aurora", mode="ad", ad=ad, scenes=timed)
+    board = Storyboard(title="Aurora", ad=ad, scenes=timed)
     assert board.spans()[timed[-1].id][1] == pytest.approx(seconds, abs=1e-6)
     assert board.end_card(timed[-1]) and timed[-1].lines[0].text == CTA
     assert [s.id for s in timed[:-1]] == [s.id for s in scenes]
 
 
 def test_without_a_voice_over_an_ad_says_nothing_and_still_fills_its_slot():
-    request = VideoRequest(mode="ad", ad=Ad(product=Product(name="Aurora"), cta=CTA,
+    request = VideoRequest(ad=Ad(product=Product(name="Aurora"), cta=CTA,
                                             voice_over=False))
     board = LocalPlanner().plan(request).storyboard
     assert all(not scene.lines for scene in board.scenes)
@@ -124,7 +124,7 @@ def test_without_a_voice_over_an_ad_says_nothing_and_still_fills_its_slot():
 def test_a_language_model_writes_the_ad_s_shots_and_reelflow_adds_the_end_card(tls,
                                                                               monkeypatch):
     monkeypatch.setenv("GEMINI_API_KEY", "canary-gemini-0001")
-    request = VideoRequest(topic="headphones for commuters", mode="ad", ad=Ad(
+    request = VideoRequest(topic="headphones for commuters", ad=Ad(
         product=Product(name="Aurora"), cta=CTA, platform="reels", seconds=30))
     with FakeGoogle(tls) as google:
         board = GeminiPlanner({"base_url": google.url}).plan(request).storyboard

@@ -177,7 +177,7 @@ def storyboard_of(request: VideoRequest, title: str, scenes: list[Scene]) -> Sto
         language=request.language, music=request.music, seed=request.seed,
         characters=[c for c in request.characters if c.id in cast],
         locations=[p for p in request.locations if p.id in places], director=look,
-        mode=request.mode, ad=request.ad, track=request.track, scenes=scenes)
+        ad=request.ad, track=request.track, scenes=scenes)
 
 
 def as_ad(ad: Ad, scenes: list[Scene]) -> list[Scene]:
