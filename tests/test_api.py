@@ -272,6 +272,10 @@ def test_a_key_added_to_the_file_works_at_once_and_a_removed_one_stops(api):
     ({"prompt": "bees", "cast": ["nobody"]}, "cast"),
     ({"prompt": "bees", "language": "xx-nonsense"}, "language"),
     ({"prompt": "bees", "language": "en", "voice": "fr"}, "voice"),
+    ({"prompt": "bees", "creative": {"director": "wes-anderson"}}, "creative.director"),
+    ({"prompt": "bees", "creative": {"mode": "ad", "product": "Aurora"}}, "creative.cta"),
+    ({"prompt": "bees", "creative": {"mode": "music-video", "track": "/no/such/song.mp3"}},
+     "track: '/no/such/song.mp3' does not exist"),
     ({"storyboard": {"title": "t", "language": "en", "voice": "de", "scenes": [
         {"id": "s1", "order": 0, "lines": [{"text": "Hi."}], "visual_prompt": "sky",
          "duration": 3}]}}, "voice"),

@@ -80,10 +80,12 @@ def hard_cuts(video: Path) -> list[float]:
 
 
 @pytest.mark.usefixtures("prefect_api_url", "workspace")
-def test_a_music_video_lasts_its_track_plays_it_and_cuts_on_its_beats(tmp_path, monkeypatch):
+@pytest.mark.parametrize("bpm", [120, 87])
+def test_a_music_video_lasts_its_track_plays_it_and_cuts_on_its_beats(tmp_path, monkeypatch,
+                                                                       bpm):
     monkeypatch.setenv("REELFLOW_SHORT_SIDE", "144")
     monkeypatch.setenv("REELFLOW_FPS", str(FPS))  # a frame is 33 ms: a cut lands within 17
-    beats = click_track(tmp_path / "click.wav", 87, 24)
+    beats = click_track(tmp_path / "click.wav", bpm, 24)
     (tmp_path / "night.lrc").write_text(LYRICS, encoding="utf-8")
     summary = make_video(topic="a city at night", creative=Creative(
         mode="music-video", track=tmp_path / "click.wav", lyrics=tmp_path / "night.lrc",
