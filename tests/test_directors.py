@@ -94,15 +94,11 @@ def test_adding_a_look_is_a_file_drop(tmp_path, monkeypatch):
         script=SCRIPT, director=director_look("tilt-shift"))).storyboard
     assert {scene.camera.value for scene in board.scenes} == {"pan_right"}
 
-    (folder / "broken.yaml").write_text(
-        "id: broken\nname: Broken\ndescription: x\npalette: ['#000000', '#ffffff']\n"
-        "lenses: x\nframing: x\ncamera: [dolly]\nshot_seconds: [5, 2]\nprompt: x\n",
-        encoding="utf-8")
-    with pytest.raises(BibleError, match=r"broken\.yaml: camera\.0: "):
-        load_profiles(DirectorLook)
-    (folder / "broken.yaml").write_text(
-        "id: broken\nname: Broken\ndescription: x\npalette: ['#000000', '#ffffff']\n"
-        "lenses: x\nframing: x\ncamera: [static]\nshot_seconds: [5, 2]\nprompt: x\n",
-        encoding="utf-8")
-    with pytest.raises(BibleError, match=r"broken\.yaml: shot_seconds: give the shortest"):
-        load_profiles(DirectorLook)
+    for camera, shots, problem in (("dolly", "[2, 5]", r"camera\.0: "),
+                                   ("static", "[5, 2]", "shot_seconds: give the shortest")):
+        (folder / "broken.yaml").write_text(
+            "id: broken\nname: Broken\ndescription: x\npalette: ['#000000', '#ffffff']\n"
+            f"lenses: x\nframing: x\ncamera: [{camera}]\nshot_seconds: {shots}\nprompt: x\n",
+            encoding="utf-8")
+        with pytest.raises(BibleError, match=rf"broken\.yaml: {problem}"):
+            load_profiles(DirectorLook)
