@@ -106,6 +106,10 @@ class Settings(BucketSettings):
     router: Path | None = Field(None, description="Router rules replacing config/router.yaml")
     # Embeds shots and references for the identity gate (tasks/gates.py).
     embedding: ProviderChain = ["local"]
+    # Moves the lips of the characters who speak or sing on screen (tasks/lipsync.py).
+    lipsync: ProviderChain = ["local"]
+    sync_lips: bool = Field(True, description="Lip-sync the characters who speak or sing on "
+                            "screen; false: their clips as they were made")
     max_attempts: int = Field(3, ge=1, le=10, description="Paid attempts per keyframe or clip "
                               "while its gate fails; then the best is published and flagged")
     # Per provider name: its Options, e.g. {"espeak": {"rate": 160}}; "MODALITY:NAME" for one

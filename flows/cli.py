@@ -64,6 +64,9 @@ MaxCost = Annotated[Optional[float], typer.Option(help="Refuse to spend more tha
 QualityOpt = Annotated[Optional[str], typer.Option(
     "--quality", help="Video models by quality: draft, standard or premium (the shot router), "
     "or off")]
+SyncLips = Annotated[Optional[bool], typer.Option(
+    "--lipsync/--no-lipsync", help="Sync the lips of who speaks or sings on screen "
+    "[default: on]")]
 Cast = Annotated[Optional[str], typer.Option(help="Characters of a dialogue, by id: mira,otto")]
 Places = Annotated[Optional[str], typer.Option(help="Locations the scenes take place in, by id")]
 CharacterDirs = Annotated[Optional[list[Path]], typer.Option(
@@ -285,13 +288,14 @@ def plan(topic: Topic = None, script: ScriptFile = None, scenes: Scenes = 6,
 def render(storyboard: Annotated[str, typer.Argument(help="Storyboard JSON file, or - for stdin")],
            profile: Profile = None, out: Out = None, short_side: ShortSide = None,
            publish: Publish = None, max_cost: MaxCost = None, quality: QualityOpt = None,
-           as_json: AsJson = False, strict: Strict = False, debug: Debug = False,
-           dry_run: DryRun = False) -> None:
+           sync_lips: SyncLips = None, as_json: AsJson = False, strict: Strict = False,
+           debug: Debug = False, dry_run: DryRun = False) -> None:
     """Render a storyboard and publish the video."""
     board = _read_storyboard(storyboard)
     options, settings, said = _render_options(strict, profile=profile, out=out,
                                               short_side=short_side, publish=publish,
-                                              max_cost=max_cost, quality=quality)
+                                              max_cost=max_cost, quality=quality,
+                                              sync_lips=sync_lips)
     if dry_run:
         from tasks.preflight import RenderPreview
 
@@ -307,7 +311,7 @@ def render(storyboard: Annotated[str, typer.Argument(help="Storyboard JSON file,
     from flows.video import render_storyboard
 
     with run_log(open_store(settings.store).log_folder(), "render", debug=debug) as log, \
-            node_progress(stderr, planning=False), \
+            node_progress(stderr, planning=False, sync_lips=settings.sync_lips), \
             command_server(log):
         summary = render_storyboard.with_options(task_runner=task_runner(settings))(
             board, options)
@@ -326,8 +330,8 @@ def make(topic: Topic = None, script: ScriptFile = None, scenes: Scenes = 6,
          length: Length = 15, voice_over: VoiceOver = True, profile: Profile = None,
          out: Out = None,
          short_side: ShortSide = None, publish: Publish = None, max_cost: MaxCost = None,
-         quality: QualityOpt = None, as_json: AsJson = False, strict: Strict = False,
-         debug: Debug = False, dry_run: DryRun = False) -> None:
+         quality: QualityOpt = None, sync_lips: SyncLips = None, as_json: AsJson = False,
+         strict: Strict = False, debug: Debug = False, dry_run: DryRun = False) -> None:
     """Plan, render and publish a video for TOPIC (or --script)."""
     _use_profile_folders(characters, locations)
     creative = _creative(director=director, mode=mode, track=track, lyrics=lyrics,
@@ -335,7 +339,8 @@ def make(topic: Topic = None, script: ScriptFile = None, scenes: Scenes = 6,
                          platform=platform, length=length, voice_over=voice_over)
     options, settings, said = _render_options(strict, profile=profile, out=out,
                                               short_side=short_side, publish=publish,
-                                              max_cost=max_cost, quality=quality)
+                                              max_cost=max_cost, quality=quality,
+                                              sync_lips=sync_lips)
     request, warned = _request(settings, topic, script, scenes, aspect, style, voice,
                                language, music, seed, cast, places, creative)
     said += warned
@@ -349,7 +354,7 @@ def make(topic: Topic = None, script: ScriptFile = None, scenes: Scenes = 6,
 
     asked = request.model_dump(exclude={"characters", "locations", "director", "ad", "track"})
     with run_log(open_store(settings.store).log_folder(), "make", debug=debug) as log, \
-            node_progress(stderr, planning=True), \
+            node_progress(stderr, planning=True, sync_lips=settings.sync_lips), \
             command_server(log):
         summary = make_video.with_options(task_runner=task_runner(settings))(
             **asked, cast=_ids(cast), places=_ids(places), creative=creative,

@@ -20,11 +20,12 @@ from flows.cli import (
     DryRun,
     MaxCost,
     Out,
-    QualityOpt,
     Profile,
     Publish,
+    QualityOpt,
     ShortSide,
     Strict,
+    SyncLips,
     _print_summary,
     _render_options,
     _settings,
@@ -97,7 +98,8 @@ def _shape(video: str, operations: list, revert=None, *, no_render: bool, dry_ru
         typer.echo(f"version {history.current.version} (not rendered): {history.current.change}")
         return
     with run_log(open_store(settings.store).log_folder(), "scene", debug=debug) as log, \
-            node_progress(stderr, planning=False), command_server(log):
+            node_progress(stderr, planning=False, sync_lips=settings.sync_lips), \
+            command_server(log):
         summary = rerun_with_edits.with_options(task_runner=task_runner(settings))(
             str(source), operations, revert, False, options)
     _print_summary(summary, as_json, said)
@@ -106,8 +108,8 @@ def _shape(video: str, operations: list, revert=None, *, no_render: bool, dry_ru
 # The options every operation takes, after its own: (name, type, default).
 SHARED = [("no_render", NoRender, False), ("dry_run", DryRun, False), ("profile", Profile, None),
           ("out", Out, None), ("short_side", ShortSide, None), ("publish", Publish, None),
-          ("max_cost", MaxCost, None), ("quality", QualityOpt, None), ("as_json", AsJson, False),
-          ("strict", Strict, False),
+          ("max_cost", MaxCost, None), ("quality", QualityOpt, None),
+          ("sync_lips", SyncLips, None), ("as_json", AsJson, False), ("strict", Strict, False),
           ("debug", Debug, False)]
 
 
@@ -254,12 +256,12 @@ def history_command(video: Video, out: Out = None, as_json: AsJson = False) -> N
 def revert(video: Video, to: Annotated[int, typer.Option("--to", help="The version to make current")],
            dry_run: DryRun = False, profile: Profile = None, out: Out = None,
            short_side: ShortSide = None, publish: Publish = None, max_cost: MaxCost = None,
-           quality: QualityOpt = None, as_json: AsJson = False, strict: Strict = False,
-           debug: Debug = False) -> None:
+           quality: QualityOpt = None, sync_lips: SyncLips = None, as_json: AsJson = False,
+           strict: Strict = False, debug: Debug = False) -> None:
     """Make an earlier version current again: rendered from the store at no provider cost."""
     _shape(video, [], to, no_render=False, dry_run=dry_run, as_json=as_json, strict=strict,
            debug=debug, profile=profile, out=out, short_side=short_side, publish=publish,
-           max_cost=max_cost, quality=quality)
+           max_cost=max_cost, quality=quality, sync_lips=sync_lips)
 
 
 def _history(video: str, out):

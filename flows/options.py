@@ -31,6 +31,8 @@ class RenderOptions(BaseModel):
                                     "standard or premium (config/router.yaml sends each shot to "
                                     "the model that suits it), or off (every shot on the "
                                     "profile's video chain). Default: the profile's.")
+    sync_lips: bool | None = Field(None, description="Lip-sync the characters who speak or "
+                                   "sing on screen (default: yes).")
 
     def settings(self) -> Settings:
         """These options over the environment, .env and the profile."""

@@ -16,7 +16,7 @@ from tasks.storyboard import Storyboard
 
 
 @contextmanager
-def node_progress(console: Console, *, planning: bool) -> Iterator[None]:
+def node_progress(console: Console, *, planning: bool, sync_lips: bool) -> Iterator[None]:
     """Show progress while the block renders: a bar per node kind of the storyboard's graph,
     sized as soon as the storyboard is known (after planning, when there is a plan)."""
     bars = Progress(TextColumn("{task.description:<11}"), BarColumn(), MofNCompleteColumn(),
@@ -28,7 +28,7 @@ def node_progress(console: Console, *, planning: bool) -> Iterator[None]:
     counts = dict.fromkeys(ids, 0)
 
     def sized(storyboard: Storyboard) -> None:
-        totals = Counter(step.kind for step in video_graph(storyboard))
+        totals = Counter(step.kind for step in video_graph(storyboard, sync_lips))
         for kind, total in totals.items():
             bars.update(ids[kind], total=total, visible=True)
 

@@ -1,4 +1,5 @@
-"""16-bit mono PCM WAV, the one audio format speech providers hand to the pipeline."""
+"""16-bit mono PCM WAV, the one audio format speech providers hand to the pipeline, and the
+scene-length pieces of audio made from it and from a music video's track."""
 
 from __future__ import annotations
 
@@ -7,6 +8,9 @@ import wave
 from pathlib import Path
 
 from tasks.ffmpeg import run_ffmpeg
+from tasks.storyboard import LINE_GAP_SECONDS
+
+QUIET_RATE = 16_000  # the sample rate of a scene that says nothing
 
 
 def wav_bytes(pcm: bytes, rate: int) -> bytes:
@@ -37,6 +41,47 @@ def join_lines(lines: list[bytes], gap: float) -> tuple[bytes, list[tuple[float,
         spans.append((offset, offset + len(pcm) / 2 / rate))
         offset += len(pcm) / 2 / rate
     return wav_bytes(b"".join(frames), rate), spans
+
+
+def join_speech(lines: list[bytes], workdir: Path) -> tuple[bytes, list[tuple[float, float]]]:
+    """A scene's lines as it says them: one WAV at the highest rate among them (an empty one
+    at QUIET_RATE for a scene that says nothing), and where each line starts and ends in it."""
+    if not lines:
+        return wav_bytes(b"", QUIET_RATE), []
+    rate = max(rate_of(line) for line in lines)
+    return join_lines([at_rate(line, rate, workdir) for line in lines], LINE_GAP_SECONDS)
+
+
+def padded(wav: bytes, before: float, after: float) -> bytes:
+    """`wav` (16-bit PCM, any rate and channels) after `before` s of quiet, before `after` s."""
+    with wave.open(io.BytesIO(wav)) as reader:
+        params = reader.getparams()
+        pcm = reader.readframes(reader.getnframes())
+    frame = params.sampwidth * params.nchannels
+    return _wav(b"\0" * frame * round(before * params.framerate) + pcm
+                + b"\0" * frame * round(after * params.framerate), params)
+
+
+def wav_slice(path: Path, start: float, end: float) -> bytes:
+    """The part of the WAV at `path` from `start` to `end` s, at its own rate and channels."""
+    with wave.open(str(path)) as reader:
+        rate = reader.getframerate()
+        reader.setpos(round(start * rate))
+        pcm = reader.readframes(round(end * rate) - round(start * rate))
+        return _wav(pcm, reader.getparams())
+
+
+def seconds_of(wav: bytes) -> float:
+    with wave.open(io.BytesIO(wav)) as reader:
+        return reader.getnframes() / reader.getframerate()
+
+
+def _wav(pcm: bytes, params: wave._wave_params) -> bytes:
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setparams(params)
+        out.writeframes(pcm)
+    return buffer.getvalue()
 
 
 def rate_of(wav: bytes) -> int:

@@ -55,7 +55,7 @@ def clip(params: dict, outputs: dict[str, Output]) -> None:
 
 def picture(params: dict, outputs: dict[str, Output]) -> None:
     """The picture decodes to its last row, at the node's size when the node sets one."""
-    data = _bytes(outputs["image"])
+    data = read_bytes(outputs["image"])
     try:
         with Image.open(io.BytesIO(data)) as image:
             image.load()
@@ -78,7 +78,7 @@ def _fits(size: tuple[int, int], asked: tuple[int, int]) -> bool:
 def speech(params: dict, outputs: dict[str, Output]) -> None:
     """The audio decodes and lasts at least until its last word ends."""
     try:
-        with wave.open(io.BytesIO(_bytes(outputs["audio"]))) as audio:
+        with wave.open(io.BytesIO(read_bytes(outputs["audio"]))) as audio:
             frames, rate = audio.getnframes(), audio.getframerate()
             complete = len(audio.readframes(frames)) == frames * audio.getsampwidth() * audio.getnchannels()
     except (wave.Error, EOFError) as error:
@@ -86,7 +86,7 @@ def speech(params: dict, outputs: dict[str, Output]) -> None:
     if not complete or frames == 0:
         raise BrokenOutput("the speech audio is cut short: fewer samples than its header says")
     try:
-        words = json.loads(_bytes(outputs["words"]))
+        words = json.loads(read_bytes(outputs["words"]))
         last = max((float(word["end"]) for word in words), default=0.0)
     except (ValueError, TypeError, KeyError) as error:
         raise BrokenOutput(f"the word timings do not read: {error}") from None
@@ -111,5 +111,5 @@ def _decode(path: Path) -> tuple[int, str]:
     return int(frames[-1]) if frames else 0, last
 
 
-def _bytes(output: Output) -> bytes:
+def read_bytes(output: Output) -> bytes:
     return output.read_bytes() if isinstance(output, Path) else output

@@ -49,26 +49,26 @@ def describe(step: Step, storyboard: Storyboard, settings: Settings, animator: C
         asked = {name: value for name, value in params.items() if name not in TAKE_PARAMS}
         request = ClipRequest(image=open_store(settings.store).blob_path(image.digest), **asked)
         result = animator.animate(request, workdir)
-        return {"clip": (conformed(result.video, request, result.usage), "video/mp4")}, \
-            result.usage
+        video = conformed(result.video, width, height, settings.fps, result.usage)
+        return {"clip": (video, "video/mp4")}, result.usage
 
     return node, generate
 
 
-def conformed(video: Path, request: ClipRequest, usage: Usage) -> Path:
-    """`video` at the request's size (crop-filled) and frame rate, without audio: as it is when
-    it already is, else re-encoded beside it. One that cannot be read is a broken output, paid
+def conformed(video: Path, width: int, height: int, fps: int, usage: Usage) -> Path:
+    """`video` at `width`×`height` (crop-filled) and `fps`, without audio: as it is when it
+    already is, else re-encoded beside it. One that cannot be read is a broken output, paid
     for with `usage`."""
     try:
         info = probe(video)
-        if ((info.width, info.height) == (request.width, request.height)
-                and info.fps == request.fps and not info.has_audio):
+        if (info.width, info.height) == (width, height) and info.fps == fps \
+                and not info.has_audio:
             return video
         target = video.with_name(f"conformed-{video.name}")
-        size = f"{request.width}:{request.height}"
+        size = f"{width}:{height}"
         run_ffmpeg(["-i", str(video), "-map", "0:v:0", "-vf",
                     f"scale={size}:force_original_aspect_ratio=increase,crop={size},"
-                    f"fps={request.fps}", "-an", *INTERMEDIATE_VIDEO_ARGS, str(target)],
+                    f"fps={fps}", "-an", *INTERMEDIATE_VIDEO_ARGS, str(target)],
                    what="conform the clip")
     except MediaError as error:
         raise BrokenOutput(f"the clip does not decode: {error}", usage) from None

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING
 
 from cache import open_store
 from config.settings import Settings
-from tasks.audio import at_rate, join_lines, rate_of, wav_bytes
+from tasks.audio import join_speech
 from tasks.manifest import LoudnessReport
+from tasks.lipsync import lipsync_id
 from tasks.montage import SceneMedia, encode_segment, join_video, segment_spans, video_captions
 from tasks.music import sung_words
 from tasks.nodes import Generator, Node
@@ -31,7 +32,6 @@ if TYPE_CHECKING:
 # 4: a segment per few scenes, each scene's length its own (crossfades and frame rounding
 # too); trims. 3: captions in a font per script; scenes as long as their speech plus a pad.
 COMPOSE_VERSION = 4
-QUIET_RATE = 16_000  # the sample rate of a scene that says nothing
 
 
 def segments(storyboard: Storyboard) -> list[list[Scene]]:
@@ -55,8 +55,11 @@ def sound_inputs(scene: Scene, upstream: Upstream) -> dict[str, str]:
 
 
 def picture_inputs(scene: Scene, upstream: Upstream) -> dict[str, str]:
-    """The digests of a scene's clip and of its cast's sprites."""
+    """The digests of a scene's clip (its lip-synced one, or when its sprites' mouths open, where
+    its lips are synced) and of its cast's sprites."""
     inputs = {"clip": upstream[f"{scene.id}-clip"]["clip"].digest}
+    synced = upstream.get(lipsync_id(scene), {})
+    inputs.update({f"lipsync-{name}": artifact.digest for name, artifact in synced.items()})
     for member in scene.cast:
         for pose in SpritePose:
             inputs[f"sprite-{member}-{pose.value}"] = upstream[f"sprite-{member}"][pose.value].digest
@@ -179,11 +182,8 @@ def _scene_media(scene: Scene, storyboard: Storyboard, prefix: str, inputs: dict
     none: an empty one), its words timed on that WAV, its cast's sprites (its inputs are named
     `prefix`…) and, in a timed storyboard, its span."""
     count = len(scene.lines)
-    lines = [store.blob_path(inputs[f"{prefix}l{k:02d}-audio"]).read_bytes()
-             for k in range(1, count + 1)]
-    rate = max((rate_of(line) for line in lines), default=QUIET_RATE)
-    audio, spans = (join_lines([at_rate(line, rate, workdir) for line in lines],
-                               LINE_GAP_SECONDS) if lines else (wav_bytes(b"", rate), []))
+    audio, spans = join_speech([store.blob_path(inputs[f"{prefix}l{k:02d}-audio"]).read_bytes()
+                                for k in range(1, count + 1)], workdir)
     words, turns = [], []
     for k, (line, (start, end)) in enumerate(zip(scene.lines, spans), 1):
         said = json.loads(store.blob_path(inputs[f"{prefix}l{k:02d}-words"]).read_bytes())
@@ -192,12 +192,18 @@ def _scene_media(scene: Scene, storyboard: Storyboard, prefix: str, inputs: dict
                   for w in said]
     if storyboard.track:
         words = _sung(scene, storyboard)
+        turns = [Turn(singer, 0, start, end) for singer in storyboard.voiced(scene)
+                 for start, end in storyboard.track.sung_over(*storyboard.spans()[scene.id])]
     path = workdir / f"scene-{prefix}audio.wav"
     path.write_bytes(audio)
-    clip = inputs.get(f"{prefix}clip")  # the compose node has none: its segments have them
+    # The compose node has no clip: its segments have them. A lip-synced one replaces it.
+    clip = inputs.get(f"{prefix}lipsync-clip", inputs.get(f"{prefix}clip"))
+    mouth = inputs.get(f"{prefix}lipsync-mouth")
     cast = tuple(CastSprite(member, **{
         pose.value: store.blob_path(inputs[f"{prefix}sprite-{member}-{pose.value}"])
         for pose in SpritePose}) for member in scene.cast if clip)
     return SceneMedia(clip=clip and store.blob_path(clip), audio=path, words=words,
                       turns=tuple(turns), cast=cast, trim=scene.trim.bounds if scene.trim else None,
-                      span=storyboard.spans()[scene.id] if storyboard.timed else None)
+                      span=storyboard.spans()[scene.id] if storyboard.timed else None,
+                      mouth=mouth and tuple(map(tuple, json.loads(
+                          store.blob_path(mouth).read_bytes()))))

@@ -23,6 +23,7 @@ from tasks import (
     compose,
     gates,
     images,
+    lipsync,
     references,
     router,
     soundtrack,
@@ -75,6 +76,7 @@ KINDS = {kind.name: kind for kind in [
     Kind("image", "keyframes", Modality.image, images.describe, checks.picture,
          placeholder=True, gated=True),
     Kind("clip", "clips", Modality.video, clips.describe, checks.clip, gated=True),
+    Kind("lipsync", "lip-sync", Modality.lipsync, lipsync.describe, lipsync.check),
     Kind("segment", "segments", None, compose.describe_segment),
     Kind("compose", "compose", None, compose.describe),
 ]}
@@ -94,8 +96,9 @@ class Step:
     correction: str = ""
 
 
-def video_graph(storyboard: Storyboard) -> list[Step]:
-    """Every node of `storyboard`, each after the nodes it needs."""
+def video_graph(storyboard: Storyboard, sync_lips: bool = True) -> list[Step]:
+    """Every node of `storyboard`, each after the nodes it needs (the lips of who speaks or
+    sings on screen synced unless `sync_lips` is False)."""
     scenes = storyboard.ordered_scenes()
     on_stage = _unique(member for scene in scenes for member in scene.cast)
     places = _unique(scene.location for scene in scenes if scene.location)
@@ -115,20 +118,24 @@ def video_graph(storyboard: Storyboard) -> list[Step]:
                  for scene in scenes]
     motion = [Step(f"{scene.id}-clip", "clip", scene.id,
                    needs=(f"{scene.id}-image", *drawn_from(scene))) for scene in scenes]
+    track = [Step("track", "track")] if storyboard.track else []
+    synced = [Step(lipsync.lipsync_id(scene), "lipsync", scene.id, needs=(
+        f"{scene.id}-clip", *lipsync.audio_needs(scene, storyboard)))
+        for scene in scenes if sync_lips and storyboard.voiced(scene)]
     # A segment needs its scenes and the one before it (whose tail fades into its first).
     segments, before = [], None
     for group in compose.segments(storyboard):
-        read = [before, *group] if before else group
+        read = {scene.id for scene in ([before, *group] if before else group)}
         segments.append(Step(compose.segment_id(group[0]), "segment", group[0].id, needs=(
-            *(line.id for line in lines if line.scene in {s.id for s in read}),
-            *(f"{scene.id}-clip" for scene in read),
-            *_unique(f"sprite-{member}" for scene in read for member in scene.cast))))
+            *(line.id for line in lines if line.scene in read),
+            *(step.id for step in [*motion, *synced] if step.scene in read),
+            *_unique(f"sprite-{member}" for scene in scenes if scene.id in read
+                     for member in scene.cast))))
         before = group[-1]
-    track = [Step("track", "track")] if storyboard.track else []
     composed = Step("compose", "compose", needs=(
         *(step.id for step in lines), *(step.id for step in segments),
         *(step.id for step in track)))
-    return [*steps, *track, *lines, *keyframes, *motion, *segments, composed]
+    return [*steps, *track, *lines, *keyframes, *motion, *synced, *segments, composed]
 
 
 # The one video provider that keeps set text as it is: an end card's clip is a still of it.

@@ -58,6 +58,9 @@ class SceneMedia:
     # Where a timed scene starts and ends in the video, in seconds: it lasts exactly that
     # (its boundaries on the frames nearest them); None: its speech plus the pad, or its trim.
     span: tuple[float, float] | None = None
+    # When the speaking sprites' mouths are open, in seconds into the clip (offline lip-sync);
+    # None: a speaker's talking sprite shows all through their turn.
+    mouth: tuple[tuple[float, float], ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,14 @@ def fade_frames(before: int, after: int, fps: int,
     if transition is Transition.cut:
         return 0
     return max(1, min(round(transition.seconds * fps), before // 2, after // 2))
+
+
+def _on_screen(scene: SceneMedia) -> tuple[tuple[float, float], ...] | None:
+    """When the scene's sprites' mouths are open, timed from the scene's start (its trim's)."""
+    if scene.mouth is None:
+        return None
+    lead = scene.trim[0] if scene.trim else 0.0
+    return tuple((start - lead, end - lead) for start, end in scene.mouth if end > lead)
 
 
 def segment_spans(scene_ids: Sequence[str]) -> list[range]:
@@ -129,7 +140,7 @@ def encode_segment(scenes: Sequence[SceneMedia], before: SceneMedia | None, *, w
          for start, count, scene in zip(starts, frames[first:], scenes)],
         width=width, height=height, speakers=speakers, language=language), encoding="utf-8")
     stages = {index: draw_stage(scene.cast, scene.turns, width, height,
-                                workdir / f"stage-{index:04d}.png")
+                                workdir / f"stage-{index:04d}.png", mouth=_on_screen(scene))
               for index, scene in enumerate(read) if scene.cast}
     inputs = []
     for index, scene in enumerate(read):

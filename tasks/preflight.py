@@ -124,7 +124,7 @@ def route_cost(storyboard: Storyboard, settings: Settings) -> router.RouteCost |
     routed = unrouted = 0.0
     scenes: dict[str, int] = {}
     kind = KINDS["clip"]
-    for step in video_graph(storyboard):
+    for step in video_graph(storyboard, settings.sync_lips):
         if step.kind != "clip":
             continue
         upstream = {needed: _NotMadeYet() for needed in step.needs}
@@ -201,7 +201,7 @@ class RenderPreview(BaseModel):
         store = open_store(settings.store)
         made: dict[str, dict] = {}
         nodes = []
-        for step in video_graph(storyboard):
+        for step in video_graph(storyboard, settings.sync_lips):
             kind = KINDS[step.kind]
             upstream = {needed: made[needed] for needed in step.needs}
             ran = step_settings(step, storyboard, settings)

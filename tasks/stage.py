@@ -1,5 +1,7 @@
 """The characters on screen in a dialogue scene: each cast member's sprite in a row above the
-captions, the speaker's `talking` sprite while their line plays, the others' `listening`.
+captions, the speaker's `talking` sprite while their line plays, the others' `listening`. Where
+the scene's lips are synced offline, the speaker's mouth opens (their `talking` sprite) only
+while the voice is loud, and closes (their `listening` one) between syllables.
 
 Every pose a scene needs is drawn once into one picture (a row per pose: everyone listening,
 then one row per speaker talking); the scene's filter graph crops the rows and overlays each
@@ -61,7 +63,8 @@ class Stage:
             # One picture, repeated: overlay keeps showing a still input's last frame.
             enable = ""
             if k:
-                spans = "+".join(f"between(t,{a:.3f},{b:.3f})" for a, b in self.windows[k - 1])
+                spans = "+".join(f"between(t,{a:.3f},{b:.3f})"
+                                 for a, b in self.windows[k - 1]) or "0"  # a mouth that never opens
                 enable = f":enable='{spans}'"
             lines.append(f"{current}[q{tag}_{k}]overlay=0:{self.top}{enable}{target};")
             current = target
@@ -69,8 +72,9 @@ class Stage:
 
 
 def draw_stage(cast: Sequence[CastSprite], turns: Sequence[Turn], width: int, height: int,
-               out: Path) -> Stage:
-    """Draw every pose of `cast` the scene's `turns` need into `out`."""
+               out: Path, mouth: Sequence[tuple[float, float]] | None = None) -> Stage:
+    """Draw every pose of `cast` the scene's `turns` need into `out`; a speaker talks all
+    through their turns, or only while `mouth` is open in them."""
     row_height = round(height * ROW_HEIGHT[height >= width])
     top = round(height * ROW_BOTTOM) - row_height
     speakers = [member for member in cast if any(t.speaker == member.id for t in turns)]
@@ -93,10 +97,19 @@ def draw_stage(cast: Sequence[CastSprite], turns: Sequence[Turn], width: int, he
                                                       Image.Resampling.LANCZOS)
             atlas.alpha_composite(sprite, (slot.x, row * row_height + slot.y))
     atlas.save(out, format="PNG", compress_level=1)
-    windows = tuple(tuple((t.start, t.end) for t in turns if t.speaker == speaker.id)
-                    for speaker in speakers)
+    windows = tuple(tuple(window for t in turns if t.speaker == speaker.id
+                          for window in _open((t.start, t.end), mouth)) for speaker in speakers)
     return Stage(out, top, row_height, windows,
                  tuple(Slot(s.x, top + s.y, s.width, s.height) for s in slots))
+
+
+def _open(turn: tuple[float, float], mouth: Sequence[tuple[float, float]] | None
+          ) -> list[tuple[float, float]]:
+    """The parts of `turn` when the mouth is open: all of it without a mouth's timing."""
+    if mouth is None:
+        return [turn]
+    return [(max(start, turn[0]), min(end, turn[1])) for start, end in mouth
+            if start < turn[1] and end > turn[0]]
 
 
 def _load(path: Path) -> Image.Image:

@@ -343,6 +343,14 @@ class Track(_Strict):
     lyrics: Text(MAX_SCRIPT_CHARS, paragraphs=True, blank_ok=True) = ""
     sung: list[LyricLine] = Field(default_factory=list, description="Timed lyrics")
 
+    def sung_over(self, start: float, end: float) -> list[tuple[float, float]]:
+        """When a line is sung from `start` to `end` seconds into the track, timed from `start`;
+        all of it when the lyrics have no timings (then it may be sung anywhere)."""
+        if not self.sung:
+            return [(0.0, round(end - start, 6))]
+        return [(round(max(line.start, start) - start, 6), round(min(line.end, end) - start, 6))
+                for line in self.sung if line.start < end and line.end > start]
+
     def cuts(self, shortest: float, longest: float) -> list[float]:
         """Where its scenes end: on bar lines, each shot a whole number of bars between
         `shortest` and `longest` seconds where the tempo allows (on beats where a bar is longer
@@ -535,6 +543,8 @@ class Scene(_Strict):
     physics: bool = Field(False, description="Action whose physics must look right: liquids, "
                           "falls, collisions")
     product: bool = Field(False, description="Shows the ad's product (drawn from its pictures)")
+    lipsync: bool = Field(True, description="Sync the lips of who speaks or sings in it on "
+                          "screen")
 
     @field_validator("on_screen_text")
     @classmethod
@@ -621,6 +631,19 @@ class Storyboard(_Strict):
         return [*map(self.character, scene.cast),
                 *([self.ad.product] if scene.product and self.ad else []),
                 *([self.location(scene.location)] if scene.location else [])]
+
+    def voiced(self, scene: Scene) -> list[str]:
+        """Who speaks or sings on screen in `scene`, their lips synced unless the scene says
+        not: its cast members who say a line, or a music video's singer (the cast's first) where
+        a line of the song is sung over it (all through it when the lyrics have no timings)."""
+        if not scene.lipsync:
+            return []
+        if self.track is None:
+            return list(dict.fromkeys(line.speaker for line in scene.lines
+                                      if line.speaker in scene.cast))
+        singer = self.characters[0].id if self.characters else None
+        sung = self.track.sung_over(*self.spans()[scene.id])
+        return [singer] if singer in scene.cast and sung else []
 
     @property
     def mode(self) -> Mode:

@@ -59,7 +59,8 @@ def test_clip_is_generated_polled_and_conformed(google, request_, tmp_path, veo_
     result = veo.animate(request_, workdir(tmp_path))
 
     assert result.video.read_bytes() == veo_video  # as Veo made it; the clip node conforms it
-    clip = conformed(result.video, request_, result.usage)
+    clip = conformed(result.video, request_.width, request_.height, request_.fps,
+                     result.usage)
     info = probe(clip)
     assert (info.width, info.height, info.fps, info.has_audio) == (90, 160, 12, False)
     assert count_frames(clip) > 0
@@ -154,7 +155,8 @@ def test_undecodable_video_is_a_broken_output_billed_as_made(google, request_, t
     result = animator(google).animate(request_, workdir(tmp_path))
 
     with pytest.raises(BrokenOutput, match="does not decode") as caught:
-        conformed(result.video, request_, result.usage)
+        conformed(result.video, request_.width, request_.height, request_.fps,
+                     result.usage)
     assert caught.value.usage.video_seconds == google.billed["video_seconds"] == 4
 
 

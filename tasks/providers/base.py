@@ -13,7 +13,7 @@ from enum import Enum
 from pathlib import Path
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from config.secrets import declare, present
 from tasks.storyboard import Aspect, CameraMotion, Storyboard, VideoRequest
@@ -25,12 +25,14 @@ class Modality(str, Enum):
     image = "image"
     video = "video"
     embedding = "embedding"
+    lipsync = "lipsync"
 
     @property
     def label(self) -> str:
         """What a user calls this modality's work."""
         return {"planner": "plans", "speech": "voices", "image": "pictures",
-                "video": "clips", "embedding": "shot checks"}[self.value]
+                "video": "clips", "embedding": "shot checks",
+                "lipsync": "lip-sync"}[self.value]
 
 
 class Usage(BaseModel):
@@ -318,3 +320,37 @@ class ImageEmbedder(Provider):
         dot = sum(a * b for a, b in zip(shot, reference))
         norms = math.sqrt(sum(a * a for a in shot) * sum(b * b for b in reference))
         return max(0.0, min(1.0, dot / norms)) if norms else 0.0
+
+
+# Lip-sync ----------------------------------------------------------------------------
+
+
+class LipsyncRequest(BaseModel):
+    clip: Path  # silent H.264 at the video's size and frame rate
+    audio: Path  # 16-bit PCM mono WAV: what plays over the clip, from its first frame
+    fps: int
+
+
+class LipsyncResult(BaseModel):
+    """A syncer moves the lips of the faces in the clip (`video`, as long as the audio), or, in
+    a clip without faces, the mouths of the sprites drawn over it (`mouth`: when they are open,
+    in seconds from the clip's start)."""
+
+    video: Path | None = None
+    mouth: list[tuple[float, float]] | None = None
+    usage: Usage = Field(default_factory=Usage)
+
+    @model_validator(mode="after")
+    def _one_of_them(self) -> LipsyncResult:
+        if (self.video is None) == (self.mouth is None):
+            raise ValueError("a lip-sync result is a video or a mouth's timing, one of them")
+        return self
+
+
+class LipSyncer(Provider):
+    """Makes the characters who speak or sing on screen move their lips with the audio."""
+
+    modality = Modality.lipsync
+
+    @abstractmethod
+    def sync(self, request: LipsyncRequest, workdir: Path) -> LipsyncResult: ...

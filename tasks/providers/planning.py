@@ -206,8 +206,7 @@ def as_music_video(request: VideoRequest, scenes: list[Scene]) -> list[Scene]:
     singer = request.characters[0].id if request.characters else None
     shaped = []
     for scene, start, end in zip(scenes, [0.0, *cuts[:-1]], cuts):
-        sung = not request.track.sung or any(line.start < end and line.end > start
-                                             for line in request.track.sung)
+        sung = request.track.sung_over(start, end)
         shaped.append(scene.model_copy(update={
             "duration": round(end - start, 4), "lines": [], "on_screen_text": None,
             "cast": [singer] if singer and sung else []}))

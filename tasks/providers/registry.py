@@ -42,16 +42,18 @@ def register_providers(register) -> None:
     from tasks.providers.kenburns import KenBurnsAnimator
     from tasks.providers.local_embedding import LocalEmbedding
     from tasks.providers.local_image import LocalImage
+    from tasks.providers.local_lipsync import LocalLipsync
     from tasks.providers.local_planner import LocalPlanner
     from tasks.providers.openai_compatible import OpenAICompatiblePlanner
-    from tasks.providers.replicate import ReplicateAnimator, ReplicateEmbedding, ReplicateImage
+    from tasks.providers.replicate import (
+        ReplicateAnimator, ReplicateEmbedding, ReplicateImage, ReplicateLipsync)
     from tasks.providers.veo import VeoAnimator
     from tasks.providers.vertex_embedding import VertexEmbedding
 
     for provider in (LocalPlanner, EspeakSpeech, LocalImage, KenBurnsAnimator,
                      GeminiPlanner, OpenAICompatiblePlanner, GeminiImage, ReplicateImage,
                      ElevenLabsSpeech, VeoAnimator, ReplicateAnimator, LocalEmbedding,
-                     ReplicateEmbedding, VertexEmbedding):
+                     ReplicateEmbedding, VertexEmbedding, LocalLipsync, ReplicateLipsync):
         register(provider)
 
 

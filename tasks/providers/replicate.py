@@ -1,5 +1,5 @@
 """Replicate: keyframes from a text-to-image model, clips from an image-to-video model, shot
-checks from a CLIP model.
+checks from a CLIP model, lip-sync from a lip-sync model.
 
 A prediction is created once (retried by us on transient errors only: the SDK never retries a
 POST) and its id kept in the store (tasks/jobs.py), then polled every `poll_interval_s` until it
@@ -14,6 +14,10 @@ one prediction each, created together and polled together, their ids kept as the
 (andreasjansson/clip-features takes many pictures at once, but only as http(s) URLs it
 downloads itself; a data URI there is read as text.)
 
+The lip-sync model (sync/lipsync-2) takes `video` (mp4) and `audio` (wav) files, uploaded
+through the Files API (a clip is too large for a data URI), and answers the video's URL; with
+`sync_mode` loop, bounce or remap it lasts as long as the audio.
+
 replicate 1.0.7 sends its create POST with `timeout=None` (no limit at all): a request hook
 puts our timeout on every request. It retries GETs (the polls) itself on 429/503/504 and cannot
 be told not to without replacing its transport; a poll that still fails transiently is simply
@@ -26,6 +30,7 @@ import base64
 import io
 import time
 import urllib.parse
+import wave
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -42,8 +47,8 @@ from tasks import jobs, stopping
 from tasks.pictures import framed
 from tasks.providers.base import (
     ClipAnimator, ClipRequest, ClipResult, EmbeddingRequest, EmbeddingResult,
-    ImageEmbedder, ImageGenerator, ImageRequest, ImageResult, ProviderError,
-    TransientProviderError, Usage, checked_vectors)
+    ImageEmbedder, ImageGenerator, ImageRequest, ImageResult, LipSyncer, LipsyncRequest,
+    LipsyncResult, ProviderError, TransientProviderError, Usage, checked_vectors)
 from tasks.providers.retry import http_error, network_error, with_retries
 from tasks.storyboard import Aspect, CameraMotion
 
@@ -283,6 +288,37 @@ class ReplicateEmbedding(_Predictions, ImageEmbedder):
                    for output in outputs]
         return EmbeddingResult(vectors=checked_vectors(NAME, vectors, count),
                                usage=Usage(images=count))
+
+
+class ReplicateLipsync(_Predictions, LipSyncer):
+    name = NAME
+    version = 1
+    needs_key = "REPLICATE_API_TOKEN"
+
+    class Options(LipSyncer.Options):
+        model: str = "sync/lipsync-2"
+        poll_interval_s: float = Field(3.0, gt=0)
+        # How expressive the lips may be, 0-1 (the model's `temperature`).
+        temperature: float = Field(0.5, ge=0, le=1)
+        active_speaker: bool = False  # sync whoever is speaking in the clip, not every face
+        occlusion_detection: bool = False  # look out for hands and props before the mouth
+        # A clip shorter than its audio: played forward then back (bounce), looped, or
+        # stretched (remap) to the audio's length; cut_off and silence keep their own length.
+        sync_mode: Literal["bounce", "loop", "remap", "cut_off", "silence"] = "bounce"
+        extra_input: dict[str, Any] = Field(default_factory=dict)
+
+    def sync(self, request: LipsyncRequest, workdir: Path) -> LipsyncResult:
+        options = self.options
+        # Paths: the SDK uploads each when it creates the prediction (again on a retry).
+        input = {"video": request.clip, "audio": request.audio, "sync_mode": options.sync_mode,
+                 "temperature": options.temperature, "active_speaker": options.active_speaker,
+                 "occlusion_detection": options.occlusion_detection, **options.extra_input}
+        output, deadline = self._predict(self.model, input)
+        video = workdir / "lipsync.mp4"
+        video.write_bytes(self._download(output, deadline))
+        with wave.open(str(request.audio)) as audio:
+            seconds = audio.getnframes() / audio.getframerate()
+        return LipsyncResult(video=video, usage=Usage(video_seconds=seconds))
 
 
 def _call(action, token: str, seen: dict):
