@@ -1,7 +1,9 @@
 """A fake Replicate API: predictions that start, process and finish over a few polls, and
 output files served back over HTTPS, as the real service and its delivery host do. A CLIP model
 (one with "clip" in its name) answers `{"embedding": [768 floats]}` computed from the picture in
-its `image` input, so alike pictures get alike vectors.
+its `image` input, so alike pictures get alike vectors. A lip-sync model (one with "lipsync" in
+its name) takes files uploaded through the Files API and answers its video, played forward and
+back to the audio's length, with a black bar drawn where a mouth would be.
 
     fake = FakeReplicate(tls, polls=2)     # succeeded on the 2nd GET of a prediction
     fake.error = "CUDA out of memory"      # or: end failed with this error
@@ -9,6 +11,7 @@ its `image` input, so alike pictures get alike vectors.
     fake.output = fake.file_url("x.png", b"not a png")  # or: answer this output instead
     fake.outcomes.append("truncated")      # the next prediction's output is cut in half
     fake.vectors_for[digest(png)] = [...]  # a CLIP model's embedding of this picture
+    fake.lipsynced                         # a lip-sync model's inputs: [{"video", "audio"}]
     with fake:
         ReplicateImage({"base_url": fake.url}).generate(...)
     fake.succeeded                         # billable predictions
@@ -21,6 +24,8 @@ import io
 import itertools
 import re
 import tempfile
+from email.parser import BytesParser
+from email.policy import HTTP
 from functools import cache
 from pathlib import Path
 
@@ -35,6 +40,8 @@ CREATE_VERSION_PATH = r"^/v1/predictions$"
 GET_PATH = r"^/v1/predictions/([^/]+)$"
 CANCEL_PATH = r"^/v1/predictions/([^/]+)/cancel$"
 FILE_PATH = r"^/files/([^/]+)$"
+UPLOAD_PATH = r"^/v1/files$"
+UPLOADED_URL = re.compile(r"/v1/files/([^/]+)$")
 IMAGE_SIZE = (1024, 1024)  # flux-schnell's, whatever shape is asked: the provider must fit it
 VIDEO_SIZE = (48, 80)
 VIDEO_FRAMES = 8  # a sample clip's length; fakes answer video models with what they ask
@@ -98,6 +105,8 @@ class FakeReplicate:
         self.embedded: list[str] = []  # digests of the pictures a CLIP model embedded, in order
         self.predictions: dict[str, dict] = {}
         self.animate = False  # True: a video model answers with a pan across its input picture
+        self.uploads: dict[str, bytes] = {}  # files uploaded through the Files API, by id
+        self.lipsynced: list[dict[str, bytes]] = []  # a lip-sync model's inputs, in order
         self._gets: dict[str, int] = {}
         self._ids = itertools.count(1)
         self.files = {"out-0.png": (sample_png(), "image/png")}
@@ -106,6 +115,7 @@ class FakeReplicate:
         self.server.route("POST", CANCEL_PATH, self._cancel)
         self.server.route("GET", GET_PATH, self._get)
         self.server.route("GET", FILE_PATH, self._file)
+        self.server.route("POST", UPLOAD_PATH, self._upload)
 
     def file_url(self, name: str, data: bytes, media_type: str = "application/octet-stream") -> str:
         """Serve `data` at an https URL and return it."""
@@ -169,6 +179,11 @@ class FakeReplicate:
             return self.output
         if "clip" in prediction["model"]:
             return self._features(prediction["input"], ending)
+        if "lipsync" in prediction["model"]:
+            video = self._lipsynced(prediction["input"])
+            if ending == "truncated":
+                video = video[:len(video) // 2]
+            return self.file_url(f"{prediction['id']}.mp4", video, "video/mp4")
         video = re.search(r"video|i2v|kling|seedance", prediction["model"])
         if ending == "truncated":
             data, suffix = ((asked_clip(prediction["input"]), "mp4") if video
@@ -201,6 +216,41 @@ class FakeReplicate:
             raise ValueError("cannot identify image file") from None
         self.embedded.append(digest(picture))
         return {"embedding": vector[:len(vector) // 2] if ending == "truncated" else vector}
+
+    def _upload(self, request: Request) -> Response:
+        """The Files API: a multipart form whose `content` part is the file."""
+        form = BytesParser(policy=HTTP).parsebytes(
+            f"Content-Type: {request.headers['content-type']}\r\n\r\n".encode() + request.body)
+        part = next(part for part in form.iter_parts()
+                    if part.get_param("name", header="content-disposition") == "content")
+        file_id = f"f{next(self._ids):04d}"
+        self.uploads[file_id] = part.get_content()
+        return Response.json({
+            "id": file_id, "name": part.get_filename() or "file",
+            "content_type": part.get_content_type(), "size": len(self.uploads[file_id]),
+            "etag": file_id, "checksums": {}, "metadata": {},
+            "created_at": "2025-01-01T00:00:00.000Z", "expires_at": None,
+            "urls": {"get": f"{self.url}/v1/files/{file_id}"}}, status=201)
+
+    def _lipsynced(self, input: dict) -> bytes:
+        """The input video bounced to the input audio's length, a bar over its mouth."""
+        try:
+            video, audio = (self.uploads[UPLOADED_URL.search(input[name])[1]]
+                            for name in ("video", "audio"))
+        except (KeyError, TypeError):
+            raise ValueError("Missing inputs.") from None
+        self.lipsynced.append({"video": video, "audio": audio})
+        with tempfile.TemporaryDirectory() as folder:
+            source, sound, out = (Path(folder) / name for name in ("in.mp4", "in.wav", "out.mp4"))
+            source.write_bytes(video)
+            sound.write_bytes(audio)
+            run_ffmpeg(["-i", str(source), "-i", str(sound), "-filter_complex",
+                        "[0:v]split[a][b];[b]reverse[r];[a][r]concat,loop=-1:32767,"
+                        "drawbox=x=iw/3:y=ih/2:w=iw/3:h=ih/12:color=black:t=fill[v]",
+                        "-map", "[v]", "-map", "1:a", "-shortest", "-c:v", "libx264",
+                        "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(out)],
+                       what="lip-sync the fake clip")
+            return out.read_bytes()
 
     def _cancel(self, request: Request) -> Response:
         prediction = self.predictions[request.match.group(1)]
