@@ -121,7 +121,7 @@ def video_graph(storyboard: Storyboard, sync_lips: bool = True) -> list[Step]:
     track = [Step("track", "track")] if storyboard.track else []
     synced = [Step(lipsync.lipsync_id(scene), "lipsync", scene.id, needs=(
         f"{scene.id}-clip", *lipsync.audio_needs(scene, storyboard)))
-        for scene in scenes if sync_lips and storyboard.voiced(scene)]
+        for scene in scenes if sync_lips and scene.lipsync and storyboard.voiced(scene)]
     # A segment needs its scenes and the one before it (whose tail fades into its first).
     segments, before = [], None
     for group in compose.segments(storyboard):

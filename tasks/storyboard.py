@@ -633,11 +633,9 @@ class Storyboard(_Strict):
                 *([self.location(scene.location)] if scene.location else [])]
 
     def voiced(self, scene: Scene) -> list[str]:
-        """Who speaks or sings on screen in `scene`, their lips synced unless the scene says
-        not: its cast members who say a line, or a music video's singer (the cast's first) where
-        a line of the song is sung over it (all through it when the lyrics have no timings)."""
-        if not scene.lipsync:
-            return []
+        """Who speaks or sings on screen in `scene` (whose lips are synced): its cast members
+        who say a line, or a music video's singer (the cast's first) where a line of the song
+        is sung over it (all through it when the lyrics have no timings)."""
         if self.track is None:
             return list(dict.fromkeys(line.speaker for line in scene.lines
                                       if line.speaker in scene.cast))

@@ -26,7 +26,7 @@ def test_make_video_offers_selects_for_aspect_style_and_profile_with_help_text()
     for field in ("topic", "scenes", "aspect", "style", "cast", "places", "options"):
         assert form["properties"][field]["description"], field
     options = definitions["RenderOptions"]["properties"]
-    for field in ("profile", "out", "short_side", "publish", "max_cost", "quality"):
+    for field in ("profile", "out", "short_side", "publish", "max_cost", "quality", "sync_lips"):
         assert options[field]["description"], field
 
 
@@ -34,7 +34,7 @@ def test_every_video_flow_takes_the_same_render_options():
     for name, form in forms().items():
         assert form["properties"]["options"]["title"].lower() == "options", name
         assert set(form["definitions"]["RenderOptions"]["properties"]) == {
-            "profile", "out", "short_side", "publish", "max_cost", "quality"}, name
+            "profile", "out", "short_side", "publish", "max_cost", "quality", "sync_lips"}, name
 
 
 def test_rerun_with_edits_takes_each_scene_operation_as_fields_not_json():

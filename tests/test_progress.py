@@ -26,7 +26,7 @@ def made_with_progress(make: Callable[[], object]) -> tuple[dict[str, tuple[int,
     """Run `make()` (a make_video call) under the CLI's progress display: each bar's
     (done, total) as it was left, and the node events that reached this process."""
     shown, events = io.StringIO(), []
-    with node_progress(Console(file=shown, width=120), planning=True), \
+    with node_progress(Console(file=shown, width=120), planning=True, sync_lips=True), \
             progress.listening(events.append):
         make()
     bars = {bar["label"]: (int(bar["done"]), int(bar["total"]))

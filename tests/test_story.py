@@ -154,20 +154,23 @@ def test_characters_dropped_in_a_folder_are_used_and_each_edit_redoes_only_what_
     board["scenes"][1]["visual_prompt"] = "a cardboard castle in the rain"
     path.write_text(json.dumps(board))
     assert generated(reelflow("render", str(path))) == {
-        "s002-image", "s002-clip", *segments_reading(board, "s002"), "compose", "publish"}
+        "s002-image", "s002-clip", "s002-lipsync", *segments_reading(board, "s002"), "compose",
+        "publish"}
 
     bo = next(c for c in board["characters"] if c["id"] == "bo")
     bo["appearance"] = "a round little man with a red beard"
     path.write_text(json.dumps(board))
-    # Bo's reference (and the sprites cut from it), then the scenes Bo is in, and nothing else.
+    # Bo's reference (and the sprites cut from it), then the scenes Bo is in (their clips'
+    # lip-sync too), and nothing else.
     assert generated(reelflow("render", str(path))) == {
-        "ref-bo", "sprite-bo", "s001-image", "s001-clip", "s002-image", "s002-clip",
-        *segments_reading(board, "s001", "s002"), "compose", "publish"}
+        "ref-bo", "sprite-bo", "s001-image", "s001-clip", "s001-lipsync", "s002-image",
+        "s002-clip", "s002-lipsync", *segments_reading(board, "s001", "s002"), "compose",
+        "publish"}
 
     board["scenes"][2]["lines"][1]["text"] = "Boxes are castles, obviously."
     path.write_text(json.dumps(board))
     assert generated(reelflow("render", str(path))) == {
-        "s003-l2-tts", *segments_reading(board, "s003"), "compose", "publish"}
+        "s003-l2-tts", "s003-lipsync", *segments_reading(board, "s003"), "compose", "publish"}
 
 
 def test_every_keyframe_is_drawn_from_its_casts_and_locations_references_and_none_waits_for_another(
