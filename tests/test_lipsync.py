@@ -121,7 +121,7 @@ def samples(wav: bytes) -> np.ndarray:
 
 
 @pytest.mark.usefixtures("prefect_api_url")
-def test_a_music_video_sends_each_singing_scene_its_part_of_the_track_and_an_edit_resyncs_only_what_it_moved(  # noqa: E501
+def test_each_singing_scene_gets_its_part_of_the_track_and_an_edit_resyncs_what_it_moved(
         tls, workspace, tmp_path, monkeypatch):
     click_track(tmp_path / "song.wav", 120, 20)
     (tmp_path / "song.lrc").write_text(LYRICS)

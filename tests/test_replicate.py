@@ -231,7 +231,8 @@ def test_unusable_clip_output_is_a_broken_output(fake, tmp_path, output):
     request = ClipRequest(image=tmp_path / "keyframe.png", motion=CameraMotion.zoom_in,
                           duration=81 / 16, width=90, height=160, fps=12, aspect=Aspect.portrait)
     with pytest.raises(BrokenOutput):
-        checks.clip(request.model_dump(), {"clip": conformed(result.video, request.width, request.height, request.fps, result.usage)})
+        made = conformed(result.video, request.width, request.height, request.fps, result.usage)
+        checks.clip(request.model_dump(), {"clip": made})
     assert fake.succeeded == 1  # billed all the same: the node's cost counts it
 
 
