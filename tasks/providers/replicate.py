@@ -100,6 +100,8 @@ MOTION_WORDS = {
 class _Predictions:
     """Running predictions to their end and fetching what they made, shared by every kind."""
 
+    name = NAME
+    needs_key = "REPLICATE_API_TOKEN"
     options: Any
 
     def _predict(self, model: str, input: dict) -> tuple[Any, float]:
@@ -212,9 +214,6 @@ class _Predictions:
 
 
 class ReplicateImage(_Predictions, ImageGenerator):
-    name = NAME
-    version = 1
-    needs_key = "REPLICATE_API_TOKEN"
     draws_text = False  # as GeminiImage: the on-screen text is shown only where it is drawn
 
     class Options(ImageGenerator.Options):
@@ -243,9 +242,7 @@ class ReplicateImage(_Predictions, ImageGenerator):
 
 
 class ReplicateAnimator(_Predictions, ClipAnimator):
-    name = NAME
     version = 2  # 2: clips are stored at the node's size and frame rate (tasks/clips.py)
-    needs_key = "REPLICATE_API_TOKEN"
     durations = VIDEO_MODELS["wan-video/wan-2.2-i2v-fast"].durations  # the default model's
 
     class Options(ClipAnimator.Options):
@@ -271,9 +268,6 @@ class ReplicateAnimator(_Predictions, ClipAnimator):
 
 
 class ReplicateEmbedding(_Predictions, ImageEmbedder):
-    name = NAME
-    version = 1
-    needs_key = "REPLICATE_API_TOKEN"
 
     class Options(ImageEmbedder.Options):
         # One picture in `image`, its features out in `embedding`: see the module's docstring.
@@ -291,9 +285,6 @@ class ReplicateEmbedding(_Predictions, ImageEmbedder):
 
 
 class ReplicateLipsync(_Predictions, LipSyncer):
-    name = NAME
-    version = 1
-    needs_key = "REPLICATE_API_TOKEN"
 
     class Options(LipSyncer.Options):
         model: str = "sync/lipsync-2"
