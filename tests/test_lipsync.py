@@ -29,7 +29,8 @@ from tasks.providers.replicate import ReplicateLipsync
 from tasks.stage import CastSprite, draw_stage
 from tasks.storyboard import Character, Storyboard, VideoRequest
 from tasks.subtitles import Turn
-from tests.fakes.replicate import FakeReplicate, sample_mp4
+from tests.fakes.replicate import CREATE_PATH, FakeReplicate, sample_mp4
+from tests.fakes.server import Response
 from tests.test_cli_input import run
 from tests.test_story import frame_at, pose_shown
 from tests.tracks import click_track
@@ -130,6 +131,7 @@ def test_each_singing_scene_gets_its_part_of_the_track_and_an_edit_resyncs_what_
     with FakeReplicate(tls, polls=1) as fake:
         monkeypatch.setenv("REELFLOW_PROVIDER_OPTIONS", json.dumps(
             {"replicate": {"base_url": fake.url, "poll_interval_s": 0.01}}))
+        fake.outcomes.append("truncated")  # a clip cut short is asked for again, never kept
         summary = make_video(topic="a city at night", cast=["mira"], music=False,
                              creative=Creative(mode="music-video", track=tmp_path / "song.wav",
                                                lyrics=tmp_path / "song.lrc"))
@@ -142,7 +144,7 @@ def test_each_singing_scene_gets_its_part_of_the_track_and_an_edit_resyncs_what_
         track = next(node for node in manifest["nodes"] if node["kind"] == "track")
         song = samples(store.blob_path(track["outputs"]["audio"]).read_bytes())
         # Each window is the track from the sum of the scenes' lengths before it.
-        assert len(fake.lipsynced) == len(singing)
+        assert len(fake.lipsynced) == len(singing) + 1 == fake.succeeded
         starts = dict(zip([s.id for s in scenes],
                           np.cumsum([0.0, *(s.duration for s in scenes[:-1])])))
         sent = [samples(call["audio"]) for call in fake.lipsynced]  # in the order they ran
@@ -165,13 +167,34 @@ def test_each_singing_scene_gets_its_part_of_the_track_and_an_edit_resyncs_what_
             and node["kind"] in ("lipsync", "clip", "image", "reference", "sprite")}
     resynced = {f"{scene_id}-lipsync" for scene_id in singing}
     assert made == resynced | {f"{first.id}-clip"}  # its clip is shorter; no other is made
-    assert len(fake.lipsynced) == 2 * len(singing)
+    assert len(fake.lipsynced) == 2 * len(singing) + 1
     # The clips the first lip-sync was made from are still in the store, untouched.
     for digest in clips.values():
         assert store.blob_path(digest).is_file()
     synced = {node["scene"]: node["outputs"]["clip"] for node in redone["nodes"]
               if node["kind"] == "lipsync"}
     assert not set(synced.values()) & set(clips.values())
+
+
+@pytest.mark.usefixtures("prefect_api_url")
+def test_a_model_that_refuses_an_option_hands_the_scene_to_the_offline_mouths_and_says_so(
+        tls, workspace, monkeypatch):
+    monkeypatch.setenv("REPLICATE_API_TOKEN", "r8-test")
+    monkeypatch.setenv("REELFLOW_LIPSYNC", "replicate,local")
+    refusal = Response.json({"title": "Input validation failed", "status": 422, "detail":
+                             "occlusion_detection: Additional property is not allowed"}, 422)
+    with FakeReplicate(tls, polls=1) as fake:
+        monkeypatch.setenv("REELFLOW_PROVIDER_OPTIONS", json.dumps({"replicate": {
+            "base_url": fake.url, "poll_interval_s": 0.01}}))
+        fake.server.fail("POST", CREATE_PATH, [refusal] * 4)
+        summary = make_video(topic="why cats love boxes", scenes=1, cast=["mira", "otto"],
+                             music=False)
+    manifest = json.loads(summary.manifest.read_text())
+    [node] = [node for node in manifest["nodes"] if node["kind"] == "lipsync"]
+    assert (node["provider"], set(node["outputs"])) == ("local", {"mouth"})
+    assert fake.succeeded == 0 and len(fake.server.calls("POST", CREATE_PATH)) == 1  # a 4xx
+    [warning] = [w for w in manifest["warnings"] if w.startswith("lip-sync:")]
+    assert "served by local/loudness because" in warning and "422" in warning
 
 
 @pytest.mark.usefixtures("prefect_api_url")
