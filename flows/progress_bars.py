@@ -28,7 +28,7 @@ def node_progress(console: Console, *, planning: bool, sync_lips: bool) -> Itera
     counts = dict.fromkeys(ids, 0)
 
     def sized(storyboard: Storyboard) -> None:
-        totals = Counter(step.kind for step in video_graph(storyboard, sync_lips))
+        totals = Counter(step.kind for step in video_graph(storyboard, sync_lips=sync_lips))
         for kind, total in totals.items():
             bars.update(ids[kind], total=total, visible=True)
 

@@ -169,7 +169,8 @@ def _render(storyboard: Storyboard, settings: Settings, upstream: list,
     storyboard, history, recast, made_first = _recast(storyboard, settings, makers, history)
     report.storyboard_artifact(storyboard)
     progress.emit(storyboard)  # the CLI sizes its bars from the graph
-    futures = _submit(video_graph(storyboard, settings.sync_lips), makers, storyboard, settings)
+    futures = _submit(video_graph(storyboard, sync_lips=settings.sync_lips), makers, storyboard,
+                      settings)
     finished = report.Progress(len(futures) + 1)
     for future in as_completed(list(futures.values())):
         finished.advance()

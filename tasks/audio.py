@@ -1,5 +1,5 @@
-"""16-bit mono PCM WAV, the one audio format speech providers hand to the pipeline, and the
-scene-length pieces of audio made from it and from a music video's track."""
+"""16-bit PCM WAV: mono from speech providers (the one format they hand to the pipeline), a
+music video's track in its own channels; and the scene-length pieces of audio made from them."""
 
 from __future__ import annotations
 
@@ -71,8 +71,9 @@ def wav_slice(path: Path, start: float, end: float) -> bytes:
         return _wav(pcm, reader.getparams())
 
 
-def seconds_of(wav: bytes) -> float:
-    with wave.open(io.BytesIO(wav)) as reader:
+def seconds_of(wav: bytes | Path) -> float:
+    """How long a WAV (its bytes, or a file) lasts."""
+    with wave.open(io.BytesIO(wav) if isinstance(wav, bytes) else str(wav)) as reader:
         return reader.getnframes() / reader.getframerate()
 
 

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 from cache import open_store
 from config.settings import Settings
 from tasks.audio import join_speech
-from tasks.manifest import LoudnessReport
 from tasks.lipsync import lipsync_id
+from tasks.manifest import LoudnessReport
 from tasks.montage import SceneMedia, encode_segment, join_video, segment_spans, video_captions
 from tasks.music import sung_words
 from tasks.nodes import Generator, Node
@@ -75,8 +75,9 @@ def scene_params(scene: Scene, storyboard: Storyboard) -> dict:
               "trim": scene.trim.bounds if scene.trim else None}
     if storyboard.timed:
         params["span"] = storyboard.spans()[scene.id]
-    if storyboard.track:  # the lyrics sung over it are its captions
+    if storyboard.track:  # the lyrics sung over it are its captions; its singer sings them
         params["sung"] = [word.model_dump() for word in _sung(scene, storyboard)]
+        params["singers"] = storyboard.voiced(scene)
     return params
 
 

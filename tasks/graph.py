@@ -96,7 +96,7 @@ class Step:
     correction: str = ""
 
 
-def video_graph(storyboard: Storyboard, sync_lips: bool = True) -> list[Step]:
+def video_graph(storyboard: Storyboard, *, sync_lips: bool = True) -> list[Step]:
     """Every node of `storyboard`, each after the nodes it needs (the lips of who speaks or
     sings on screen synced unless `sync_lips` is False)."""
     scenes = storyboard.ordered_scenes()

@@ -26,7 +26,7 @@ from tasks.clips import conformed
 from tasks.nodes import Generator, Node
 from tasks.providers.base import BrokenOutput, LipSyncer, LipsyncRequest, Usage
 from tasks.speech import line_id
-from tasks.storyboard import Scene, Storyboard
+from tasks.storyboard import LINE_GAP_SECONDS, Scene, Storyboard
 
 if TYPE_CHECKING:
     from tasks.graph import Step, Upstream
@@ -55,10 +55,9 @@ def describe(step: Step, storyboard: Storyboard, settings: Settings, syncer: Lip
     if storyboard.track:
         window = dict(zip(("from", "to"), storyboard.spans()[scene.id]))
         expected = window["to"] - window["from"]
-    else:  # after the lines, the quiet to the scene's end: its pad, or the rest of its trim
-        window = {"pad": settings.scene_pad_seconds} if scene.trim is None else {
-            "shown": scene.trim.end - scene.trim.start}
-        expected = scene.duration
+    else:
+        window = {"gap": LINE_GAP_SECONDS, **_after_the_lines(scene, storyboard, settings)}
+        expected = window.get("shown", scene.duration)
     params = {"width": width, "height": height, "fps": settings.fps, "lead": lead, **window}
     node = Node.served_by(syncer, id=step.id, kind="lipsync", version=LIPSYNC_VERSION,
                           scene=scene.id, inputs={"clip": clip.digest, **audio},
@@ -83,6 +82,18 @@ def describe(step: Step, storyboard: Storyboard, settings: Settings, syncer: Lip
         return {"clip": (video, "video/mp4")}, result.usage
 
     return node, generate
+
+
+def _after_the_lines(scene: Scene, storyboard: Storyboard, settings: Settings) -> dict:
+    """How long the quiet after a scene's lines lasts, by montage.scene_frames' rule: a timed
+    scene (an ad's) is on screen for its span, a trimmed one for its trim (`shown` seconds in
+    all, never less than its speech), any other for its speech and then the pad."""
+    if storyboard.timed:
+        start, end = storyboard.spans()[scene.id]
+        return {"shown": round(end - start, 6)}
+    if scene.trim:
+        return {"shown": round(scene.trim.end - scene.trim.start, 6)}
+    return {"pad": settings.scene_pad_seconds}
 
 
 def speech_window(lines: list[bytes], lead: float, window: dict, workdir: Path) -> bytes:

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tasks.audio import at_rate
+from tasks.audio import at_rate, seconds_of
 from tasks.ffmpeg import FASTSTART, FINAL_AUDIO_ARGS, FINAL_VIDEO_ARGS, MediaError, run_ffmpeg
 from tasks.loudness import Loudness, encode_at, gain_to, measure
 from tasks.providers.base import WordTiming
@@ -70,18 +70,13 @@ class Composed:
     passes: int  # encodes of the soundtrack it took to meet the loudness target
 
 
-def speech_seconds(audio: Path) -> float:
-    with wave.open(str(audio), "rb") as source:
-        return source.getnframes() / source.getframerate()
-
-
 def scene_frames(scene: SceneMedia, fps: int, pad: float) -> int:
     """How many frames `scene` is on screen: its span, or its speech plus `pad`, or its trim
     (never less than its speech)."""
     if scene.span is not None:
         start, end = scene.span
         return round(end * fps) - round(start * fps)
-    speech = speech_seconds(scene.audio)
+    speech = seconds_of(scene.audio)
     seconds = speech + pad if scene.trim is None else scene.trim[1] - scene.trim[0]
     # Rounded, so lengths err both ways and add up to the video's; never cutting the speech.
     return max(round(seconds * fps), math.ceil(speech * fps - 1e-6))

@@ -87,6 +87,8 @@ def check_keys(settings: Settings,
     MissingSecretError for a chain none of whose providers can."""
     warnings = []
     for modality in modalities:
+        if modality is Modality.lipsync and not settings.sync_lips:
+            continue  # never called: --no-lipsync
         chain = provider_chain(settings, modality)
         missing = [provider.unavailable() for provider in chain]
         runnable = [spec for spec, why in zip(getattr(settings, modality.value), missing)
@@ -124,7 +126,7 @@ def route_cost(storyboard: Storyboard, settings: Settings) -> router.RouteCost |
     routed = unrouted = 0.0
     scenes: dict[str, int] = {}
     kind = KINDS["clip"]
-    for step in video_graph(storyboard, settings.sync_lips):
+    for step in video_graph(storyboard, sync_lips=settings.sync_lips):
         if step.kind != "clip":
             continue
         upstream = {needed: _NotMadeYet() for needed in step.needs}
@@ -201,7 +203,7 @@ class RenderPreview(BaseModel):
         store = open_store(settings.store)
         made: dict[str, dict] = {}
         nodes = []
-        for step in video_graph(storyboard, settings.sync_lips):
+        for step in video_graph(storyboard, sync_lips=settings.sync_lips):
             kind = KINDS[step.kind]
             upstream = {needed: made[needed] for needed in step.needs}
             ran = step_settings(step, storyboard, settings)

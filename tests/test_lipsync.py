@@ -16,13 +16,15 @@ import pytest
 
 from cache import open_store
 from config.bible import load_profiles
+from config.secrets import MissingSecretError
+from config.settings import load_settings
 from flows.creative import Creative
 from flows.options import RenderOptions
 from flows.video import make_video, render_storyboard
-from tasks.audio import wav_bytes
 from tasks.graph import video_graph
 from tasks.ffmpeg import probe
-from tasks.providers.base import LipsyncRequest
+from tasks.preflight import check_keys
+from tasks.providers.base import BrokenOutput, LipsyncRequest
 from tasks.providers.local_lipsync import mouth_open
 from tasks.providers.local_planner import LocalPlanner
 from tasks.providers.replicate import ReplicateLipsync
@@ -42,17 +44,25 @@ LYRICS = "[00:00.50]Neon on the water\n[00:05.00]\n[00:09.00]We drive until the 
 
 
 def tone_bursts(path: Path, bursts: list[tuple[float, float]], seconds: float,
-                bass: bool = False) -> None:
-    """1 kHz bursts at `bursts` (start, end s), over a loud 60 Hz hum when `bass`."""
+                bass: bool = False, stereo: bool = False) -> None:
+    """1 kHz bursts at `bursts` (start, end s), over a loud 60 Hz hum when `bass`; in stereo,
+    the hum on the left and the voice on the right."""
     t = np.arange(round(seconds * RATE)) / RATE
     voice = sum(((t >= a) & (t < b)) for a, b in bursts) * np.sin(2 * np.pi * 1000 * t) * 0.3
-    hum = 0.5 * np.sin(2 * np.pi * 60 * t) if bass else 0
-    path.write_bytes(wav_bytes((np.asarray(voice + hum) * 32767).astype("<i2").tobytes(), RATE))
+    hum = 0.5 * np.sin(2 * np.pi * 60 * t) if bass else np.zeros_like(t)
+    channels = [hum, voice] if stereo else [voice + hum]
+    pcm = (np.stack(channels, axis=1) * 32767).astype("<i2").tobytes()
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(len(channels))
+        out.setsampwidth(2)
+        out.setframerate(RATE)
+        out.writeframes(pcm)
 
 
-def test_the_mouth_opens_with_the_voice_not_with_the_bass(tmp_path):
+@pytest.mark.parametrize("stereo", [False, True])
+def test_the_mouth_opens_with_the_voice_not_with_the_bass(tmp_path, stereo):
     bursts = [(0.5, 0.9), (1.25, 1.5), (2.0, 2.75)]
-    tone_bursts(tmp_path / "voice.wav", bursts, 3.5, bass=True)
+    tone_bursts(tmp_path / "voice.wav", bursts, 3.5, bass=True, stereo=stereo)
     opened = mouth_open(tmp_path / "voice.wav", 12, open_db=16)
     assert len(opened) == len(bursts)
     for (start, end), (a, b) in zip(opened, bursts):
@@ -66,22 +76,40 @@ def test_the_mouth_opens_with_the_voice_not_with_the_bass(tmp_path):
 def test_the_replicate_model_gets_the_clip_and_the_audio_as_files_and_the_options(
         tls, tmp_path, monkeypatch):
     monkeypatch.setenv("REPLICATE_API_TOKEN", "r8-test")
-    clip, audio = tmp_path / "clip.mp4", tmp_path / "window.wav"
+    clip, audio = tmp_path / "3f9a0c", tmp_path / "window.wav"  # stored clips have no suffix
     clip.write_bytes(sample_mp4(16, 16))  # 1 s
+    workdir = tmp_path / "work"
+    workdir.mkdir()
     tone_bursts(audio, [(0.2, 1.5)], 2.5)
     with FakeReplicate(tls, polls=1) as fake:
         syncer = ReplicateLipsync({"base_url": fake.url, "poll_interval_s": 0.01,
                                    "temperature": 0.8, "active_speaker": True})
-        result = syncer.sync(LipsyncRequest(clip=clip, audio=audio, fps=16), tmp_path)
+        result = syncer.sync(LipsyncRequest(clip=clip, audio=audio, fps=16), workdir)
         [prediction] = fake.predictions.values()
     assert prediction["model"] == "sync/lipsync-2"
-    assert {key: prediction["input"][key] for key in
-            ("temperature", "active_speaker", "occlusion_detection", "sync_mode")} == {
-        "temperature": 0.8, "active_speaker": True, "occlusion_detection": False,
-        "sync_mode": "bounce"}
+    # Switches are sent only when on: a model without one refuses to hear of it.
+    assert {key: value for key, value in prediction["input"].items()
+            if key not in ("video", "audio")} == {
+        "temperature": 0.8, "active_speaker": True, "sync_mode": "bounce"}
     assert fake.lipsynced == [{"video": clip.read_bytes(), "audio": audio.read_bytes()}]
     assert result.usage.video_seconds == pytest.approx(2.5)
     assert probe(result.video).duration == pytest.approx(2.5, abs=0.1)  # bounced to the audio
+
+    # A clip that decodes whole but stops before its audio is cut short: asked for again.
+    with FakeReplicate(tls, polls=1) as fake:
+        fake.output = fake.file_url("short.mp4", sample_mp4(16, 16), "video/mp4")
+        with pytest.raises(BrokenOutput, match="lasts 1.00 s, its audio 2.50 s") as caught:
+            syncer.options.base_url = fake.url
+            syncer.sync(LipsyncRequest(clip=clip, audio=audio, fps=16), workdir)
+    assert caught.value.usage.video_seconds == pytest.approx(2.5)  # billed all the same
+
+
+def test_with_lip_sync_off_its_providers_keys_are_not_asked_for(monkeypatch):
+    monkeypatch.delenv("REPLICATE_API_TOKEN", raising=False)
+    settings = load_settings(lipsync=["replicate"], sync_lips=False)
+    assert check_keys(settings) == []
+    with pytest.raises(MissingSecretError, match="REPLICATE_API_TOKEN"):
+        check_keys(settings.model_copy(update={"sync_lips": True}))
 
 
 def test_lip_sync_is_a_node_where_someone_speaks_or_sings_on_screen_unless_turned_off(
@@ -182,10 +210,11 @@ def test_a_model_that_refuses_an_option_hands_the_scene_to_the_offline_mouths_an
     monkeypatch.setenv("REPLICATE_API_TOKEN", "r8-test")
     monkeypatch.setenv("REELFLOW_LIPSYNC", "replicate,local")
     refusal = Response.json({"title": "Input validation failed", "status": 422, "detail":
-                             "occlusion_detection: Additional property is not allowed"}, 422)
+                             "active_speaker: Additional property is not allowed"}, 422)
     with FakeReplicate(tls, polls=1) as fake:
         monkeypatch.setenv("REELFLOW_PROVIDER_OPTIONS", json.dumps({"replicate": {
-            "base_url": fake.url, "poll_interval_s": 0.01}}))
+            "base_url": fake.url, "poll_interval_s": 0.01},
+            "lipsync:replicate": {"active_speaker": True}}))
         fake.server.fail("POST", CREATE_PATH, [refusal] * 4)
         summary = make_video(topic="why cats love boxes", scenes=1, cast=["mira", "otto"],
                              music=False)

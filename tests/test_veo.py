@@ -155,8 +155,7 @@ def test_undecodable_video_is_a_broken_output_billed_as_made(google, request_, t
     result = animator(google).animate(request_, workdir(tmp_path))
 
     with pytest.raises(BrokenOutput, match="does not decode") as caught:
-        conformed(result.video, request_.width, request_.height, request_.fps,
-                     result.usage)
+        conformed(result.video, request_.width, request_.height, request_.fps, result.usage)
     assert caught.value.usage.video_seconds == google.billed["video_seconds"] == 4
 
 

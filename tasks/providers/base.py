@@ -327,7 +327,7 @@ class ImageEmbedder(Provider):
 
 class LipsyncRequest(BaseModel):
     clip: Path  # silent H.264 at the video's size and frame rate
-    audio: Path  # 16-bit PCM mono WAV: what plays over the clip, from its first frame
+    audio: Path  # 16-bit PCM WAV (a track's channels): what plays over the clip from its start
     fps: int
 
 

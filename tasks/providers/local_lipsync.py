@@ -37,10 +37,11 @@ class LocalLipsync(LipSyncer):
 
 
 def mouth_open(audio: Path, fps: int, open_db: float) -> list[tuple[float, float]]:
-    """When the mouth is open over `audio` (16-bit mono WAV), in seconds, frame by frame."""
+    """When the mouth is open over `audio` (16-bit WAV), in seconds, frame by frame."""
     with wave.open(str(audio)) as reader:
-        rate = reader.getframerate()
-        samples = numpy.frombuffer(reader.readframes(reader.getnframes()), "<i2") / 32768.0
+        rate, channels = reader.getframerate(), reader.getnchannels()
+        pcm = numpy.frombuffer(reader.readframes(reader.getnframes()), "<i2")
+    samples = pcm.reshape(-1, channels).mean(axis=1) / 32768.0  # a track may be stereo
     step = rate / fps
     count = int(len(samples) // step)
     if count == 0:

@@ -29,8 +29,8 @@ from __future__ import annotations
 import base64
 import io
 import time
+import shutil
 import urllib.parse
-import wave
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -44,9 +44,12 @@ from replicate.exceptions import ReplicateError
 from config.catalog import styles
 from config.secrets import secret
 from tasks import jobs, stopping
+from tasks.audio import seconds_of
+from tasks.checks import FRAMES_OF_SLACK
+from tasks.ffmpeg import MediaError, probe
 from tasks.pictures import framed
 from tasks.providers.base import (
-    ClipAnimator, ClipRequest, ClipResult, EmbeddingRequest, EmbeddingResult,
+    BrokenOutput, ClipAnimator, ClipRequest, ClipResult, EmbeddingRequest, EmbeddingResult,
     ImageEmbedder, ImageGenerator, ImageRequest, ImageResult, LipSyncer, LipsyncRequest,
     LipsyncResult, ProviderError, TransientProviderError, Usage, checked_vectors)
 from tasks.providers.retry import http_error, network_error, with_retries
@@ -300,16 +303,35 @@ class ReplicateLipsync(_Predictions, LipSyncer):
 
     def sync(self, request: LipsyncRequest, workdir: Path) -> LipsyncResult:
         options = self.options
-        # Paths: the SDK uploads each when it creates the prediction (again on a retry).
-        input = {"video": request.clip, "audio": request.audio, "sync_mode": options.sync_mode,
-                 "temperature": options.temperature, "active_speaker": options.active_speaker,
-                 "occlusion_detection": options.occlusion_detection, **options.extra_input}
+        # Paths, uploaded by the SDK when it creates the prediction, named as the model wants
+        # its files (a stored clip's name is its digest, without an extension).
+        clip = workdir / "clip.mp4"
+        shutil.copyfile(request.clip, clip)
+        input = {"video": clip, "audio": request.audio, "sync_mode": options.sync_mode,
+                 "temperature": options.temperature,
+                 # Sent only when on: a model without the input (lipsync-2-pro) refuses it.
+                 **{name: True for name in ("active_speaker", "occlusion_detection")
+                    if getattr(options, name)},
+                 **options.extra_input}
         output, deadline = self._predict(self.model, input)
         video = workdir / "lipsync.mp4"
         video.write_bytes(self._download(output, deadline))
-        with wave.open(str(request.audio)) as audio:
-            seconds = audio.getnframes() / audio.getframerate()
-        return LipsyncResult(video=video, usage=Usage(video_seconds=seconds))
+        seconds = seconds_of(request.audio)
+        usage = Usage(video_seconds=seconds)
+        if options.sync_mode in ("bounce", "loop", "remap"):  # then it lasts as long as the audio
+            _as_long_as(video, seconds, request.fps, usage)
+        return LipsyncResult(video=video, usage=usage)
+
+
+def _as_long_as(video: Path, seconds: float, fps: int, usage: Usage) -> None:
+    """A clip that decodes whole but stops before its audio is cut short: a broken output."""
+    try:
+        made = probe(video).duration
+    except MediaError as error:
+        raise BrokenOutput(f"{NAME}: the synced clip does not open: {error}", usage) from None
+    if made < seconds - FRAMES_OF_SLACK / fps:
+        raise BrokenOutput(f"{NAME}: the synced clip lasts {made:.2f} s, its audio "
+                           f"{seconds:.2f} s", usage)
 
 
 def _call(action, token: str, seen: dict):

@@ -106,6 +106,7 @@ class FakeReplicate:
         self.predictions: dict[str, dict] = {}
         self.animate = False  # True: a video model answers with a pan across its input picture
         self.uploads: dict[str, bytes] = {}  # files uploaded through the Files API, by id
+        self.upload_types: dict[str, str] = {}  # and their media types
         self.lipsynced: list[dict[str, bytes]] = []  # a lip-sync model's inputs, in order
         self._gets: dict[str, int] = {}
         self._ids = itertools.count(1)
@@ -225,6 +226,7 @@ class FakeReplicate:
                     if part.get_param("name", header="content-disposition") == "content")
         file_id = f"f{next(self._ids):04d}"
         self.uploads[file_id] = part.get_content()
+        self.upload_types[file_id] = part.get_content_type()
         return Response.json({
             "id": file_id, "name": part.get_filename() or "file",
             "content_type": part.get_content_type(), "size": len(self.uploads[file_id]),
@@ -235,10 +237,13 @@ class FakeReplicate:
     def _lipsynced(self, input: dict) -> bytes:
         """The input video bounced to the input audio's length, a bar over its mouth."""
         try:
-            video, audio = (self.uploads[UPLOADED_URL.search(input[name])[1]]
-                            for name in ("video", "audio"))
+            ids = [UPLOADED_URL.search(input[name])[1] for name in ("video", "audio")]
         except (KeyError, TypeError):
             raise ValueError("Missing inputs.") from None
+        types = [self.upload_types[file_id].split("/")[0] for file_id in ids]
+        if types != ["video", "audio"]:  # as the model reads its files: by their type
+            raise ValueError(f"expected a video and an audio file, got {types}")
+        video, audio = (self.uploads[file_id] for file_id in ids)
         self.lipsynced.append({"video": video, "audio": audio})
         with tempfile.TemporaryDirectory() as folder:
             source, sound, out = (Path(folder) / name for name in ("in.mp4", "in.wav", "out.mp4"))
