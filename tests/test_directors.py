@@ -27,12 +27,12 @@ def planned(director: str | None) -> Storyboard:
     return LocalPlanner().plan(request).storyboard
 
 
-class _Made:
+class _Made(dict):
     """Any upstream node's outputs, as stored: describing a node reads their digests only."""
 
     digest = "0" * 64
 
-    def __getitem__(self, name):
+    def __missing__(self, name):
         return self
 
 
