@@ -36,6 +36,7 @@ BAD_STORYBOARDS = {
     "dot-dot id": (_board([_scene(id="..")]), "storyboard.scenes.0.id"),
     "path id": (_board([_scene(id="a/b")]), "storyboard.scenes.0.id"),
     "unknown field": (_board([_scene(sound="loud")]), "storyboard.scenes.0.sound"),
+    "lipsync not a switch": (_board([_scene(lipsync="maybe")]), "storyboard.scenes.0.lipsync"),
     "empty narration": (_board([_scene(lines=[{"text": " "}])]), "storyboard.scenes.0.lines.0.text"),
 }
 
