@@ -202,7 +202,8 @@ def _scene_media(scene: Scene, storyboard: Storyboard, prefix: str, inputs: dict
     mouth = inputs.get(f"{prefix}lipsync-mouth")
     cast = tuple(CastSprite(member, **{
         pose.value: store.blob_path(inputs[f"{prefix}sprite-{member}-{pose.value}"])
-        for pose in SpritePose}) for member in scene.cast if clip)
+        for pose in SpritePose}, drawn_mouth=bool(storyboard.character(member).sprites))
+        for member in scene.cast if clip)
     return SceneMedia(clip=clip and store.blob_path(clip), audio=path, words=words,
                       turns=tuple(turns), cast=cast, trim=scene.trim.bounds if scene.trim else None,
                       span=storyboard.spans()[scene.id] if storyboard.timed else None,

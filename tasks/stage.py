@@ -1,7 +1,8 @@
 """The characters on screen in a dialogue scene: each cast member's sprite in a row above the
 captions, the speaker's `talking` sprite while their line plays, the others' `listening`. Where
-the scene's lips are synced offline, the speaker's mouth opens (their `talking` sprite) only
-while the voice is loud, and closes (their `listening` one) between syllables.
+the scene's lips are synced offline, a speaker with drawn sprites opens their mouth (their
+`talking` sprite) only while the voice is loud, and closes it (their `listening` one) between
+syllables.
 
 Every pose a scene needs is drawn once into one picture (a row per pose: everyone listening,
 then one row per speaker talking); the scene's filter graph crops the rows and overlays each
@@ -30,6 +31,9 @@ class CastSprite:
     id: str
     talking: Path
     listening: Path
+    # Drawn sprites differ at the mouth alone (open, closed), so they can flap with the voice;
+    # badges cut from a reference differ in brightness, and would flicker.
+    drawn_mouth: bool = False
 
 
 @dataclass(frozen=True)
@@ -74,7 +78,7 @@ class Stage:
 def draw_stage(cast: Sequence[CastSprite], turns: Sequence[Turn], width: int, height: int,
                out: Path, mouth: Sequence[tuple[float, float]] | None = None) -> Stage:
     """Draw every pose of `cast` the scene's `turns` need into `out`; a speaker talks all
-    through their turns, or only while `mouth` is open in them."""
+    through their turns, or, with a drawn mouth, only while `mouth` is open in them."""
     row_height = round(height * ROW_HEIGHT[height >= width])
     top = round(height * ROW_BOTTOM) - row_height
     speakers = [member for member in cast if any(t.speaker == member.id for t in turns)]
@@ -98,7 +102,9 @@ def draw_stage(cast: Sequence[CastSprite], turns: Sequence[Turn], width: int, he
             atlas.alpha_composite(sprite, (slot.x, row * row_height + slot.y))
     atlas.save(out, format="PNG", compress_level=1)
     windows = tuple(tuple(window for t in turns if t.speaker == speaker.id
-                          for window in _open((t.start, t.end), mouth)) for speaker in speakers)
+                          for window in _open((t.start, t.end),
+                                              mouth if speaker.drawn_mouth else None))
+                    for speaker in speakers)
     return Stage(out, top, row_height, windows,
                  tuple(Slot(s.x, top + s.y, s.width, s.height) for s in slots))
 

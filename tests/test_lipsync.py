@@ -226,6 +226,17 @@ def test_a_model_that_refuses_an_option_hands_the_scene_to_the_offline_mouths_an
     assert "served by local/loudness because" in warning and "422" in warning
 
 
+def test_only_drawn_mouths_flap_a_badge_cut_from_a_reference_talks_all_through(tmp_path):
+    mira = load_profiles(Character)["mira"]
+    drawn = CastSprite("mira", Path(mira.sprites["talking"].path),
+                       Path(mira.sprites["listening"].path), drawn_mouth=True)
+    badge = CastSprite("kit", drawn.talking, drawn.listening)  # as if cut from a reference
+    turns = [Turn("mira", 0, 0.0, 2.0), Turn("kit", 5, 2.5, 4.0)]
+    mouth = [(0.25, 0.5), (1.0, 1.75), (2.75, 3.0)]
+    stage = draw_stage([drawn, badge], turns, 360, 640, tmp_path / "stage.png", mouth=mouth)
+    assert stage.windows == (((0.25, 0.5), (1.0, 1.75)), ((2.5, 4.0),))
+
+
 @pytest.mark.usefixtures("prefect_api_url")
 def test_offline_the_speaking_sprite_opens_its_mouth_with_the_voice(workspace, monkeypatch):
     monkeypatch.setenv("REELFLOW_SHORT_SIDE", "360")
