@@ -4,6 +4,7 @@ table of every node (provider, status, cost, time) and a link to the published v
 from __future__ import annotations
 
 import json
+import re
 
 from prefect.artifacts import (
     create_link_artifact,
@@ -13,9 +14,13 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 
+from pydantic import BaseModel
+
 from config.settings import Settings
 from flows.api.links import signed_video_url
+from tasks.graph import KINDS
 from tasks.manifest import RenderSummary
+from tasks.nodes import NodeOutcome
 from tasks.storyboard import Storyboard
 
 
@@ -23,15 +28,64 @@ SUMMARY = "Where the published video is"  # the description of a run's summary t
 
 
 class Progress:
-    """A progress artifact advanced as nodes finish."""
+    """A progress artifact advanced as nodes finish. Its description says, per node kind, how
+    many are done, how many of those were reused and what they cost: the Prefect UI shows it
+    as it is, and the web page reads it back (`kinds_done`)."""
 
-    def __init__(self, total: int):
-        self.total, self.done = total, 0
-        self.id = create_progress_artifact(progress=0.0, description="Nodes finished")
+    def __init__(self, kinds: list[str]):
+        self.kinds = {kind: KindProgress(kind=kind, label=_label(kind), total=kinds.count(kind))
+                      for kind in dict.fromkeys(kinds)}
+        self.id = create_progress_artifact(progress=0.0, description=self._described())
 
-    def advance(self) -> None:
-        self.done += 1
-        update_progress_artifact(self.id, progress=round(100 * self.done / self.total, 1))
+    def advance(self, kind: str, outcome: NodeOutcome | None = None) -> None:
+        """One node of `kind` is over: `outcome` when it was made or reused."""
+        done = self.kinds[kind]
+        done.done += 1
+        if outcome is not None:
+            done.reused += outcome.status == "cached"
+            done.cost_usd = round(done.cost_usd + outcome.cost_usd, 6)
+        finished = sum(k.done for k in self.kinds.values())
+        total = sum(k.total for k in self.kinds.values())
+        update_progress_artifact(self.id, progress=round(100 * finished / total, 1),
+                                 description=self._described())
+
+    def _described(self) -> str:
+        return PROGRESS_TITLE + "; ".join(
+            f"{k.label} {k.done}/{k.total}, {k.reused} reused, ${k.cost_usd:.4f}"
+            for k in self.kinds.values())
+
+
+class KindProgress(BaseModel):
+    kind: str
+    label: str
+    total: int
+    done: int = 0
+    reused: int = 0
+    cost_usd: float = 0.0
+
+
+PROGRESS_TITLE = "Nodes finished: "
+_KIND_DONE = re.compile(r"(?P<label>[\w -]+?) (?P<done>\d+)/(?P<total>\d+), (?P<reused>\d+) "
+                        r"reused, \$(?P<cost>\d+(?:\.\d+)?)")
+
+
+def kinds_done(description: str | None) -> list[KindProgress]:
+    """What a progress artifact's description says of each node kind."""
+    if not description or not description.startswith(PROGRESS_TITLE):
+        return []
+    labels = {_label(kind): kind for kind in [*KINDS, "publish"]}
+    found = []
+    for part in description[len(PROGRESS_TITLE):].split("; "):
+        match = _KIND_DONE.fullmatch(part)
+        if match and match["label"] in labels:
+            found.append(KindProgress(kind=labels[match["label"]], label=match["label"],
+                                      total=int(match["total"]), done=int(match["done"]),
+                                      reused=int(match["reused"]), cost_usd=float(match["cost"])))
+    return found
+
+
+def _label(kind: str) -> str:
+    return KINDS[kind].label if kind in KINDS else kind
 
 
 def storyboard_artifact(storyboard: Storyboard) -> None:

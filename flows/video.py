@@ -169,14 +169,17 @@ def _render(storyboard: Storyboard, settings: Settings, upstream: list,
     storyboard, history, recast, made_first = _recast(storyboard, settings, makers, history)
     report.storyboard_artifact(storyboard)
     progress.emit(storyboard)  # the CLI sizes its bars from the graph
-    futures = _submit(video_graph(storyboard, sync_lips=settings.sync_lips), makers, storyboard,
-                      settings)
-    finished = report.Progress(len(futures) + 1)
+    steps = video_graph(storyboard, sync_lips=settings.sync_lips)
+    futures = _submit(steps, makers, storyboard, settings)
+    finished = report.Progress([*(step.kind for step in steps), "publish"])
+    kinds = {futures[step.id]: step.kind for step in steps}
     for future in as_completed(list(futures.values())):
-        finished.advance()
         future.wait()  # its final state from the task itself: the server may not have it yet
-        if future.state.is_completed():  # said from here: tasks may run in other processes
-            progress.emit(future.result().paid_earlier(made_first))
+        outcome = (future.result().paid_earlier(made_first) if future.state.is_completed()
+                   else None)
+        finished.advance(kinds[future], outcome)
+        if outcome:  # said from here: tasks may run in other processes
+            progress.emit(outcome)
     # Nodes that failed on their own; those that merely waited on one are not Failed.
     failures = [future.result(raise_on_failure=False) for future in futures.values()
                 if future.state.is_failed()]
@@ -191,7 +194,7 @@ def _render(storyboard: Storyboard, settings: Settings, upstream: list,
                   for line in plan_adjustments(outcome.record, settings))]
     summary = publish_video.submit(storyboard, made, composed, settings, warnings,
                                    history).result()
-    finished.advance()
+    finished.advance("publish")
     report.summary_artifacts(summary, settings)
     return summary
 

@@ -16,6 +16,7 @@ from cache import open_store
 from config.settings import Settings
 from tasks.audio import join_speech
 from tasks.lipsync import lipsync_id
+from tasks.ffmpeg import probe, still
 from tasks.manifest import LoudnessReport
 from tasks.montage import SceneMedia, encode_segment, join_video, segment_spans, video_captions
 from tasks.music import sung_words
@@ -29,9 +30,11 @@ from tasks.subtitles import Speaker, Turn
 if TYPE_CHECKING:
     from tasks.graph import Step, Upstream
 
+# 5: a thumbnail, a frame a third of the way in, for lists of videos (the web page).
 # 4: a segment per few scenes, each scene's length its own (crossfades and frame rounding
 # too); trims. 3: captions in a font per script; scenes as long as their speech plus a pad.
-COMPOSE_VERSION = 4
+COMPOSE_VERSION = 5
+THUMBNAIL_AT = 1 / 3  # of the video's length: past the first caption's fade-in
 
 
 def segments(storyboard: Storyboard) -> list[list[Scene]]:
@@ -160,8 +163,10 @@ def describe(step: Step, storyboard: Storyboard, settings: Settings, provider: N
                                 integrated_lufs=composed.loudness.integrated,
                                 true_peak_dbtp=composed.loudness.true_peak, passes=composed.passes)
         loudness.write_text(report.model_dump_json(), encoding="utf-8")
+        thumbnail = still(video, probe(video).duration * THUMBNAIL_AT, workdir / "thumbnail.jpg")
         return {"video": (video, "video/mp4"), "subtitles": (subtitles, "text/x-ass"),
-                "loudness": (loudness, "application/json")}, Usage()
+                "loudness": (loudness, "application/json"),
+                "thumbnail": (thumbnail, "image/jpeg")}, Usage()
 
     return node, generate
 

@@ -34,6 +34,13 @@ def run_ffmpeg(args: list[str], *, what: str, log: str = "error") -> str:
     return completed.stderr
 
 
+def still(video: Path, at: float, out: Path) -> Path:
+    """The frame of `video` shown `at` seconds in, as an image (its type from `out`'s name)."""
+    run_ffmpeg(["-ss", f"{at:.3f}", "-i", str(video), "-frames:v", "1", str(out)],
+               what=f"take a frame of {video.name}")
+    return out
+
+
 @dataclass(frozen=True)
 class MediaInfo:
     duration: float

@@ -38,7 +38,7 @@ from pydantic import BaseModel
 from cache import open_store
 from config.settings import Settings
 from tasks import look
-from tasks.ffmpeg import INTERMEDIATE_VIDEO_ARGS, probe, run_ffmpeg
+from tasks.ffmpeg import INTERMEDIATE_VIDEO_ARGS, probe, run_ffmpeg, still
 from tasks.nodes import Node, NodeError, NodeOutcome, produce, provider_chain
 from tasks.providers import registry
 from tasks.providers.base import EmbeddingRequest, ImageEmbedder, Modality, Usage
@@ -341,13 +341,8 @@ def _animates(shot: NodeOutcome) -> bool:
 def _sample(clip: Path, workdir: Path) -> list[Path]:
     """Frames at SAMPLED shares of the clip, as PNGs."""
     length = probe(clip).duration
-    frames = []
-    for index, share in enumerate(SAMPLED):
-        frame = workdir / f"frame-{index}.png"
-        run_ffmpeg(["-ss", f"{length * share:.3f}", "-i", str(clip), "-frames:v", "1",
-                    str(frame)], what="sample a frame of the clip")
-        frames.append(frame)
-    return frames
+    return [still(clip, length * share, workdir / f"frame-{index}.png")
+            for index, share in enumerate(SAMPLED)]
 
 
 def _motion_problems(clip: Path, frozen: float | None) -> list[str]:

@@ -44,6 +44,7 @@ from flows.api.webhooks import Deliveries
 from flows.editing import EditRefused, EditScene, NotFound
 from flows.options import RenderOptions
 from flows.rerun import next_version
+from flows.web import pages
 from tasks.preflight import RenderPreview
 from tasks.ffmpeg import ffmpeg_exe
 from tasks.storyboard import Character, Location, Storyboard, VideoRequest
@@ -82,6 +83,7 @@ def create_app(settings: Settings, keys: Keys, public_url: str) -> FastAPI:
     # Links signed with a secret made here die with the process: `reelflow api` sets one.
     url_secret = (settings.api_url_secret.get_secret_value() if settings.api_url_secret
                   else secrets.token_urlsafe(32))
+    app.state.url_secret = url_secret
     app.state.limits = RateLimits(settings.api_requests_per_minute)
     if settings.api_cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.api_cors_origins,
@@ -338,6 +340,7 @@ def create_app(settings: Settings, keys: Keys, public_url: str) -> FastAPI:
                                    enable_dns_rebinding_protection=False))
     app.router.routes.append(Route("/mcp", _KeyRequired(StreamableHTTPASGIApp(
         agents.session_manager)), methods=["GET", "POST", "DELETE"]))
+    pages.install(app)  # the web page, at /
     return app
 
 
@@ -426,7 +429,8 @@ def _check(body: JobRequest, settings: Settings) -> VideoRequest | Storyboard:
             voice(body.storyboard.voice, body.storyboard.language, settings)
             return body.storyboard
         return video_request(settings, body.cast or [], body.places or [], {"topic": "prompt"},
-                             creative=body.creative, topic=body.prompt, scenes=body.scenes, aspect=body.aspect,
+                             creative=body.creative, topic=body.prompt,
+                             script=body.script, scenes=body.scenes, aspect=body.aspect,
                              style=body.style, voice=body.voice, language=body.language,
                              music=body.music, seed=body.seed)[0]
     except Refused as refused:

@@ -33,7 +33,7 @@ from flows.options import RenderOptions
 from flows.report import SUMMARY
 from tasks.review import drift, review_rows
 from flows.editing import Operation, Revert
-from tasks.storyboard import MAX_SCENES, Aspect, Storyboard
+from tasks.storyboard import MAX_SCENES, MAX_SCRIPT_CHARS, Aspect, Storyboard, Text
 
 MAKE, RENDER = "make-video/make-video", "render-storyboard/render-storyboard"
 RERUN = "rerun-with-edits/rerun-with-edits"
@@ -72,6 +72,8 @@ class JobRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     prompt: Prompt | None = Field(None, description="What the video is about (1-2000 characters)")
+    script: Text(MAX_SCRIPT_CHARS, paragraphs=True) | None = Field(
+        None, description="Your own script instead of a prompt: one scene per paragraph")
     storyboard: Storyboard | None = Field(None, description="A storyboard to render instead, as "
                                           "`reelflow plan` writes it")
     scenes: int = Field(6, ge=1, le=MAX_SCENES)
@@ -93,9 +95,9 @@ class JobRequest(BaseModel):
         "Only say what would be generated and reused and what it would cost (200, no job)"))
 
     @model_validator(mode="after")
-    def _prompt_or_storyboard(self) -> JobRequest:
-        if (self.prompt is None) == (self.storyboard is None):
-            raise ValueError("give a prompt or a storyboard (one of them)")
+    def _prompt_script_or_storyboard(self) -> JobRequest:
+        if [self.prompt, self.script, self.storyboard].count(None) != 2:
+            raise ValueError("give a prompt, a script or a storyboard (one of them)")
         return self
 
     def options(self) -> RenderOptions:
@@ -110,7 +112,7 @@ class JobRequest(BaseModel):
         options = self.options().model_dump(mode="json", exclude_none=True)
         if self.storyboard:
             return {"storyboard": self.storyboard.model_dump(mode="json"), "options": options}
-        return {"topic": self.prompt, "scenes": self.scenes, "aspect": self.aspect.value,
+        return {"topic": self.prompt, "script": self.script, "scenes": self.scenes, "aspect": self.aspect.value,
                 "style": StyleName(self.style).value, "voice": self.voice,
                 "language": self.language, "music": self.music, "seed": self.seed,
                 "cast": self.cast, "places": self.places,
@@ -259,7 +261,7 @@ def is_over(run: FlowRun) -> bool:
 
 async def summary(client: PrefectClient, run: FlowRun) -> dict[str, Any] | None:
     """The published video's summary, from the run's table artifact (flows/report.py)."""
-    for artifact in await _artifacts(client, run):
+    for artifact in await artifacts(client, run):
         if artifact.type == "table" and artifact.description == SUMMARY and artifact.data:
             rows = json.loads(artifact.data) if isinstance(artifact.data, str) else artifact.data
             return rows[0] if rows else None
@@ -297,13 +299,13 @@ def _status(state: StateType | None) -> Status:
 
 
 async def _progress(client: PrefectClient, run: FlowRun) -> float:
-    for artifact in await _artifacts(client, run):
+    for artifact in await artifacts(client, run):
         if artifact.type == "progress" and artifact.data is not None:
             return float(artifact.data)
     return 0.0
 
 
-async def _artifacts(client: PrefectClient, run: FlowRun) -> list:
+async def artifacts(client: PrefectClient, run: FlowRun) -> list:
     return await client.read_artifacts(artifact_filter=ArtifactFilter(
         flow_run_id=ArtifactFilterFlowRunId(any_=[run.id])))
 

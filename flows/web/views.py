@@ -1,0 +1,204 @@
+"""What the web page shows of a key's jobs, read the way the API reads them (flows/api/jobs.py):
+the flow run, its published folder (storyboard, manifest, history) and the store's blobs."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from prefect.client.orchestration import PrefectClient
+from prefect.client.schemas.objects import FlowRun
+
+from cache import open_store
+from cache.store import ArtifactStore
+from flows.api import jobs
+from flows.report import KindProgress, kinds_done
+from tasks import history as histories
+from tasks.ffmpeg import MediaError, probe
+from tasks.history import TAKE_KINDS, History
+from tasks.review import ShotReview, approved, review_rows
+from tasks.storyboard import Line, Scene, Storyboard
+
+MEDIA = ("image", "clip", "speech")
+
+
+@dataclass
+class Published:
+    """A finished job's folder on this machine."""
+
+    folder: Path
+    storyboard: Storyboard
+    manifest: dict
+    history: History
+    versions: list[dict]  # the manifests of every published version of the video
+
+    def output(self, kind: str, scene: str | None, name: str) -> str | None:
+        for node in self.manifest["nodes"]:
+            if node["kind"] == kind and node.get("scene") == scene:
+                return node["outputs"].get(name)
+        return None
+
+    def digests(self) -> set[str]:
+        """Every blob a version of this video published: what its page may show."""
+        return {digest for manifest in [self.manifest, *self.versions]
+                for node in manifest.get("nodes", []) for digest in node["outputs"].values()}
+
+
+@dataclass
+class Take:
+    number: int
+    current: bool
+    picture: str | None = None  # a keyframe take's digest
+
+
+@dataclass
+class SceneCard:
+    number: int
+    scene: Scene
+    lines: list[Line]
+    keyframe: str | None
+    clip: str | None
+    clip_seconds: float | None
+    gates: list[str]
+    flagged: list[dict]
+    takes: dict[str, list[Take]] = field(default_factory=dict)
+
+    @property
+    def seconds(self) -> float:
+        trim = self.scene.trim
+        return round(trim.end - trim.start, 2) if trim else self.scene.duration
+
+    @property
+    def trim(self) -> tuple[float, float]:
+        trim = self.scene.trim
+        return (trim.start, trim.end) if trim else (0.0, self.clip_seconds or self.scene.duration)
+
+
+@dataclass
+class Row:
+    """A job in the list of videos."""
+
+    id: str
+    title: str
+    job: jobs.Job
+    seconds: float | None = None
+    thumbnail: str | None = None
+
+
+def title_of(run: FlowRun, published: Published | None) -> str:
+    if published:
+        return published.storyboard.title
+    asked = run.parameters
+    if asked.get("topic"):
+        return asked["topic"]
+    if asked.get("script"):
+        return asked["script"].strip().splitlines()[0]
+    if asked.get("storyboard"):
+        return asked["storyboard"].get("title", "A storyboard")
+    return f"A new version of {Path(asked.get('video', 'a video')).parent.name}"
+
+
+async def published(client: PrefectClient, run: FlowRun, store_location: str
+                    ) -> Published | None:
+    found = await jobs.summary(client, run)
+    storyboard = jobs.published_file(found, "storyboard")
+    manifest = jobs.published_file(found, "manifest")
+    if storyboard is None or manifest is None:
+        return None
+    loaded = json.loads(manifest.read_text(encoding="utf-8"))
+    history = histories.load(storyboard)
+    versions = open_store(store_location).versions_of(history.video)
+    return Published(storyboard.parent, history.current.storyboard, loaded, history, versions)
+
+
+async def row(client: PrefectClient, run: FlowRun, store_location: str, video_url: str) -> Row:
+    job = await jobs.document(client, run, video_url)
+    shown = await published(client, run, store_location) if job.status.value == "finished" \
+        else None
+    seconds = None
+    if shown:
+        try:
+            seconds = round(probe(shown.folder / "video.mp4").duration, 1)
+        except (MediaError, OSError):
+            seconds = None
+    return Row(str(run.id), title_of(run, shown), job, seconds,
+               shown.output("compose", None, "thumbnail") if shown else None)
+
+
+async def progress(client: PrefectClient, run: FlowRun) -> list[KindProgress]:
+    """Per node kind: done, reused and paid so far (flows/report.py's progress artifact)."""
+    for artifact in await jobs.artifacts(client, run):
+        if artifact.type == "progress":
+            return kinds_done(artifact.description)
+    return []
+
+
+def cards(shown: Published, store_location: str) -> list[SceneCard]:
+    store = open_store(store_location)
+    made = [*shown.versions, shown.manifest]
+    found = []
+    for number, scene in enumerate(shown.storyboard.ordered_scenes(), 1):
+        clip = shown.output("clip", scene.id, "clip")
+        nodes = [node for node in shown.manifest["nodes"] if node.get("scene") == scene.id]
+        found.append(SceneCard(
+            number=number, scene=scene, lines=scene.lines,
+            keyframe=shown.output("image", scene.id, "image"), clip=clip,
+            clip_seconds=_seconds(store, clip), gates=_gates(nodes),
+            flagged=[row for row in flagged(shown, store_location) if row["scene"] == scene.id],
+            takes={media: _takes(shown.history, made, scene, media) for media in MEDIA}))
+    return found
+
+
+def flagged(shown: Published, store_location: str) -> list[dict]:
+    """The shots still failing their gate that no one has approved since the render."""
+    store = open_store(store_location)
+    nodes = {node["id"]: node for node in shown.manifest["nodes"]}
+    return [row for row in review_rows(shown.manifest)
+            if not approved(store, nodes[row["id"]]["outputs"][row["kind"]])]
+
+
+def _takes(history: History, manifests: list[dict], scene: Scene, media: str) -> list[Take]:
+    numbers = (set(history.takes(scene.id, media))
+               | histories.published_takes(manifests, scene.id, media))
+    current = getattr(scene.takes, media)
+    pictures = {node["params"].get("take", 1): node["outputs"].get("image")
+                for manifest in manifests for node in manifest.get("nodes", [])
+                if media == "image" and node.get("scene") == scene.id
+                and node.get("kind") == TAKE_KINDS[media]}
+    return [Take(number, number == current, pictures.get(number))
+            for number in sorted(numbers | {current})]
+
+
+def _gates(nodes: list[dict]) -> list[str]:
+    """What each shot's gate measured of the attempt used, in words."""
+    said = []
+    for node in nodes:
+        if not node.get("review"):
+            continue
+        review = ShotReview.model_validate(node["review"])
+        used = review.used
+        scores = ", ".join(f"{member} {score:.2f}" for member, score in used.identity.items())
+        look = f"look ΔE {used.look:.1f}" if used.look is not None else ""
+        verdict = "; ".join(used.reasons) if used.reasons else "passed"
+        said.append(f"{node['kind']}: " + " · ".join(filter(None, [
+            scores and f"likeness {scores}", look,
+            f"attempt {review.chosen} of {len(review.attempts)}", verdict])))
+    return said
+
+
+def _seconds(store: ArtifactStore, digest: str | None) -> float | None:
+    if digest is None:
+        return None
+    try:
+        return round(probe(store.blob_path(digest)).duration, 2)
+    except (MediaError, OSError):
+        return None
+
+
+def history_of(shown: Published) -> list[dict]:
+    """The video's versions, newest first, for the page's history."""
+    return [{"version": v.version, "change": v.change, "at": v.at,
+             "current": v.version == shown.history.current.version}
+            for v in reversed(shown.history.versions)]
+

@@ -1,0 +1,281 @@
+"""The web page `reelflow api` serves at /, as a person uses it: a real API server on
+127.0.0.1 with a real Prefect server behind it, driven by Debian's Chromium through
+Playwright, by roles and accessible names. Screenshots of each page at a laptop's and a
+phone's size go to $REELFLOW_TEST_ARTIFACTS/web (default: test-artifacts/web)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from tests.test_api import Api, _runs_of, _start, _stop, _wait
+from tests.test_browser import CHROMIUM, CHROMIUM_ARGS
+
+REPO = Path(__file__).resolve().parents[1]
+SCREENSHOTS = Path(os.environ.get("REELFLOW_TEST_ARTIFACTS", REPO / "test-artifacts")) / "web"
+SIZES = {"laptop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
+RENDER_MS = 300_000  # a two-scene video here takes 20-60 s; a busy machine, longer
+UI_MS = 30_000
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(),
+    reason=f"needs Debian's Chromium at {CHROMIUM} (`make browser` installs it)")
+
+
+@pytest.fixture(scope="module")
+def web(tmp_path_factory, prefect_api_url) -> Iterator[Api]:
+    # Pages poll while a video renders: more than an API client's 120 requests a minute.
+    started = _start(tmp_path_factory.mktemp("web"), prefect_api_url,
+                     api_requests_per_minute="2000")
+    yield started
+    _stop(started)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+def _signed_in(browser: Browser, web: Api, key: str, size: str = "laptop") -> Page:
+    page = browser.new_context(viewport=SIZES[size]).new_page()
+    page.set_default_timeout(UI_MS)
+    page.goto(web.url + "/")
+    page.get_by_label("API key").fill(key)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Your videos")).to_be_visible()
+    return page
+
+
+def _finished(page: Page) -> None:
+    """Wait for the video page to show its player: the page reloads itself when it is done."""
+    expect(page.get_by_label("Video", exact=True)).to_be_visible(timeout=RENDER_MS)
+
+
+def _run_it(page: Page) -> str:
+    """Confirm the change the page shows; the new job's id once its video is made."""
+    before = _job_id(page)
+    page.get_by_role("button", name="Run it").click()
+    expect(page).not_to_have_url(re.compile(before))
+    _finished(page)
+    return _job_id(page)
+
+
+def _plays(page: Page) -> float:
+    """Play the page's video from the start; its duration once it played a little."""
+    player = page.get_by_label("Video", exact=True)
+    player.evaluate("""video => new Promise((played, failed) => {
+        video.addEventListener("timeupdate", function advanced() {
+            if (video.currentTime > 0.3) { video.removeEventListener("timeupdate", advanced);
+                                           played(); }
+        });
+        video.addEventListener("error", () => failed(video.error.message));
+        video.muted = true; video.currentTime = 0; video.play();
+    })""")
+    assert player.evaluate("video => video.error") is None
+    return player.evaluate("video => video.duration")
+
+
+def _screenshot(page: Page, name: str, locator=None) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    size = page.viewport_size
+    path = SCREENSHOTS / f"{name}-{size['width']}x{size['height']}.png"
+    (locator or page).screenshot(path=str(path), **({} if locator else {"full_page": True}))
+
+
+def _job_id(page: Page) -> str:
+    return re.search(r"/videos/([0-9a-f-]{36})", page.url)[1]
+
+
+def _will_make(page: Page) -> list[dict]:
+    """The dry run the page shows before a change runs: the nodes it would generate."""
+    pending = page.get_by_role("region", name="Before it runs")
+    expect(pending).to_be_visible()
+    return [json.loads(item) for item in pending.get_by_role("listitem").evaluate_all(
+        "items => items.map(item => item.dataset.node)")]
+
+
+def _manifest(web: Api, key: str, job_id: str) -> dict:
+    with web.client(key) as client:
+        answer = client.get(f"/jobs/{job_id}/manifest")
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+
+def _generated(manifest: dict) -> list[tuple[str, str | None]]:
+    return sorted((node["kind"], node["scene"]) for node in manifest["nodes"]
+                  if node["status"] == "generated" and node["kind"] != "publish")
+
+
+def test_a_person_makes_a_video_watches_it_and_rewrites_one_scene(web, browser):
+    page = _signed_in(browser, web, web.keys[0])
+    page.get_by_role("link", name="Make a video").click()
+    page.get_by_label("Topic").fill("How bees make honey")
+    page.get_by_label("Scenes").fill("2")
+    polled = []
+
+    def watched(route):  # every answer the page's progress poll gets, read as it passes
+        answer = route.fetch()
+        polled.append(answer.json())
+        route.fulfill(response=answer)
+
+    page.route("**/progress", watched)
+    videos = []
+    page.on("response", lambda response: videos.append((response.url, response.status,
+                                                         response.request.headers.get("range")))
+            if "/video?" in response.url else None)
+    page.get_by_role("button", name="Make video").click()
+    expect(page.get_by_role("region", name="Progress")).to_be_visible()
+    first = _job_id(page)
+    _finished(page)
+    assert polled, "the page never asked how far the render was"
+    assert polled[-1]["over"] and polled[-1]["progress"] == 100
+    done = {kind["kind"]: kind for kind in polled[-1]["kinds"]}
+    assert done["publish"]["done"] == 1 and done["tts"]["done"] == done["tts"]["total"] == 2
+
+    # Play, then seek: the player asks the API's video route for ranges.
+    duration = _plays(page)
+    assert duration > 2
+    page.get_by_label("Video", exact=True).evaluate(
+        "(video, to) => new Promise(done => { video.addEventListener('seeked', done, "
+        "{once: true}); video.currentTime = to; })", duration * 0.8)
+    ranges = [(status, asked) for url, status, asked in videos if f"/jobs/{first}/video" in url]
+    assert any(status == 206 and asked for status, asked in ranges), ranges
+    for size in SIZES:
+        page.set_viewport_size(SIZES[size])
+        _screenshot(page, "video")
+        _screenshot(page, "scene-card", page.get_by_role("region", name="Scene 1"))
+
+    # Rewrite scene 2's narration on its card: the dry run names only that scene's speech.
+    scene = page.get_by_role("region", name="Scene 2")
+    old_words = scene.get_by_label("Narration", exact=True).input_value()
+    scene.get_by_label("Narration", exact=True).fill("Bees fan the nectar with their wings until it "
+                                         "thickens into honey.")
+    scene.get_by_role("button", name="Save scene").click()
+    planned = _will_make(page)
+    scene_id = page.get_by_role("region", name="Scene 2").get_attribute("data-scene")
+    assert [(n["kind"], n["scene"]) for n in planned if n["kind"] not in ("segment", "compose")] \
+        == [("tts", scene_id)]
+    assert any(n["kind"] == "compose" for n in planned)
+    second = _run_it(page)
+    made = _generated(_manifest(web, web.keys[0], second))
+    assert [entry for entry in made if entry[0] not in ("segment", "compose")] \
+        == [("tts", scene_id)]
+    assert ("compose", None) in made
+    words = page.get_by_role("region", name="Scene 2").get_by_label("Narration", exact=True).input_value()
+    assert words.startswith("Bees fan the nectar") and words != old_words
+    assert f"/jobs/{second}/video" in page.get_by_label("Video", exact=True).get_attribute("src")
+    _plays(page)
+    page.goto(web.url + "/")
+    for size in SIZES:
+        page.set_viewport_size(SIZES[size])
+        _screenshot(page, "videos")
+    rows = page.get_by_role("list", name="Videos").get_by_role("listitem")
+    expect(rows).to_have_count(2)
+    thumbnail = rows.first.locator("img")  # the new cut's: a frame of it, from the store
+    expect(thumbnail).to_be_visible()
+    assert thumbnail.evaluate("img => img.decode().then(() => img.naturalWidth)") > 0
+
+
+@pytest.fixture(scope="module")
+def finished(web) -> str:
+    """A finished two-scene video of the first key, made through the API."""
+    with web.client(web.keys[0]) as client:
+        made = client.post("/jobs", json={"prompt": "Lighthouses at night", "scenes": 2,
+                                          "music": False})
+        assert made.status_code == 202, made.text
+        assert _wait(client, made.json()["id"], {"finished", "failed"})["status"] == "finished"
+        return made.json()["id"]
+
+
+def test_trim_with_the_keyboard_then_another_take_and_back_to_the_first_for_nothing(
+        web, browser, finished):
+    page = _signed_in(browser, web, web.keys[0])
+    page.goto(f"{web.url}/videos/{finished}")
+    scene = page.get_by_role("region", name="Scene 1")
+    before = float(scene.locator("output.length").get_attribute("data-seconds"))
+    end = scene.get_by_label("Trim end")
+    end.focus()
+    for _ in range(10):  # 0.1 s a step
+        end.press("ArrowLeft")
+    scene.get_by_role("button", name="Trim scene").click()
+    planned = _will_make(page)
+    assert {n["kind"] for n in planned} <= {"segment", "compose"}  # nothing is generated anew
+    _run_it(page)
+    scene = page.get_by_role("region", name="Scene 1")
+    after = float(scene.locator("output.length").get_attribute("data-seconds"))
+    assert after == pytest.approx(before - 1.0, abs=0.06)
+
+    scene.get_by_role("button", name="Another picture").click()
+    planned = _will_make(page)
+    scene_id = scene.get_attribute("data-scene")
+    assert ("image", scene_id) in [(n["kind"], n["scene"]) for n in planned]
+    _run_it(page)
+    gallery = page.get_by_role("region", name="Scene 1").get_by_role("list",
+                                                                     name="Picture takes")
+    expect(gallery.get_by_text("Picture take 2 (in use)")).to_be_visible()
+    gallery.get_by_role("button", name="Use picture take 1").click()
+    planned = _will_make(page)
+    assert [n for n in planned if n["kind"] not in ("segment", "compose")] == []
+    assert page.get_by_role("region", name="Before it runs").get_by_text(
+        "estimated $0.0000").is_visible()
+    assert _generated(_manifest(web, web.keys[0], _run_it(page))) == []
+    expect(page.get_by_role("region", name="Scene 1").get_by_text(
+        "Picture take 1 (in use)")).to_be_visible()
+
+
+def test_another_key_sees_none_of_it_and_a_forged_post_changes_nothing(web, browser, finished):
+    other = _signed_in(browser, web, web.keys[1])
+    expect(other.get_by_text("No videos yet")).to_be_visible()
+    answer = other.goto(f"{web.url}/videos/{finished}")
+    assert answer.status == 404
+    expect(other.get_by_role("heading", name="No such video")).to_be_visible()
+
+    with httpx.Client(base_url=web.url, timeout=30, follow_redirects=False) as client:
+        signed = client.post("/sign-in", data={"key": web.keys[0]})
+        assert signed.status_code == 303
+        cookie = signed.headers["set-cookie"].lower()
+        assert "httponly" in cookie and "samesite=strict" in cookie
+        runs = _runs_of(web.keys[0])
+        forged = client.post(f"/videos/{finished}/changes",
+                             data={"op": "delete", "scene": "s001", "confirm": "yes"})
+        assert forged.status_code == 403
+        wrong = client.post(f"/videos/{finished}/changes",
+                            data={"op": "delete", "scene": "s001", "confirm": "yes",
+                                  "csrf": "0" * 64})
+        assert wrong.status_code == 403
+        assert _runs_of(web.keys[0]) == runs
+        page = client.get(f"/videos/{finished}")
+        token = re.search(r'name="csrf" value="([0-9a-f]{64})"', page.text)[1]
+        # The first key's token on the second key's session is no token at all.
+        client.cookies.clear()
+        client.post("/sign-in", data={"key": web.keys[1]})
+        stolen = client.post(f"/videos/{finished}/changes",
+                             data={"op": "delete", "scene": "s001", "confirm": "yes",
+                                   "csrf": token})
+        assert stolen.status_code == 403
+        assert _runs_of(web.keys[0]) == runs
+
+
+def test_what_the_api_refuses_shows_beside_its_field_and_keeps_what_was_typed(web, browser):
+    page = _signed_in(browser, web, web.keys[1], size="phone")
+    page.goto(web.url + "/new")
+    page.get_by_label("Topic").fill("Tides and the moon")
+    page.get_by_label("Scenes").evaluate("input => { input.min = ''; input.max = ''; }")
+    page.get_by_label("Scenes").fill("0")
+    runs = _runs_of(web.keys[1])
+    page.get_by_role("button", name="Make video").click()
+    expect(page.get_by_text(re.compile(r"^Scenes: .*greater than or equal to 1"))).to_be_visible()
+    expect(page.get_by_label("Scenes")).to_have_attribute("aria-invalid", "true")
+    expect(page.get_by_label("Topic")).to_have_value("Tides and the moon")
+    assert _runs_of(web.keys[1]) == runs
+    _screenshot(page, "new-video-refused")
