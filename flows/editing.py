@@ -18,6 +18,7 @@ from tasks.providers.local_planner import target_seconds
 from tasks.storyboard import (
     ID_PATTERN,
     MAX_LINE_CHARS,
+    MAX_LINES,
     MAX_ON_SCREEN_CHARS,
     MAX_SCENE_SECONDS,
     MAX_TAKES,
@@ -64,6 +65,9 @@ class EditScene(_Operation):
     op: Literal["edit"] = "edit"
     scene: SceneId
     narration: Text(MAX_LINE_CHARS) | None = Field(None, title="New narration")
+    lines: list[Line] | None = Field(None, max_length=MAX_LINES, title="New lines",
+                                     description="Instead of narration: who says what, in order "
+                                                 "(a dialogue's lines)")
     visual_prompt: Text(MAX_LINE_CHARS) | None = Field(None, title="New picture")
     camera: CameraMotion | None = Field(None, title="New camera motion")
     on_screen_text: Text(MAX_ON_SCREEN_CHARS, blank_ok=True) | None = Field(
@@ -77,7 +81,8 @@ class EditScene(_Operation):
                                       "intensity", "physics")
 
     def describe(self) -> str:
-        changed = [name for name in ("narration", *self.SET) if getattr(self, name) is not None]
+        changed = [name for name in ("narration", "lines", *self.SET)
+                   if getattr(self, name) is not None]
         return f"edit {self.scene} " + ", ".join(changed)
 
 
@@ -230,13 +235,17 @@ def _apply_one(operation: Operation, scenes: list[Scene], used: set[str], takes_
 def _changed(operation: Operation, scene: Scene, takes_made, clip_seconds) -> Scene:
     if isinstance(operation, EditScene):
         update = {}
+        if operation.narration is not None and operation.lines is not None:
+            raise operation.refused("lines", "give narration or lines, not both")
         if operation.narration is not None:  # spoken by whoever opened the scene
             update["lines"] = [Line(speaker=scene.lines[0].speaker, text=operation.narration)]
+        if operation.lines is not None:
+            update["lines"] = operation.lines
         for name in operation.SET:
             if getattr(operation, name) is not None:
                 update[name] = getattr(operation, name)
         if not update:
-            raise operation.refused("scene", "give a narration, visual prompt, camera, "
+            raise operation.refused("scene", "give a narration, lines, visual prompt, camera, "
                                     "on-screen text, shot, intensity or physics to change")
         return scene.model_copy(update=update)
     if isinstance(operation, TrimScene):

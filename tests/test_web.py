@@ -279,3 +279,123 @@ def test_what_the_api_refuses_shows_beside_its_field_and_keeps_what_was_typed(we
     expect(page.get_by_label("Topic")).to_have_value("Tides and the moon")
     assert _runs_of(web.keys[1]) == runs
     _screenshot(page, "new-video-refused")
+
+
+def _cancel(page: Page) -> None:
+    page.get_by_role("region", name="Before it runs").get_by_role("link", name="Cancel").click()
+    expect(page.get_by_role("region", name="Before it runs")).to_have_count(0)
+
+
+def _order(page: Page) -> list[str]:
+    return page.locator(".card[data-scene]").evaluate_all(
+        "cards => cards.map(card => card.dataset.scene)")
+
+
+def test_a_dialogue_card_edits_each_line_and_scenes_move_go_come_and_revert(web, browser):
+    with web.client(web.keys[0]) as client:
+        made = client.post("/jobs", json={"prompt": "Mira and Otto argue about the tides",
+                                          "scenes": 2, "music": False,
+                                          "cast": ["mira", "otto"]})
+        assert made.status_code == 202, made.text
+        job_id = made.json()["id"]
+        assert _wait(client, job_id, {"finished", "failed"})["status"] == "finished"
+    page = _signed_in(browser, web, web.keys[0])
+    page.goto(f"{web.url}/videos/{job_id}")
+    first, second = _order(page)
+
+    # A dialogue's card has a field per line, named by who says it: one line rewritten
+    # regenerates that line's voice (and the scene's lip-sync), nothing else of the scene.
+    scene = page.get_by_role("region", name="Scene 1")
+    lines = scene.get_by_label(re.compile(r"^Line \d \((Mira|Otto)\)$"))
+    assert lines.count() >= 2
+    lines.nth(1).fill("The moon pulls the sea, Mira. Twice a day.")
+    scene.get_by_role("button", name="Save scene").click()
+    planned = [(n["kind"], n["scene"]) for n in _will_make(page)
+               if n["kind"] not in ("segment", "compose")]
+    assert sorted(planned) == [("lipsync", first), ("tts", first)]
+    _cancel(page)
+
+    # Moved with the keyboard's buttons: only the joins are made again.
+    page.get_by_role("region", name="Scene 1").get_by_role("button", name="Move down").click()
+    assert {n["kind"] for n in _will_make(page)} <= {"segment", "compose"}
+    _run_it(page)
+    assert _order(page) == [second, first]
+
+    # Dragged, deleted, added: each says first what it would make.
+    page.get_by_role("region", name="Scene 1").drag_to(
+        page.get_by_role("region", name="Scene 2"))
+    expect(page.get_by_role("region", name="Before it runs")).to_contain_text(f"Move {second}")
+    _cancel(page)
+    page.get_by_role("region", name="Scene 2").get_by_role("button", name="Delete scene").click()
+    expect(page.get_by_role("region", name="Before it runs")).to_contain_text(
+        f"Delete {first}")
+    _cancel(page)
+    scene = page.get_by_role("region", name="Scene 2")
+    scene.get_by_text("Add a scene after this one").click()
+    scene.get_by_label("New scene's narration").fill("And then the tide turned.")
+    scene.get_by_role("button", name="Add scene").click()
+    added = {n["kind"] for n in _will_make(page) if n["scene"] not in (first, second, None)}
+    assert {"tts", "image", "clip"} <= added
+    _cancel(page)
+
+    # Back to the first version: everything it needs is stored.
+    history = page.get_by_role("region", name="History")
+    history.get_by_role("button", name="Revert to version 1").click()
+    assert {n["kind"] for n in _will_make(page)} <= {"segment", "compose"}
+    expect(page.get_by_role("region", name="Before it runs")).to_contain_text(
+        "estimated $0.0000")
+    assert _generated(_manifest(web, web.keys[0], _run_it(page))) == []
+    assert _order(page) == [first, second]
+
+
+def test_a_flagged_shot_is_approved_on_its_page_and_a_rejected_one_shows_its_retake(
+        web, browser, register_provider, monkeypatch, tmp_path):
+    """A render whose keyframe never passes its gate (one colour), made in this process for
+    the first key, as if through the API: the page lists it to review."""
+    from prefect import tags
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    from cache import open_store
+    from flows.api.jobs import owner_tag
+    from flows.api.keys import digest
+    from flows.video import render_storyboard
+    from tasks.providers.local_planner import LocalPlanner
+    from tasks.review import approved
+    from tasks.storyboard import VideoRequest
+    from tests.test_gates import Flat
+    from tests.test_pipeline import use_prices
+
+    register_provider(Flat)
+    monkeypatch.setenv("REELFLOW_IMAGE", "flat")
+    monkeypatch.setenv("REELFLOW_STORE", str(web.out.parent / "store"))
+    monkeypatch.setenv("REELFLOW_OUT", str(web.out))
+    use_prices(monkeypatch, tmp_path, lambda prices: prices.update(
+        flat={"procedural": {"per_image": 0.0}}))
+    board = LocalPlanner().plan(VideoRequest(topic="tide pools", scenes=1)).storyboard
+    owner = owner_tag(digest(web.keys[0]))
+    with tags(owner):
+        summary = render_storyboard(board)
+    assert "s001-image" in [row["id"] for row in summary.review]
+    with get_client(sync_client=True) as client:
+        job_id = str(client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[owner])),
+            sort=FlowRunSort.EXPECTED_START_TIME_DESC, limit=1)[0].id)
+
+    page = _signed_in(browser, web, web.keys[0])
+    page.goto(f"{web.url}/videos/{job_id}")
+    review = page.get_by_role("region", name="Shots to review")
+    expect(review).to_contain_text("the picture is a single colour")
+    review.get_by_role("button", name="Reject s001-image").click()
+    planned = [(n["kind"], n["scene"]) for n in _will_make(page)]
+    assert ("image", "s001") in planned
+    _cancel(page)
+    page.get_by_role("region", name="Shots to review").get_by_role(
+        "button", name="Approve s001-image").click()
+    expect(page.get_by_role("button", name="Approve s001-image")).to_have_count(0)
+    for row in [row for row in summary.review if row["id"] != "s001-image"]:  # still waiting
+        expect(page.get_by_role("button", name=f"Approve {row['id']}")).to_be_visible()
+    shot = next(node for node in json.loads(summary.manifest.read_text())["nodes"]
+                if node["id"] == "s001-image")
+    assert approved(open_store(str(web.out.parent / "store")), shot["outputs"]["image"])

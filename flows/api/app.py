@@ -77,7 +77,7 @@ def create_app(settings: Settings, keys: Keys, public_url: str) -> FastAPI:
                 await asyncio.gather(sender, return_exceptions=True)
 
     app = FastAPI(title="reelflow", version="1", lifespan=lifespan,
-                  description="Make videos from a prompt or a storyboard; every job is a "
+                  description="Make videos from a prompt, a script or a storyboard; every job is a "
                               "Prefect flow run of reelflow's deployments.")
     app.state.settings, app.state.keys, app.state.metrics = settings, keys, Metrics()
     # Links signed with a secret made here die with the process: `reelflow api` sets one.

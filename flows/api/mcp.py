@@ -42,8 +42,8 @@ def mcp_server(client_for: ClientFor) -> MCPServer:
             raise ToolError(_message(response))
         return response.json()
 
-    @server.tool(description="Start a video from a prompt (or render a storyboard). Returns the "
-                             "job's id at once; the video takes minutes.")
+    @server.tool(description="Start a video from a prompt or a script (or render a "
+                             "storyboard). Returns the job's id at once; the video takes minutes.")
     @_arguments(JobRequest)
     async def make_video(ctx: Context, **request: Any) -> dict[str, Any]:
         given = {name: value for name, value in request.items() if value is not None}

@@ -235,6 +235,7 @@ async def _video_page(request: Request, session: Session, job_id: str, status: i
     return _page(request, "video.html", status, session=session, job=job,
                  title=views.title_of(run, shown), shown=shown,
                  cards=views.cards(shown, settings.store) if shown else [],
+                 names=views.speakers(shown.storyboard) if shown else {},
                  history=views.history_of(shown) if shown else [],
                  flagged=views.flagged(shown, settings.store) if shown else [],
                  kinds=await views.progress(client, run), poll_ms=POLL_MS,
@@ -321,10 +322,14 @@ def _operation(form, shown: views.Published) -> tuple[dict | None, dict | None, 
         return None, {"version": form.get("version")}, ""
     if op == "edit" and scene:
         change = {"op": "edit", "scene": scene_id}
-        narration = str(form.get("narration", "")).strip()
         picture = str(form.get("visual_prompt", "")).strip()
-        if narration != scene.narration:
-            change["narration"] = narration
+        if views.is_dialogue(scene):  # each line has its own field, its speaker kept
+            lines = [{"speaker": speaker, "text": str(text).strip()} for speaker, text
+                     in zip(form.getlist("speaker"), form.getlist("line"))]
+            if lines != [line.model_dump() for line in scene.lines]:
+                change["lines"] = lines
+        elif str(form.get("narration", "")).strip() != scene.narration:
+            change["narration"] = str(form.get("narration", "")).strip()
         if picture != scene.visual_prompt:
             change["visual_prompt"] = picture
         return change, None, "" if len(change) > 2 else "nothing changed"
@@ -354,7 +359,7 @@ def _operation(form, shown: views.Published) -> tuple[dict | None, dict | None, 
 
 
 # The API's refusals of an operation, by the word its message names, as the card's fields.
-CHANGE_FIELDS = {"narration": "narration", "visual_prompt": "visual_prompt", "start": "start",
+CHANGE_FIELDS = {"narration": "narration", "lines": "lines", "visual_prompt": "visual_prompt", "start": "start",
                  "end": "end", "take": "take", "media": "media", "after": "after",
                  "version": "version", "scene": "scene"}
 
@@ -369,7 +374,7 @@ async def change(request: Request, job_id: str) -> Response:
     except _NotFound:
         return await _video_page(request, session, job_id)
     kept = {name: form.get(name) for name in form if name != CSRF_FIELD}
-    kept["media"] = form.getlist("media")
+    kept["media"], kept["lines"] = form.getlist("media"), form.getlist("line")
     scene_id = str(form.get("scene", ""))
     if shown is None:
         return await _video_page(request, session, job_id, 409, errors={

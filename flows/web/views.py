@@ -18,7 +18,7 @@ from tasks import history as histories
 from tasks.ffmpeg import MediaError, probe
 from tasks.history import TAKE_KINDS, History
 from tasks.review import ShotReview, approved, review_rows
-from tasks.storyboard import Line, Scene, Storyboard
+from tasks.storyboard import NARRATOR, Line, Scene, Storyboard
 
 MEDIA = ("image", "clip", "speech")
 
@@ -65,6 +65,10 @@ class SceneCard:
     takes: dict[str, list[Take]] = field(default_factory=dict)
 
     @property
+    def dialogue(self) -> bool:
+        return is_dialogue(self.scene)
+
+    @property
     def seconds(self) -> float:
         trim = self.scene.trim
         return round(trim.end - trim.start, 2) if trim else self.scene.duration
@@ -84,6 +88,16 @@ class Row:
     job: jobs.Job
     seconds: float | None = None
     thumbnail: str | None = None
+
+
+def speakers(storyboard: Storyboard) -> dict[str, str]:
+    """Who says a line, by id, as the page names them."""
+    return {NARRATOR: "Narrator", **{c.id: c.name for c in storyboard.characters}}
+
+
+def is_dialogue(scene: Scene) -> bool:
+    """Whether the card edits the scene line by line (else as one narration)."""
+    return len(scene.lines) > 1 or any(line.speaker != NARRATOR for line in scene.lines)
 
 
 def title_of(run: FlowRun, published: Published | None) -> str:
