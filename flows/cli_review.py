@@ -25,7 +25,7 @@ def review(video: Video, approve: ShotId = None, reject: ShotId = None, out: Out
     from cache import open_store
     from flows.rerun import published_storyboard
     from tasks.review import approve as keep_approval
-    from tasks.review import drift, review_rows
+    from tasks.review import drift, review_rows, shot_digest
 
     if approve and reject:
         raise BadInput("review: give --approve or --reject, not both")
@@ -46,8 +46,7 @@ def review(video: Video, approve: ShotId = None, reject: ShotId = None, out: Out
         raise BadInput(f"review {option}: {shot!r} is not a flagged shot of this video "
                        f"(flagged: {listed})")
     if approve:
-        node = next(node for node in manifest["nodes"] if node["id"] == shot)
-        keep_approval(open_store(settings.store), node["outputs"][node["kind"]])
+        keep_approval(open_store(settings.store), shot_digest(manifest, shot))
         typer.echo(f"approved {shot}: later renders use it without flagging it")
         return
     row = flagged[shot]

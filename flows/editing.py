@@ -23,6 +23,7 @@ from tasks.storyboard import (
     MAX_SCENE_SECONDS,
     MAX_TAKES,
     MIN_TRIM_SECONDS,
+    NARRATOR,
     CameraMotion,
     Line,
     Scene,
@@ -237,8 +238,9 @@ def _changed(operation: Operation, scene: Scene, takes_made, clip_seconds) -> Sc
         update = {}
         if operation.narration is not None and operation.lines is not None:
             raise operation.refused("lines", "give narration or lines, not both")
-        if operation.narration is not None:  # spoken by whoever opened the scene
-            update["lines"] = [Line(speaker=scene.lines[0].speaker, text=operation.narration)]
+        if operation.narration is not None:  # spoken by whoever opened the scene, if anyone
+            speaker = scene.lines[0].speaker if scene.lines else NARRATOR
+            update["lines"] = [Line(speaker=speaker, text=operation.narration)]
         if operation.lines is not None:
             update["lines"] = operation.lines
         for name in operation.SET:

@@ -74,8 +74,8 @@ def next_version(source: Path, operations: list[Operation], revert: Revert | Non
         raise EditRefused("operations: give at least one, or a version to revert to")
 
     def takes_made(scene: str, media: str) -> set[int]:
-        return set(history.takes(scene, media)) | histories.published_takes(published, scene,
-                                                                           media)
+        return set(history.takes(scene, media)) | set(histories.published_takes(published,
+                                                                               scene, media))
 
     edited = apply(history.current.storyboard, operations, known_ids=history.scene_ids(),
                    takes_made=takes_made, clip_seconds=_clip_lengths(source.parent, settings))

@@ -82,9 +82,10 @@ class History(BaseModel):
 TAKE_KINDS = {"image": "image", "clip": "clip", "speech": "tts"}
 
 
-def published_takes(manifests: list[dict], scene_id: str, media: str) -> set[int]:
-    """The takes of a scene's `media` that published manifests (any folder of the video) hold."""
-    return {node["params"].get("take", 1) for manifest in manifests
+def published_takes(manifests: list[dict], scene_id: str, media: str) -> dict[int, dict]:
+    """The takes of a scene's `media` that published manifests (any folder of the video) hold,
+    each with the node that made it."""
+    return {node["params"].get("take", 1): node for manifest in manifests
             for node in manifest.get("nodes", [])
             if node.get("scene") == scene_id and node.get("kind") == TAKE_KINDS[media]}
 

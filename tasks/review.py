@@ -69,6 +69,18 @@ def approved(store: ArtifactStore, digest: str) -> bool:
     return store.lookup(approval_key(digest)) is not None
 
 
+def shot_digest(manifest: dict, shot_id: str) -> str:
+    """The bytes of a published shot (a keyframe or a clip) that an approval is kept by."""
+    node = next(node for node in manifest["nodes"] if node["id"] == shot_id)
+    return node["outputs"][node["kind"]]
+
+
+def still_flagged(manifest: dict, store: ArtifactStore) -> list[dict]:
+    """The flagged shots of a published manifest that no one has approved since."""
+    return [row for row in review_rows(manifest)
+            if not approved(store, shot_digest(manifest, row["id"]))]
+
+
 def review_rows(manifest: dict) -> list[dict]:
     """The flagged shots of a published manifest, for `reelflow review`, summaries and the UI."""
     rows = []

@@ -61,6 +61,19 @@ def test_each_operation_makes_the_storyboard_it_says():
     assert start == board()  # the storyboard given is never changed
 
 
+def test_lines_replace_a_scenes_lines_and_a_silent_scene_takes_narration():
+    start = board(2)
+    spoken = apply(start, [EditScene(scene="s001", lines=[{"text": "One."}, {"text": "Two."}])])
+    assert [line.text for line in spoken.scene("s001").lines] == ["One.", "Two."]
+    # A music video's or an ad's scene may say nothing (an explainer's may not: built as is).
+    silent = start.model_copy(update={"scenes": [
+        scene.model_copy(update={"lines": []}) if scene.id == "s002" else scene
+        for scene in start.scenes]})
+    narrated = apply(silent, [EditScene(scene="s002", narration="Now it speaks.")])
+    assert [(line.speaker, line.text) for line in narrated.scene("s002").lines] == [
+        ("narrator", "Now it speaks.")]
+
+
 def test_a_new_scene_never_takes_an_id_any_version_used():
     history = History.begun(board(3))
     deleted = apply(board(3), [DeleteScene(scene="s003")])
@@ -91,6 +104,10 @@ BAD = {
     "nothing to edit": ([EditScene(scene="s001")], EditRefused, r"^edit scene: give a narration"),
     "deleted then edited": ([DeleteScene(scene="s001"), EditScene(scene="s001", narration="x")],
                             EditRefused, r"^edit scene: s001 is deleted earlier in this request"),
+    "narration and lines": ([EditScene(scene="s001", narration="x", lines=[{"text": "y"}])],
+                            EditRefused, r"^edit lines: give narration or lines, not both"),
+    "a stranger's line": ([EditScene(scene="s001", lines=[{"speaker": "kit", "text": "Hi."}])],
+                          EditRefused, r"^storyboard: .*kit"),
     "two trims": ([TrimScene(scene="s001", start=0, end=1), TrimScene(scene="s001", start=0, end=2)],
                   EditRefused, r"^trim scene: s001 has two trim operations"),
 }

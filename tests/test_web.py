@@ -15,6 +15,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from tasks.ffmpeg import run_ffmpeg
 from tests.test_api import Api, _runs_of, _start, _stop, _wait
 from tests.test_browser import CHROMIUM, CHROMIUM_ARGS
 
@@ -100,8 +101,9 @@ def _will_make(page: Page) -> list[dict]:
     """The dry run the page shows before a change runs: the nodes it would generate."""
     pending = page.get_by_role("region", name="Before it runs")
     expect(pending).to_be_visible()
-    return [json.loads(item) for item in pending.get_by_role("listitem").evaluate_all(
-        "items => items.map(item => item.dataset.node)")]
+    items = pending.get_by_role("list", name="Will be generated").get_by_role("listitem")
+    said = [re.match(r"(\w+)(?: · (s\d+))? (\S+)", text) for text in items.all_inner_texts()]
+    return [{"kind": found[1], "scene": found[2], "id": found[3]} for found in said]
 
 
 def _manifest(web: Api, key: str, job_id: str) -> dict:
@@ -167,6 +169,9 @@ def test_a_person_makes_a_video_watches_it_and_rewrites_one_scene(web, browser):
         == [("tts", scene_id)]
     assert any(n["kind"] == "compose" for n in planned)
     second = _run_it(page)
+    done = {kind["kind"]: kind for kind in polled[-1]["kinds"]}  # the edit's job, at its end
+    assert done["image"]["reused"] == done["image"]["total"] == 2
+    assert done["tts"]["reused"] == 1 and done["tts"]["cost_usd"] == 0
     made = _generated(_manifest(web, web.keys[0], second))
     assert [entry for entry in made if entry[0] not in ("segment", "compose")] \
         == [("tts", scene_id)]
@@ -181,6 +186,11 @@ def test_a_person_makes_a_video_watches_it_and_rewrites_one_scene(web, browser):
         _screenshot(page, "videos")
     rows = page.get_by_role("list", name="Videos").get_by_role("listitem")
     expect(rows).to_have_count(2)
+    assert rows.first.get_by_role("link").get_attribute("href") == f"/videos/{second}"
+    expect(rows.nth(1).get_by_role("link")).to_have_attribute("href", f"/videos/{first}")
+    status, length, cost, date = rows.first.locator(".facts > *").all_inner_texts()
+    assert (status.lower(), cost) == ("finished", "$0.0000")
+    assert re.fullmatch(r"\d+\.\d s", length) and re.fullmatch(r"20\d\d-\d\d-\d\d \d\d:\d\d UTC", date)
     thumbnail = rows.first.locator("img")  # the new cut's: a frame of it, from the store
     expect(thumbnail).to_be_visible()
     assert thumbnail.evaluate("img => img.decode().then(() => img.naturalWidth)") > 0
@@ -204,16 +214,21 @@ def test_trim_with_the_keyboard_then_another_take_and_back_to_the_first_for_noth
     scene = page.get_by_role("region", name="Scene 1")
     before = float(scene.locator("output.length").get_attribute("data-seconds"))
     end = scene.get_by_label("Trim end")
+    clip, step = float(end.get_attribute("max")), float(end.get_attribute("step"))
+    assert step == pytest.approx(0.1, abs=0.01) and before == pytest.approx(clip, abs=0.05)
     end.focus()
-    for _ in range(10):  # 0.1 s a step
+    for _ in range(10):  # a step each
         end.press("ArrowLeft")
     scene.get_by_role("button", name="Trim scene").click()
     planned = _will_make(page)
-    assert {n["kind"] for n in planned} <= {"segment", "compose"}  # nothing is generated anew
+    assert {n["kind"] for n in planned} == {"segment", "compose"}  # nothing else anew
     _run_it(page)
     scene = page.get_by_role("region", name="Scene 1")
     after = float(scene.locator("output.length").get_attribute("data-seconds"))
-    assert after == pytest.approx(before - 1.0, abs=0.06)
+    assert after == pytest.approx(clip - 10 * step, abs=0.01)
+    assert before - after == pytest.approx(1.0, abs=0.1)
+    # The start handle moved alone leaves the end where it was.
+    assert float(scene.get_by_label("Trim end").input_value()) == pytest.approx(after, abs=0.01)
 
     scene.get_by_role("button", name="Another picture").click()
     planned = _will_make(page)
@@ -245,7 +260,7 @@ def test_another_key_sees_none_of_it_and_a_forged_post_changes_nothing(web, brow
         assert signed.status_code == 303
         cookie = signed.headers["set-cookie"].lower()
         assert "httponly" in cookie and "samesite=strict" in cookie
-        runs = _runs_of(web.keys[0])
+        runs, others = _runs_of(web.keys[0]), _runs_of(web.keys[1])
         forged = client.post(f"/videos/{finished}/changes",
                              data={"op": "delete", "scene": "s001", "confirm": "yes"})
         assert forged.status_code == 403
@@ -263,10 +278,30 @@ def test_another_key_sees_none_of_it_and_a_forged_post_changes_nothing(web, brow
                              data={"op": "delete", "scene": "s001", "confirm": "yes",
                                    "csrf": token})
         assert stolen.status_code == 403
-        assert _runs_of(web.keys[0]) == runs
+        # The second key's own token, on the first key's video: there is no such video.
+        own = re.search(r'name="csrf" value="([0-9a-f]{64})"', client.get("/new").text)[1]
+        for route in ("changes", "approve"):
+            answer = client.post(f"/videos/{finished}/{route}", data={
+                "op": "delete", "scene": "s001", "confirm": "yes", "shot": "s001-image",
+                "csrf": own})
+            assert answer.status_code == 404, route
+        for route in ("progress", "scenes/s001/strip.jpg", f"media/{'0' * 64}"):
+            assert client.get(f"/videos/{finished}/{route}").status_code == 404, route
+        # Without a token, no form of the page does anything; nor from another site's page.
+        for route in ("/new", "/sign-out", f"/videos/{finished}/approve"):
+            assert client.post(route, data={"prompt": "x"}).status_code == 403, route
+        assert client.post("/new", data={"prompt": "Tides", "csrf": own},
+                           headers={"Origin": "https://elsewhere.example"}).status_code == 403
+        assert (_runs_of(web.keys[0]), _runs_of(web.keys[1])) == (runs, others)
+    with httpx.Client(base_url=web.url, timeout=30, follow_redirects=False) as client:
+        # Another site cannot sign a person in with a key of its own.
+        answer = client.post("/sign-in", data={"key": web.keys[1]},
+                             headers={"Sec-Fetch-Site": "cross-site"})
+        assert answer.status_code == 403 and "set-cookie" not in answer.headers
 
 
-def test_what_the_api_refuses_shows_beside_its_field_and_keeps_what_was_typed(web, browser):
+def test_what_the_api_refuses_shows_beside_its_field_and_keeps_what_was_typed(
+        web, browser, tmp_path):
     page = _signed_in(browser, web, web.keys[1], size="phone")
     page.goto(web.url + "/new")
     page.get_by_label("Topic").fill("Tides and the moon")
@@ -279,6 +314,50 @@ def test_what_the_api_refuses_shows_beside_its_field_and_keeps_what_was_typed(we
     expect(page.get_by_label("Topic")).to_have_value("Tides and the moon")
     assert _runs_of(web.keys[1]) == runs
     _screenshot(page, "new-video-refused")
+
+    # A music video's track, uploaded: one without a sound is refused beside its field.
+    silent = tmp_path / "silence.wav"
+    run_ffmpeg(["-f", "lavfi", "-i", "anullsrc=r=44100:cl=mono", "-t", "20", str(silent)],
+               what="make a silent track")
+    page.get_by_label("Scenes").fill("3")
+    page.get_by_text("Mode and director's look").click()
+    page.get_by_label("Mode").select_option("music-video")
+    page.get_by_label("Track (mp3, wav, m4a or flac)").set_input_files(silent)
+    page.get_by_role("button", name="Make video").click()
+    expect(page.get_by_text(re.compile(r"^Track: .* is silent"))).to_be_visible()
+    expect(page.get_by_label("Mode")).to_have_value("music-video")
+    assert _runs_of(web.keys[1]) == runs
+
+    # A script file that is not text, and a topic with a script: each said where it belongs.
+    page.goto(web.url + "/new")
+    page.get_by_text("Or your own script").click()
+    page.get_by_label("Script file (plain text)").set_input_files(
+        files=[{"name": "script.txt", "mimeType": "text/plain", "buffer": b"\xff\xfe\x00bad"}])
+    page.get_by_role("button", name="Make video").click()
+    expect(page.get_by_text("Script: the file is not UTF-8 text")).to_be_visible()
+    page.get_by_label("Topic").fill("Tides")
+    page.get_by_label("Script: one scene per paragraph").fill("The moon pulls.\n\nThe sea rises.")
+    page.get_by_role("button", name="Make video").click()
+    expect(page.get_by_role("alert")).to_contain_text("give a prompt, a script or a storyboard")
+    expect(page.get_by_label("Script: one scene per paragraph")).to_have_value(
+        "The moon pulls.\n\nThe sea rises.")
+    assert _runs_of(web.keys[1]) == runs
+
+
+def test_what_a_person_types_is_shown_as_text_never_run_as_markup(web, browser):
+    hostile = '<img src=x onerror="document.title=\'owned\'"><script>document.title=1</script>'
+    with web.client(web.keys[1]) as client:
+        made = client.post("/jobs", json={"prompt": f"Tides {hostile}", "scenes": 1,
+                                          "music": False})
+        assert made.status_code == 202, made.text
+        job_id = made.json()["id"]
+        client.post(f"/jobs/{job_id}/cancel")  # its page is what this test is about
+    page = _signed_in(browser, web, web.keys[1])
+    expect(page.get_by_role("link", name=f"Tides {hostile}")).to_be_visible()
+    page.goto(f"{web.url}/videos/{job_id}")
+    expect(page.get_by_role("heading", name=f"Tides {hostile}")).to_be_visible()
+    assert page.locator("main img[src=x], main script").count() == 0
+    assert page.title() != "owned"
 
 
 def _cancel(page: Page) -> None:
@@ -316,19 +395,27 @@ def test_a_dialogue_card_edits_each_line_and_scenes_move_go_come_and_revert(web,
     _cancel(page)
 
     # Moved with the keyboard's buttons: only the joins are made again.
+    page.get_by_role("region", name="Scene 1").get_by_role("button", name="Move up").click()
+    expect(page.get_by_role("region", name="Scene 1")).to_contain_text(
+        "it is already the first scene")
     page.get_by_role("region", name="Scene 1").get_by_role("button", name="Move down").click()
-    assert {n["kind"] for n in _will_make(page)} <= {"segment", "compose"}
+    assert {n["kind"] for n in _will_make(page)} == {"segment", "compose"}
     _run_it(page)
     assert _order(page) == [second, first]
+    page.get_by_role("region", name="Scene 2").get_by_role("button", name="Move up").click()
+    expect(page.get_by_role("region", name="Before it runs")).to_contain_text(
+        f"move {first} first")
+    _cancel(page)
 
     # Dragged, deleted, added: each says first what it would make.
     page.get_by_role("region", name="Scene 1").drag_to(
         page.get_by_role("region", name="Scene 2"))
-    expect(page.get_by_role("region", name="Before it runs")).to_contain_text(f"Move {second}")
+    expect(page.get_by_role("region", name="Before it runs")).to_contain_text(
+        f"move {second} after {first}")  # dragged down: after the card it was dropped on
     _cancel(page)
     page.get_by_role("region", name="Scene 2").get_by_role("button", name="Delete scene").click()
     expect(page.get_by_role("region", name="Before it runs")).to_contain_text(
-        f"Delete {first}")
+        f"delete {first}")
     _cancel(page)
     scene = page.get_by_role("region", name="Scene 2")
     scene.get_by_text("Add a scene after this one").click()

@@ -36,6 +36,7 @@ from config.catalog import styles
 from config.settings import Settings, load_settings
 from flows.admission import Refused, problems, video_request, voice
 from flows.api import jobs, links
+from flows.api.errors import ApiError, count_request, in_process
 from flows.api.jobs import Accepted, EditRequest, Job, JobRequest, SceneChange, Status
 from flows.api.keys import Keys, RateLimits
 from flows.api.mcp import mcp_server
@@ -54,14 +55,6 @@ MAX_BODY = 1_000_000  # bytes
 PREVIEW = {200: {"model": RenderPreview, "description": "dry_run: what would be generated "
                  "and reused, and the estimated cost; no job is made"}}
 log = logging.getLogger("reelflow.api")
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, error: str, message: str, *, details: Any = None,
-                 retryable: bool = False, headers: dict[str, str] | None = None):
-        super().__init__(message)
-        self.status, self.error, self.message = status, error, message
-        self.details, self.retryable, self.headers = details, retryable, headers or {}
 
 
 def create_app(settings: Settings, keys: Keys, public_url: str) -> FastAPI:
@@ -83,7 +76,7 @@ def create_app(settings: Settings, keys: Keys, public_url: str) -> FastAPI:
     # Links signed with a secret made here die with the process: `reelflow api` sets one.
     url_secret = (settings.api_url_secret.get_secret_value() if settings.api_url_secret
                   else secrets.token_urlsafe(32))
-    app.state.url_secret = url_secret
+    app.state.url_secret, app.state.public_url = url_secret, public_url
     app.state.limits = RateLimits(settings.api_requests_per_minute)
     if settings.api_cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.api_cors_origins,
@@ -96,8 +89,10 @@ def create_app(settings: Settings, keys: Keys, public_url: str) -> FastAPI:
         request.state.key = None
         started = time.perf_counter()
         length = request.headers.get("content-length")
-        if length and (not length.isdigit() or int(length) > MAX_BODY):
-            response = _error(request, ApiError(413, "too_large", f"the body is over {MAX_BODY} "
+        # The web page's new-video form carries a track and pictures; the API's JSON, less.
+        limit = pages.UPLOAD_BODY if request.url.path == "/new" else MAX_BODY
+        if length and (not length.isdigit() or int(length) > limit):
+            response = _error(request, ApiError(413, "too_large", f"the body is over {limit} "
                                                 "bytes"))
         else:
             response = await call_next(request)
@@ -330,9 +325,8 @@ def create_app(settings: Settings, keys: Keys, public_url: str) -> FastAPI:
                             media_type="application/json")
 
     # Agents: the same operations as MCP tools, each a call of this app with the caller's key.
-    agents = mcp_server(lambda ctx: httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url=public_url,
-        headers={"Authorization": (ctx.headers or {}).get("authorization", "")}))
+    agents = mcp_server(lambda ctx: in_process(
+        app, public_url, (ctx.headers or {}).get("authorization", "")))
     # No DNS-rebinding check (it would refuse every host name but localhost): a page that
     # rebinds a name to this server still has no key.
     agents.streamable_http_app(stateless_http=True, json_response=True,
@@ -374,11 +368,7 @@ async def authorized(request: Request,
     """The hash of the request's key; 401 without a valid one (no hint which part was
     wrong), 429 with Retry-After over the key's rate."""
     found = _key(request, authorization)
-    wait = request.app.state.limits.retry_after(found)
-    if wait is not None:
-        raise ApiError(429, "rate_limited", f"over {request.app.state.settings.api_requests_per_minute}"
-                       " requests a minute for this key", retryable=True,
-                       headers={"Retry-After": str(wait)})
+    count_request(request, found)
     return found
 
 

@@ -22,7 +22,7 @@ from prefect.client.schemas.filters import (
     FlowRunFilterStateType,
     FlowRunFilterTags,
 )
-from prefect.client.schemas.objects import FlowRun, StateType
+from prefect.client.schemas.objects import Artifact, FlowRun, StateType
 from prefect.client.schemas.sorting import FlowRunSort
 from prefect.states import Cancelled, Cancelling
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, StringConstraints, model_validator
@@ -261,7 +261,7 @@ def is_over(run: FlowRun) -> bool:
 
 async def summary(client: PrefectClient, run: FlowRun) -> dict[str, Any] | None:
     """The published video's summary, from the run's table artifact (flows/report.py)."""
-    for artifact in await artifacts(client, run):
+    for artifact in await _artifacts(client, run):
         if artifact.type == "table" and artifact.description == SUMMARY and artifact.data:
             rows = json.loads(artifact.data) if isinstance(artifact.data, str) else artifact.data
             return rows[0] if rows else None
@@ -299,13 +299,18 @@ def _status(state: StateType | None) -> Status:
 
 
 async def _progress(client: PrefectClient, run: FlowRun) -> float:
-    for artifact in await artifacts(client, run):
-        if artifact.type == "progress" and artifact.data is not None:
-            return float(artifact.data)
-    return 0.0
+    found = await progress_artifact(client, run)
+    return float(found.data) if found and found.data is not None else 0.0
 
 
-async def artifacts(client: PrefectClient, run: FlowRun) -> list:
+async def progress_artifact(client: PrefectClient, run: FlowRun) -> Artifact | None:
+    """The run's progress (flows/report.py): its share done, and each node kind's in its
+    description."""
+    return next((artifact for artifact in await _artifacts(client, run)
+                 if artifact.type == "progress"), None)
+
+
+async def _artifacts(client: PrefectClient, run: FlowRun) -> list[Artifact]:
     return await client.read_artifacts(artifact_filter=ArtifactFilter(
         flow_run_id=ArtifactFilterFlowRunId(any_=[run.id])))
 

@@ -46,14 +46,32 @@ def session_of(request: Request) -> Session:
     return Session(key, found, csrf_token(request.app.state.url_secret, found))
 
 
-def check_csrf(session: Session, given: str | None) -> None:
-    if not given or not hmac.compare_digest(session.csrf.encode(), given.encode()):
+def check_csrf(session: Session, given: object) -> None:
+    if not isinstance(given, str) or not hmac.compare_digest(session.csrf.encode(),
+                                                              given.encode()):
+        raise Forged()
+
+
+def check_same_origin(request: Request) -> None:
+    """A form posted from another site is refused, signing in included: SameSite keeps the
+    cookie from such a post, but nothing else would stop another site signing a person in
+    with its own key. Browsers say where a request comes from (Sec-Fetch-Site, Origin)."""
+    site = request.headers.get("sec-fetch-site")
+    origin = request.headers.get("origin")
+    if site is not None and site not in ("same-origin", "none"):
+        raise Forged()
+    public = request.app.state.public_url.rstrip("/")
+    if origin is not None and origin not in (f"{request.url.scheme}://{request.url.netloc}",
+                                             public):
         raise Forged()
 
 
 def sign_in(response: Response, request: Request, key: str) -> None:
+    """Secure where the page is served over HTTPS, or its public address is (TLS ended by a
+    proxy in front)."""
+    secure = "https" in (request.url.scheme, request.app.state.public_url.split(":", 1)[0])
     response.set_cookie(COOKIE, key, max_age=COOKIE_SECONDS, httponly=True, samesite="strict",
-                        secure=request.url.scheme == "https", path="/")
+                        secure=secure, path="/")
 
 
 def sign_out(response: Response) -> None:

@@ -1,5 +1,6 @@
 """What the web page shows of a key's jobs, read the way the API reads them (flows/api/jobs.py):
-the flow run, its published folder (storyboard, manifest, history) and the store's blobs."""
+the flow run, its published folder (storyboard, manifest, history) and the store's blobs.
+Everything here that reads files or the store is blocking work: pages run it in a thread."""
 
 from __future__ import annotations
 
@@ -9,18 +10,18 @@ from pathlib import Path
 
 from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.objects import FlowRun
+from starlette.concurrency import run_in_threadpool
 
 from cache import open_store
-from cache.store import ArtifactStore
 from flows.api import jobs
 from flows.report import KindProgress, kinds_done
 from tasks import history as histories
 from tasks.ffmpeg import MediaError, probe
 from tasks.history import TAKE_KINDS, History
-from tasks.review import ShotReview, approved, review_rows
+from tasks.review import ShotReview, still_flagged
 from tasks.storyboard import NARRATOR, Line, Scene, Storyboard
 
-MEDIA = ("image", "clip", "speech")
+TAKE_LABELS = {"image": "picture", "clip": "clip", "speech": "voice"}  # as a card names them
 
 
 @dataclass
@@ -39,10 +40,12 @@ class Published:
                 return node["outputs"].get(name)
         return None
 
-    def digests(self) -> set[str]:
-        """Every blob a version of this video published: what its page may show."""
+    def pictures(self) -> set[str]:
+        """The pictures any version of this video published (keyframes, their takes, the
+        thumbnail): the blobs its page may show, and no other."""
         return {digest for manifest in [self.manifest, *self.versions]
-                for node in manifest.get("nodes", []) for digest in node["outputs"].values()}
+                for node in manifest.get("nodes", []) for name, digest in node["outputs"].items()
+                if (node["kind"], name) in (("image", "image"), ("compose", "thumbnail"))}
 
 
 @dataclass
@@ -56,17 +59,18 @@ class Take:
 class SceneCard:
     number: int
     scene: Scene
-    lines: list[Line]
     keyframe: str | None
-    clip: str | None
     clip_seconds: float | None
     gates: list[str]
-    flagged: list[dict]
     takes: dict[str, list[Take]] = field(default_factory=dict)
 
     @property
     def dialogue(self) -> bool:
         return is_dialogue(self.scene)
+
+    @property
+    def lines(self) -> list[Line]:
+        return self.scene.lines
 
     @property
     def seconds(self) -> float:
@@ -77,6 +81,12 @@ class SceneCard:
     def trim(self) -> tuple[float, float]:
         trim = self.scene.trim
         return (trim.start, trim.end) if trim else (0.0, self.clip_seconds or self.scene.duration)
+
+    @property
+    def trim_step(self) -> float:
+        """About 0.1 s, so that the clip's own end is a step the handles can stand on."""
+        length = self.clip_seconds or self.scene.duration
+        return length / max(1, round(length * 10))
 
 
 @dataclass
@@ -90,14 +100,14 @@ class Row:
     thumbnail: str | None = None
 
 
+def is_dialogue(scene: Scene) -> bool:
+    """Whether a card edits the scene line by line (else as one narration)."""
+    return len(scene.lines) > 1 or any(line.speaker != NARRATOR for line in scene.lines)
+
+
 def speakers(storyboard: Storyboard) -> dict[str, str]:
     """Who says a line, by id, as the page names them."""
     return {NARRATOR: "Narrator", **{c.id: c.name for c in storyboard.characters}}
-
-
-def is_dialogue(scene: Scene) -> bool:
-    """Whether the card edits the scene line by line (else as one narration)."""
-    return len(scene.lines) > 1 or any(line.speaker != NARRATOR for line in scene.lines)
 
 
 def title_of(run: FlowRun, published: Published | None) -> str:
@@ -120,32 +130,33 @@ async def published(client: PrefectClient, run: FlowRun, store_location: str
     manifest = jobs.published_file(found, "manifest")
     if storyboard is None or manifest is None:
         return None
+    return await run_in_threadpool(_read, storyboard, manifest, store_location)
+
+
+def _read(storyboard: Path, manifest: Path, store_location: str) -> Published:
     loaded = json.loads(manifest.read_text(encoding="utf-8"))
     history = histories.load(storyboard)
     versions = open_store(store_location).versions_of(history.video)
     return Published(storyboard.parent, history.current.storyboard, loaded, history, versions)
 
 
-async def row(client: PrefectClient, run: FlowRun, store_location: str, video_url: str) -> Row:
-    job = await jobs.document(client, run, video_url)
-    shown = await published(client, run, store_location) if job.status.value == "finished" \
-        else None
-    seconds = None
-    if shown:
-        try:
-            seconds = round(probe(shown.folder / "video.mp4").duration, 1)
-        except (MediaError, OSError):
-            seconds = None
+async def row(client: PrefectClient, run: FlowRun, store_location: str) -> Row:
+    job = await jobs.document(client, run, video_url="")
+    shown = (await published(client, run, store_location)
+             if job.status is jobs.Status.finished else None)
+    seconds = await run_in_threadpool(_length, shown.folder / "video.mp4") if shown else None
     return Row(str(run.id), title_of(run, shown), job, seconds,
                shown.output("compose", None, "thumbnail") if shown else None)
 
 
 async def progress(client: PrefectClient, run: FlowRun) -> list[KindProgress]:
     """Per node kind: done, reused and paid so far (flows/report.py's progress artifact)."""
-    for artifact in await jobs.artifacts(client, run):
-        if artifact.type == "progress":
-            return kinds_done(artifact.description)
-    return []
+    found = await jobs.progress_artifact(client, run)
+    return kinds_done(found.description) if found else []
+
+
+def flagged(shown: Published, store_location: str) -> list[dict]:
+    return still_flagged(shown.manifest, open_store(store_location))
 
 
 def cards(shown: Published, store_location: str) -> list[SceneCard]:
@@ -154,34 +165,22 @@ def cards(shown: Published, store_location: str) -> list[SceneCard]:
     found = []
     for number, scene in enumerate(shown.storyboard.ordered_scenes(), 1):
         clip = shown.output("clip", scene.id, "clip")
-        nodes = [node for node in shown.manifest["nodes"] if node.get("scene") == scene.id]
         found.append(SceneCard(
-            number=number, scene=scene, lines=scene.lines,
-            keyframe=shown.output("image", scene.id, "image"), clip=clip,
-            clip_seconds=_seconds(store, clip), gates=_gates(nodes),
-            flagged=[row for row in flagged(shown, store_location) if row["scene"] == scene.id],
-            takes={media: _takes(shown.history, made, scene, media) for media in MEDIA}))
+            number=number, scene=scene, keyframe=shown.output("image", scene.id, "image"),
+            clip_seconds=_length(store.blob_path(clip)) if clip else None,
+            gates=_gates([node for node in shown.manifest["nodes"]
+                          if node.get("scene") == scene.id]),
+            takes={media: _takes(shown.history, made, scene, media) for media in TAKE_KINDS}))
     return found
 
 
-def flagged(shown: Published, store_location: str) -> list[dict]:
-    """The shots still failing their gate that no one has approved since the render."""
-    store = open_store(store_location)
-    nodes = {node["id"]: node for node in shown.manifest["nodes"]}
-    return [row for row in review_rows(shown.manifest)
-            if not approved(store, nodes[row["id"]]["outputs"][row["kind"]])]
-
-
 def _takes(history: History, manifests: list[dict], scene: Scene, media: str) -> list[Take]:
-    numbers = (set(history.takes(scene.id, media))
-               | histories.published_takes(manifests, scene.id, media))
+    nodes = histories.published_takes(manifests, scene.id, media)
     current = getattr(scene.takes, media)
-    pictures = {node["params"].get("take", 1): node["outputs"].get("image")
-                for manifest in manifests for node in manifest.get("nodes", [])
-                if media == "image" and node.get("scene") == scene.id
-                and node.get("kind") == TAKE_KINDS[media]}
-    return [Take(number, number == current, pictures.get(number))
-            for number in sorted(numbers | {current})]
+    numbers = set(history.takes(scene.id, media)) | set(nodes) | {current}
+    return [Take(number, number == current,
+                 nodes[number]["outputs"].get("image") if number in nodes else None)
+            for number in sorted(numbers)]
 
 
 def _gates(nodes: list[dict]) -> list[str]:
@@ -201,11 +200,9 @@ def _gates(nodes: list[dict]) -> list[str]:
     return said
 
 
-def _seconds(store: ArtifactStore, digest: str | None) -> float | None:
-    if digest is None:
-        return None
+def _length(path: Path) -> float | None:
     try:
-        return round(probe(store.blob_path(digest)).duration, 2)
+        return round(probe(path).duration, 2)
     except (MediaError, OSError):
         return None
 
@@ -215,4 +212,3 @@ def history_of(shown: Published) -> list[dict]:
     return [{"version": v.version, "change": v.change, "at": v.at,
              "current": v.version == shown.history.current.version}
             for v in reversed(shown.history.versions)]
-

@@ -12,15 +12,16 @@ function pollProgress(section) {
   const spent = section.querySelector("#spent");
   const kinds = section.querySelector("#kinds");
   async function tick() {
-    let answer;
+    let job;
     try {
-      answer = await fetch(url, { headers: { Accept: "application/json" } });
+      const answer = await fetch(url, { headers: { Accept: "application/json" } });
+      if (answer.redirected) { window.location.reload(); return; }  // signed out: say so
+      if (!answer.ok) throw new Error(answer.status);
+      job = await answer.json();
     } catch (error) {
-      setTimeout(tick, every * 2);  // the server restarting: try again, more slowly
+      setTimeout(tick, every * 2);  // the server restarting or busy: again, more slowly
       return;
     }
-    if (!answer.ok) { setTimeout(tick, every * 2); return; }
-    const job = await answer.json();
     overall.value = job.progress;
     percent.textContent = Math.round(job.progress) + "%";
     spent.textContent = money(job.cost_usd);
@@ -81,7 +82,7 @@ function dragToMove(cards) {
       event.preventDefault();
       card.classList.remove("drag-over");
       if (!dragged || dragged === card) return;
-      // Dropped on a card: the dragged scene goes after it (before it, onto the first card).
+      // Dragged down, the scene goes after the card it is dropped on; dragged up, before it.
       const order = cards.map((c) => c.dataset.scene);
       const target = order.indexOf(card.dataset.scene);
       const movingDown = order.indexOf(dragged.dataset.scene) < target;
@@ -93,7 +94,20 @@ function dragToMove(cards) {
   }
 }
 
+// A form sent once: a second click while the page loads would start a second job.
+function sentOnce(form) {
+  form.addEventListener("submit", () => {
+    for (const button of form.querySelectorAll("button")) button.disabled = true;
+  });
+}
+
+// Back to a page from the browser's history: its forms can be sent again.
+window.addEventListener("pageshow", () => {
+  for (const button of document.querySelectorAll("form button")) button.disabled = false;
+});
+
 document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll("form").forEach(sentOnce);
   const progress = document.querySelector("[data-progress-url]");
   if (progress) pollProgress(progress);
   document.querySelectorAll("form.trim").forEach(trimHandles);
