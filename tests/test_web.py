@@ -87,6 +87,8 @@ def _plays(page: Page) -> float:
 
 
 def _screenshot(page: Page, name: str, locator=None) -> None:
+    """The page (or one part of it) once its pictures are drawn."""
+    page.evaluate("Promise.all([...document.images].map(img => img.decode().catch(() => 0)))")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     size = page.viewport_size
     path = SCREENSHOTS / f"{name}-{size['width']}x{size['height']}.png"
@@ -253,7 +255,8 @@ def test_another_key_sees_none_of_it_and_a_forged_post_changes_nothing(web, brow
     expect(other.get_by_text("No videos yet")).to_be_visible()
     answer = other.goto(f"{web.url}/videos/{finished}")
     assert answer.status == 404
-    expect(other.get_by_role("heading", name="No such video")).to_be_visible()
+    expect(other.get_by_role("heading", name="Not found")).to_be_visible()
+    expect(other.get_by_text(f"There is no video {finished} for this key.")).to_be_visible()
 
     with httpx.Client(base_url=web.url, timeout=30, follow_redirects=False) as client:
         signed = client.post("/sign-in", data={"key": web.keys[0]})

@@ -73,6 +73,11 @@ def install(app: FastAPI) -> None:
         return _page(request, "message.html", 401, title="Sign in first",
                      message="You are not signed in (or your key was removed): nothing changed.")
 
+    @app.exception_handler(_NotFound)
+    async def not_found(request: Request, error: _NotFound):
+        return _page(request, "message.html", 404, title="Not found",
+                     message=f"There is no {error} for this key.")
+
     @app.exception_handler(Forged)
     async def forged(request: Request, error: Forged):
         return _page(request, "message.html", 403, title="Refused",
@@ -238,16 +243,25 @@ async def character_picture(request: Request, character: str) -> Response:
 
 
 class _NotFound(Exception):
-    """No job of that id for this key (another key's is the same: no hint which)."""
+    """Nothing of that name for this key (another key's video is the same: no hint which)."""
 
 
 async def _shown(request: Request, session: Session, job_id: str) -> views.Published | None:
     """A job of the key (else _NotFound) as published; None while it is not finished."""
     run = await jobs.owned(request.app.state.prefect, job_id, session.key_hash)
     if run is None:
-        raise _NotFound(job_id)
+        raise _NotFound(f"video {job_id}")
     return await views.published(request.app.state.prefect, run,
                                  request.app.state.settings.store)
+
+
+async def _posted(request: Request, job_id: str
+                  ) -> tuple[Session, FormData, views.Published | None]:
+    """A form posted on a video's page: the key, the form (its CSRF token checked) and the
+    video as published."""
+    session = _signed(request)
+    form = await _form(request, session)
+    return session, form, await _shown(request, session, job_id)
 
 
 async def _video_page(request: Request, session: Session, job_id: str, status: int = 200,
@@ -255,8 +269,7 @@ async def _video_page(request: Request, session: Session, job_id: str, status: i
     client, settings = request.app.state.prefect, request.app.state.settings
     run = await jobs.owned(client, job_id, session.key_hash)
     if run is None:
-        return _page(request, "message.html", 404, session=session, title="No such video",
-                     message=f"There is no video {job_id} for this key.")
+        raise _NotFound(f"video {job_id}")
     job = await jobs.document(client, run, video_url="")
     shown = (await views.published(client, run, settings.store)
              if job.status is jobs.Status.finished else None)
@@ -286,7 +299,7 @@ async def video_progress(request: Request, job_id: str) -> JSONResponse:
     client = request.app.state.prefect
     run = await jobs.owned(client, job_id, session.key_hash)
     if run is None:
-        return JSONResponse({"error": "not_found"}, status_code=404)
+        raise _NotFound(f"video {job_id}")
     job = await jobs.document(client, run, video_url="")
     kinds = await views.progress(client, run)
     return JSONResponse({
@@ -298,12 +311,9 @@ async def video_progress(request: Request, job_id: str) -> JSONResponse:
 @router.get("/videos/{job_id}/media/{digest}")
 async def picture(request: Request, job_id: str, digest: str) -> Response:
     """A picture one of the video's versions published: a keyframe, a take, the thumbnail."""
-    try:
-        shown = await _shown(request, _signed(request, counted=False), job_id)
-    except _NotFound:
-        shown = None
+    shown = await _shown(request, _signed(request, counted=False), job_id)
     if shown is None or digest not in shown.pictures():
-        return Response(status_code=404)
+        raise _NotFound(f"picture {digest} in video {job_id}")
     # A bucket store copies the blob here first: not on the event loop.
     path = await run_in_threadpool(open_store(request.app.state.settings.store).blob_path, digest)
     with open(path, "rb") as handle:
@@ -316,15 +326,12 @@ async def picture(request: Request, job_id: str, digest: str) -> Response:
 @router.get("/videos/{job_id}/scenes/{scene_id}/strip.jpg")
 async def filmstrip(request: Request, job_id: str, scene_id: str) -> Response:
     """The scene's clip as generated, in frames side by side: what the trim handles lie over."""
-    try:
-        shown = await _shown(request, _signed(request, counted=False), job_id)
-    except _NotFound:
-        shown = None
+    shown = await _shown(request, _signed(request, counted=False), job_id)
     clip = shown.output("clip", scene_id, "clip") if shown else None
     strip = (await run_in_threadpool(_strip, clip, request.app.state.settings.store)
              if clip else None)
     if strip is None:
-        return Response(status_code=404)
+        raise _NotFound(f"clip of {scene_id} in video {job_id}")
     return Response(strip, media_type="image/jpeg", headers=IMMUTABLE)
 
 
@@ -389,12 +396,7 @@ def _operation(form: FormData, shown: views.Published) -> tuple[dict, str]:
 @router.post("/videos/{job_id}/changes")
 async def change(request: Request, job_id: str) -> Response:
     """A card's change: shown first as the API's dry run; run once it is confirmed."""
-    session = _signed(request)
-    form = await _form(request, session)
-    try:
-        shown = await _shown(request, session, job_id)
-    except _NotFound:
-        return await _video_page(request, session, job_id)
+    session, form, shown = await _posted(request, job_id)
     # What was typed, given back to the form it came from if the change is refused.
     kept = {name: form.get(name) for name in form if name != CSRF_FIELD}
     kept["lines"] = form.getlist("line")
@@ -431,12 +433,7 @@ def _said(asked: dict) -> str:
 @router.post("/videos/{job_id}/approve")
 async def approve_shot(request: Request, job_id: str) -> Response:
     """A flagged shot kept as it is: later renders use it without flagging it."""
-    session = _signed(request)
-    form = await _form(request, session)
-    try:
-        shown = await _shown(request, session, job_id)
-    except _NotFound:
-        return await _video_page(request, session, job_id)
+    session, form, shown = await _posted(request, job_id)
     shot = str(form.get("shot", ""))
     store = request.app.state.settings.store
     flagged = await run_in_threadpool(views.flagged, shown, store) if shown else []
