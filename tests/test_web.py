@@ -162,8 +162,8 @@ def test_a_person_makes_a_video_watches_it_and_rewrites_one_scene(web, browser):
     # Rewrite scene 2's narration on its card: the dry run names only that scene's speech.
     scene = page.get_by_role("region", name="Scene 2")
     old_words = scene.get_by_label("Narration", exact=True).input_value()
-    scene.get_by_label("Narration", exact=True).fill("Bees fan the nectar with their wings until it "
-                                         "thickens into honey.")
+    scene.get_by_label("Narration", exact=True).fill(
+        "Bees fan the nectar with their wings until it thickens into honey.")
     scene.get_by_role("button", name="Save scene").click()
     planned = _will_make(page)
     scene_id = page.get_by_role("region", name="Scene 2").get_attribute("data-scene")
@@ -178,7 +178,8 @@ def test_a_person_makes_a_video_watches_it_and_rewrites_one_scene(web, browser):
     assert [entry for entry in made if entry[0] not in ("segment", "compose")] \
         == [("tts", scene_id)]
     assert ("compose", None) in made
-    words = page.get_by_role("region", name="Scene 2").get_by_label("Narration", exact=True).input_value()
+    words = page.get_by_role("region", name="Scene 2").get_by_label(
+        "Narration", exact=True).input_value()
     assert words.startswith("Bees fan the nectar") and words != old_words
     assert f"/jobs/{second}/video" in page.get_by_label("Video", exact=True).get_attribute("src")
     _plays(page)
@@ -192,7 +193,8 @@ def test_a_person_makes_a_video_watches_it_and_rewrites_one_scene(web, browser):
     expect(rows.nth(1).get_by_role("link")).to_have_attribute("href", f"/videos/{first}")
     status, length, cost, date = rows.first.locator(".facts > *").all_inner_texts()
     assert (status.lower(), cost) == ("finished", "$0.0000")
-    assert re.fullmatch(r"\d+\.\d s", length) and re.fullmatch(r"20\d\d-\d\d-\d\d \d\d:\d\d UTC", date)
+    assert re.fullmatch(r"\d+\.\d s", length)
+    assert re.fullmatch(r"20\d\d-\d\d-\d\d \d\d:\d\d UTC", date)
     thumbnail = rows.first.locator("img")  # the new cut's: a frame of it, from the store
     expect(thumbnail).to_be_visible()
     assert thumbnail.evaluate("img => img.decode().then(() => img.naturalWidth)") > 0

@@ -21,9 +21,9 @@ def count_request(request: Request, key_hash: str) -> None:
     """Count a request of the key; 429 with Retry-After when it is over its rate."""
     wait = request.app.state.limits.retry_after(key_hash)
     if wait is not None:
-        raise ApiError(429, "rate_limited", f"over {request.app.state.settings.api_requests_per_minute}"
-                       " requests a minute for this key", retryable=True,
-                       headers={"Retry-After": str(wait)})
+        per_minute = request.app.state.settings.api_requests_per_minute
+        raise ApiError(429, "rate_limited", f"over {per_minute} requests a minute for this key",
+                       retryable=True, headers={"Retry-After": str(wait)})
 
 
 def in_process(app: FastAPI, base_url: str, authorization: str) -> httpx.AsyncClient:

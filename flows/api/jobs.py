@@ -112,10 +112,10 @@ class JobRequest(BaseModel):
         options = self.options().model_dump(mode="json", exclude_none=True)
         if self.storyboard:
             return {"storyboard": self.storyboard.model_dump(mode="json"), "options": options}
-        return {"topic": self.prompt, "script": self.script, "scenes": self.scenes, "aspect": self.aspect.value,
-                "style": StyleName(self.style).value, "voice": self.voice,
-                "language": self.language, "music": self.music, "seed": self.seed,
-                "cast": self.cast, "places": self.places,
+        return {"topic": self.prompt, "script": self.script, "scenes": self.scenes,
+                "aspect": self.aspect.value, "style": StyleName(self.style).value,
+                "voice": self.voice, "language": self.language, "music": self.music,
+                "seed": self.seed, "cast": self.cast, "places": self.places,
                 "creative": self.creative.model_dump(mode="json", exclude_none=True),
                 "options": options}
 
