@@ -45,7 +45,7 @@ def test_rerun_with_edits_takes_each_scene_operation_as_fields_not_json():
     assert set(kinds) == {"edit", "add", "delete", "move", "trim", "retake", "use"}
     operations = {op: form["definitions"][ref.rsplit("/", 1)[1]] for op, ref in kinds.items()}
     assert set(operations["edit"]["properties"]) == {
-        "op", "scene", "narration", "visual_prompt", "camera", "on_screen_text", "shot",
+        "op", "scene", "narration", "lines", "visual_prompt", "camera", "on_screen_text", "shot",
         "intensity", "physics"}
     assert operations["trim"]["required"] == ["scene", "start", "end"]
     assert all(operation["title"] and operation["additionalProperties"] is False
