@@ -282,7 +282,9 @@ async def _video_page(request: Request, session: Session, job_id: str, status: i
                  names=views.speakers(shown.storyboard) if shown else {},
                  history=views.history_of(shown) if shown else [],
                  take_labels=views.TAKE_LABELS,
-                 kinds=await views.progress(client, run), poll_ms=POLL_MS,
+                 # Only a render still going shows its steps: no artifacts read for the rest.
+                 kinds=[] if jobs.is_over(run) else await views.progress(client, run),
+                 poll_ms=POLL_MS,
                  player=links.signed_video_url("", request.app.state.url_secret, job_id,
                                                LINK_SECONDS) if shown else None,
                  errors=errors or {}, **context)
